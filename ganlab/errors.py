@@ -1,0 +1,24 @@
+"""User-facing errors.
+
+A ``GanlabError`` is a mistake or condition the user can fix (bad input, missing data, an
+unusable checkpoint). The CLI prints its message as one paragraph and exits 1, without a
+traceback. Anything else escaping the library is a bug and keeps its traceback.
+"""
+
+
+class GanlabError(Exception):
+    """An error whose message tells the user what was wrong and how to fix it."""
+
+    exit_code = 1
+
+
+class DatasetError(GanlabError):
+    """A dataset is missing, malformed or unreadable."""
+
+
+class CheckpointError(GanlabError):
+    """A checkpoint or run directory cannot be loaded."""
+
+
+class TrainingDiverged(GanlabError):
+    """A loss became NaN or infinite."""
