@@ -1,0 +1,64 @@
+"""Typed training configuration with the paper's defaults (section 4).
+
+The resolved TrainConfig is written into every run directory as config.json and into every
+checkpoint, so a run can be resumed or re-created from its directory alone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import asdict, dataclass, fields
+
+from ganlab.models import ModelConfig
+
+# Options that fix what a run *is*: a resumed run must keep them.
+IDENTITY_FIELDS = ("dataset", "category", "split", "image_size", "channels", "nz", "ngf", "ndf",
+                   "arch", "z_dist", "seed", "batch_size")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything `ganlab train` needs. Defaults are the paper's unless noted."""
+
+    dataset: str = "digits"  # registry name (ganlab.datasets.DATASETS)
+    data_root: str | None = None  # where the dataset lies in its published layout
+    download: bool = False  # fetch the dataset into data_root if missing (where possible)
+    category: str = "bedroom"  # LSUN scene category
+    split: str = "train"  # dataset split to train on
+    image_size: int | None = None  # None: the dataset's default size
+    channels: int | None = None  # None: the dataset's native channels
+    arch: str = "dcgan"  # "dcgan" or "imagenet32" (the probe architecture)
+    nz: int = 100  # latent dimension
+    ngf: int = 64  # generator width
+    ndf: int = 64  # discriminator width
+    z_dist: str = "uniform"  # "uniform": U(-1, 1) as in the authors' code; or "normal"
+    batch_size: int = 128  # minibatch size
+    lr: float = 2e-4  # Adam learning rate (0.001 was too high)
+    beta1: float = 0.5  # Adam beta1 (0.9 oscillated)
+    beta2: float = 0.999  # Adam beta2
+    weight_decay: float = 0.0  # L2 on weights (the authors' faces code used 1e-5)
+    epochs: int = 25  # stop after this many epochs, counted from the run's start
+    max_steps: int | None = None  # stop after this many optimizer steps (from the start)
+    seed: int = 0  # seeds init, data order and noise
+    device: str = "auto"  # auto | cpu | cuda | mps
+    workers: int = 2  # DataLoader worker processes for file-backed datasets
+    checkpoint_every: int = 1000  # steps between mid-epoch checkpoints (0: epoch ends only)
+    keep: int = 3  # keep the last N checkpoints
+    log_every: int = 50  # steps between metrics.jsonl records
+    grid_seeds: str = "0-63"  # seeds of the fixed-noise grid rendered after each epoch
+
+    def model_config(self, image_size: int, channels: int) -> ModelConfig:
+        return ModelConfig(image_size=image_size, channels=channels, nz=self.nz, ngf=self.ngf,
+                           ndf=self.ndf, arch=self.arch)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> TrainConfig:
+        """Rebuild from config.json, ignoring keys a newer ganlab may have added."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+    def replace(self, **changes) -> TrainConfig:
+        return dataclasses.replace(self, **changes)

@@ -1,0 +1,60 @@
+"""D as a feature extractor (paper section 5): max-pool each conv layer's map to a grid.
+
+For each chosen conv layer of D, the post-activation map (B, C_l, H_l, W_l) is max-pooled to
+(B, C_l, grid, grid), flattened, and the layers are concatenated: F = grid^2 * sum_l C_l
+(the paper's 6-layer 32x32 ImageNet D: 16 x 1792 = 28672 dims).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import torch
+import torch.nn.functional as F
+
+from ganlab.images import to_unit
+from ganlab.models import Discriminator
+
+
+def feature_dim(D: Discriminator, layers: Sequence[int] | None = None, grid: int = 4) -> int:
+    """Length of the pooled feature vector for `layers` (default all) at `grid` x `grid`."""
+    shapes = D.feature_shapes()
+    chosen = range(len(shapes)) if layers is None else layers
+    return sum(shapes[i][0] for i in chosen) * grid * grid
+
+
+def pool_features(feats: list[torch.Tensor], layers: Sequence[int] | None = None,
+                  grid: int = 4) -> torch.Tensor:
+    """Max-pool and concatenate D's per-layer maps.
+
+    Args:
+        feats: D's per-layer outputs, each (B, C_l, H_l, W_l).
+        layers: indices into feats (default all), input-to-output order.
+        grid: output cells per side; a map smaller than the grid is used as is after
+            nearest upsampling (so every layer contributes grid^2 cells).
+    Returns:
+        (B, F) float tensor.
+    """
+    chosen = range(len(feats)) if layers is None else layers
+    pooled = []
+    for i in chosen:
+        f = feats[i]
+        if f.shape[-1] < grid:  # e.g. a 4x4 last layer with grid 8
+            f = F.interpolate(f, size=(grid, grid), mode="nearest")
+        pooled.append(F.adaptive_max_pool2d(f, grid).flatten(1))  # (B, C_l * grid^2)
+    return torch.cat(pooled, dim=1)
+
+
+@torch.no_grad()
+def extract_features(D: Discriminator, batches: Iterator[torch.Tensor],
+                     layers: Sequence[int] | None = None, grid: int = 4,
+                     device: str | torch.device = "cpu") -> Iterator[torch.Tensor]:
+    """Yield pooled features (B, F) on the CPU for each uint8 image batch (B, C, S, S).
+
+    D should be in eval mode (running BatchNorm statistics) so a feature does not depend on
+    the other images in its batch.
+    """
+    for images in batches:
+        x = to_unit(images.to(device))  # (B, C, S, S) in [-1, 1]
+        _, feats = D(x, features=True)
+        yield pool_features(feats, layers, grid).float().cpu()

@@ -1,0 +1,377 @@
+"""`ganlab train`: the DCGAN training loop (paper section 4), with exact resume.
+
+Data order, noise and weights are all functions of (seed, step), so a run interrupted at any
+step and resumed from its checkpoint continues bit-for-bit like a run that never stopped (on
+the CPU; cuDNN kernels may differ run to run on a GPU). The position of a run is its global
+step alone: epoch = step // steps_per_epoch, and the batches of an epoch come from a
+permutation seeded by (seed, epoch).
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
+
+from ganlab import __version__
+from ganlab.checkpoint import load_checkpoint, prune_checkpoints, save_checkpoint, write_latest
+from ganlab.config import IDENTITY_FIELDS, TrainConfig
+from ganlab.datasets import collate_skipping, load_dataset
+from ganlab.errors import GanlabError, TrainingDiverged
+from ganlab.images import grid_image, save_png, to_unit
+from ganlab.models import build_models
+from ganlab.progress import Reporter
+from ganlab.rundir import RunDir, default_run_dir
+from ganlab.seeds import parse_seeds, sample_z, z_from_seeds
+
+
+class Interrupted(GanlabError):
+    """SIGINT/SIGTERM arrived; a checkpoint was saved first."""
+
+    exit_code = 130
+
+
+@dataclass
+class TrainResult:
+    """What a finished `train` call reports (also printed by `--json`)."""
+
+    run_dir: str
+    step: int
+    epoch: int
+    checkpoint: str | None
+    final: dict = field(default_factory=dict)  # last logged loss_d, loss_g, d_x, d_g_z
+    images_per_s: float = 0.0
+    elapsed_s: float = 0.0
+    skipped: int = 0
+
+
+def resolve_device(name: str) -> torch.device:
+    """`auto` picks cuda, then mps, then cpu; an unavailable explicit device is an error."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise GanlabError("--device cuda was asked for but PyTorch sees no CUDA GPU here. Use "
+                          "--device cpu (or auto), or install a CUDA build of PyTorch.")
+    if name == "mps" and not (getattr(torch.backends, "mps", None)
+                              and torch.backends.mps.is_available()):
+        raise GanlabError("--device mps was asked for but MPS is not available here. Use "
+                          "--device cpu or auto.")
+    if name not in ("cpu", "cuda", "mps"):
+        raise GanlabError(f"unknown --device {name!r}: use auto, cpu, cuda or mps.")
+    return torch.device(name)
+
+
+def resume_config(run_dir: str | Path, overrides: dict) -> TrainConfig:
+    """The config to continue `run_dir` with: the run's own, plus explicit `overrides`.
+
+    Options that define the run (dataset, shapes, seed, batch size...) may be repeated with
+    their stored value but not changed: the checkpoint's weights and data order depend on them.
+    """
+    ckpt = load_checkpoint(run_dir)
+    cfg = TrainConfig.from_dict(ckpt.train_config)
+    changed = [k for k in IDENTITY_FIELDS
+               if overrides.get(k) is not None and overrides[k] != getattr(cfg, k)]
+    if changed:
+        detail = ", ".join(f"--{k.replace('_', '-')} {overrides[k]} (run has {getattr(cfg, k)})"
+                           for k in changed)
+        raise GanlabError(f"cannot change {detail} when resuming {run_dir}: the checkpoint's "
+                          "weights and data order depend on it. Drop the option, or start a new "
+                          "run with --out.")
+    return cfg.replace(**{k: v for k, v in overrides.items() if v is not None})
+
+
+def train(cfg: TrainConfig, out: str | Path | None = None, resume: str | Path | None = None,
+          reporter: Reporter | None = None, command: list[str] | None = None) -> TrainResult:
+    """Train a DCGAN, or continue one.
+
+    Args:
+        cfg: the resolved config (for a resume, from `resume_config`).
+        out: the run directory to create (default runs/<dataset>-<timestamp>); ignored when
+            resuming.
+        resume: a run directory to continue from its latest checkpoint.
+        reporter: progress output; default a quiet one.
+        command: the command line, recorded in config.json.
+    Returns:
+        A TrainResult.
+    Raises:
+        GanlabError (and subclasses): bad data, unusable checkpoint, divergence, interruption.
+    """
+    rep = reporter or Reporter(quiet=True)
+    device = resolve_device(cfg.device)
+    data = load_dataset(cfg.dataset, cfg.data_root, split=cfg.split, image_size=cfg.image_size,
+                        channels=cfg.channels, category=cfg.category, download=cfg.download)
+    n = len(data)
+    if n < cfg.batch_size:
+        raise GanlabError(f"the {cfg.dataset} {cfg.split} split has {n} images, fewer than one "
+                          f"batch (--batch-size {cfg.batch_size}). Use a smaller --batch-size.")
+    steps_per_epoch = n // cfg.batch_size  # the last partial batch is dropped (BatchNorm)
+    mcfg = cfg.model_config(data.image_size, data.channels)
+
+    # --- models, optimizers, position -------------------------------------------------------
+    torch.manual_seed(cfg.seed)
+    G, D = build_models(mcfg)
+    G.to(device).train()
+    D.to(device).train()
+    opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2),
+                             weight_decay=cfg.weight_decay)
+    opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2),
+                             weight_decay=cfg.weight_decay)
+    noise_gen = torch.Generator().manual_seed(cfg.seed + 1)
+    step = 0
+    if resume is not None:
+        run = RunDir(resume)
+        ckpt = load_checkpoint(resume)
+        if ckpt.model_config != mcfg:
+            raise GanlabError(f"the dataset now gives {data.image_size}px x {data.channels} "
+                              f"channels but {resume} was trained on {ckpt.model_config}. Resume "
+                              "with the data the run was trained on.")
+        G.load_state_dict(ckpt.state["generator"])
+        D.load_state_dict(ckpt.state["discriminator"])
+        opt_g.load_state_dict(ckpt.state["opt_g"])
+        opt_d.load_state_dict(ckpt.state["opt_d"])
+        _set_lr(opt_g, cfg)
+        _set_lr(opt_d, cfg)
+        noise_gen.set_state(ckpt.state["rng"]["noise"])
+        torch.set_rng_state(ckpt.state["rng"]["torch"])
+        step = ckpt.step
+        run.append_metrics({"kind": "event", "event": "resume", "step": step,
+                            "checkpoint": ckpt.path.name, "time": time.time()})
+        rep.log(f"resuming {run.path} from step {step} ({ckpt.path.name})")
+    else:
+        run = RunDir(out or default_run_dir(cfg.dataset))
+        run.create({"ganlab_version": __version__, "config": cfg.to_dict(),
+                    "model": mcfg.to_dict(), "dataset": data.describe(),
+                    "steps_per_epoch": steps_per_epoch, "device": str(device),
+                    "command": command or [], "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+        rep.log(f"run directory: {run.path}")
+
+    total_steps = cfg.epochs * steps_per_epoch
+    if cfg.max_steps is not None:
+        total_steps = min(total_steps, cfg.max_steps)
+    grid_z = z_from_seeds(parse_seeds(cfg.grid_seeds), mcfg.nz, cfg.z_dist).to(device)
+
+    def checkpoint() -> Path:
+        path = run.checkpoint_path(step)
+        save_checkpoint(path, {
+            "config": cfg.to_dict(), "model_config": mcfg.to_dict(), "step": step,
+            "epoch": step // steps_per_epoch, "steps_per_epoch": steps_per_epoch,
+            "generator": G.state_dict(), "discriminator": D.state_dict(),
+            "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
+            "rng": {"noise": noise_gen.get_state(), "torch": torch.get_rng_state()}})
+        write_latest(run.checkpoints_dir, path.name)
+        prune_checkpoints(run.checkpoints_dir, cfg.keep)
+        return path
+
+    def render_grid(name: str) -> None:
+        G.eval()  # eval-mode BatchNorm: the grid equals `ganlab sample --seeds <grid seeds>`
+        with torch.no_grad():
+            img = grid_image(G(grid_z))
+        G.train()
+        save_png(img, run.samples_dir / name)
+
+    # --- loop ---------------------------------------------------------------------------------
+    stop_signal: list[int] = []
+    old_handlers = _install_signal_handlers(stop_signal)
+    bce = F.binary_cross_entropy_with_logits
+    start_step, t_start = step, time.perf_counter()
+    sums = torch.zeros(4, device=device)  # running loss_d, loss_g, D(x), D(G(z)) since last log
+    n_sum, t_log, skipped_log, skipped_epoch, skipped_total = 0, time.perf_counter(), 0, 0, 0
+    last: dict = {}
+    last_ckpt: Path | None = None
+    epoch_sums = torch.zeros(4, device=device)
+    epoch_n, t_epoch = 0, time.perf_counter()
+    rep.start(f"{cfg.dataset} {mcfg.image_size}px", total=total_steps, completed=step)
+    try:
+        while step < total_steps:
+            epoch = step // steps_per_epoch
+            first = step % steps_per_epoch
+            batches = _epoch_batches(n, cfg.batch_size, cfg.seed, epoch, first)
+            for images, n_skipped in _iterate(data, batches, cfg.workers, device):
+                x = to_unit(images.to(device, non_blocking=True))  # (B, C, S, S) in [-1, 1]
+                b = x.shape[0]
+                skipped_log += n_skipped
+                skipped_epoch += n_skipped
+                if b >= 2:  # a batch gutted by corrupt files is passed over (BatchNorm)
+                    # D step: maximise log D(x) + log(1 - D(G(z)))
+                    z = sample_z(b, mcfg.nz, cfg.z_dist, noise_gen).to(device)
+                    fake = G(z)  # (B, C, S, S)
+                    real_logits = D(x)  # (B,)
+                    fake_logits = D(fake.detach())
+                    loss_d = (bce(real_logits, torch.ones_like(real_logits))
+                              + bce(fake_logits, torch.zeros_like(fake_logits)))
+                    opt_d.zero_grad(set_to_none=True)
+                    loss_d.backward()
+                    opt_d.step()
+
+                    # G step: maximise log D(G(z)) (the non-saturating loss of the paper's code)
+                    gen_logits = D(fake)
+                    loss_g = bce(gen_logits, torch.ones_like(gen_logits))
+                    opt_g.zero_grad(set_to_none=True)
+                    loss_g.backward()
+                    opt_g.step()
+
+                    stats = torch.stack([loss_d.detach(), loss_g.detach(),
+                                         torch.sigmoid(real_logits.detach()).mean(),
+                                         torch.sigmoid(fake_logits.detach()).mean()])
+                    sums += stats
+                    epoch_sums += stats
+                    n_sum += 1
+                    epoch_n += 1
+                step += 1
+                rep.update(step)
+
+                # log (one device sync per interval, not per step)
+                end_of_epoch = step % steps_per_epoch == 0
+                if step % cfg.log_every == 0 or end_of_epoch or step == total_steps:
+                    last = _averages(sums, n_sum, step)
+                    dt = time.perf_counter() - t_log
+                    record = {"kind": "train", "epoch": step / steps_per_epoch, "step": step,
+                              **last, "images_per_s": round(n_sum * cfg.batch_size / dt, 2),
+                              "skipped": skipped_log, "time": time.time()}
+                    run.append_metrics(record)
+                    rep.update(step, status=f"loss_d {last['loss_d']:.3f} "
+                                            f"loss_g {last['loss_g']:.3f}")
+                    if not rep.live:
+                        rep.log(f"step {step}/{total_steps} epoch {record['epoch']:.2f} "
+                                f"loss_d {last['loss_d']:.4f} loss_g {last['loss_g']:.4f} "
+                                f"D(x) {last['d_x']:.3f} D(G(z)) {last['d_g_z']:.3f} "
+                                f"{record['images_per_s']:.1f} img/s")
+                    if last["loss_d"] < 1e-3:
+                        rep.warn(
+                            f"D's loss is {last['loss_d']:.2e} at step {step}: D wins outright "
+                            "and G gets almost no gradient. Usual fixes: check the data is "
+                            "scaled to [-1, 1] and varied, lower --lr, or restart with another "
+                            "--seed.")
+                    sums.zero_()
+                    n_sum, skipped_log, t_log = 0, 0, time.perf_counter()
+
+                # epoch end: summary, grid, checkpoint
+                if end_of_epoch:
+                    ep = step // steps_per_epoch
+                    summary = _averages(epoch_sums, epoch_n, step)
+                    run.append_metrics({"kind": "epoch", "epoch": ep, "step": step, **summary,
+                                        "skipped": skipped_epoch,
+                                        "epoch_time_s": round(time.perf_counter() - t_epoch, 3),
+                                        "time": time.time()})
+                    if skipped_epoch:
+                        rep.warn(f"epoch {ep}: skipped {skipped_epoch} unreadable image(s)")
+                    render_grid(f"epoch-{ep:04d}.png")
+                    last_ckpt = checkpoint()
+                    skipped_total += skipped_epoch
+                    epoch_sums.zero_()
+                    epoch_n, skipped_epoch, t_epoch = 0, 0, time.perf_counter()
+                elif cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
+                    _check_finite(sums, epoch_sums, step)
+                    last_ckpt = checkpoint()
+
+                if stop_signal or step >= total_steps:
+                    break
+            if stop_signal:
+                _check_finite(sums, epoch_sums, step)
+                path = checkpoint()
+                raise Interrupted(
+                    f"stopped by {signal.Signals(stop_signal[0]).name} at step {step}; saved "
+                    f"{path}. Continue with: ganlab train --resume {run.path}")
+        # a run that ends mid-epoch (--max-steps) still leaves a grid and a checkpoint
+        if step % steps_per_epoch != 0 and (last_ckpt is None or last_ckpt.name !=
+                                            run.checkpoint_path(step).name):
+            _check_finite(sums, epoch_sums, step)
+            render_grid(f"step-{step:08d}.png")
+            last_ckpt = checkpoint()
+    finally:
+        rep.stop()
+        _restore_signal_handlers(old_handlers)
+
+    elapsed = time.perf_counter() - t_start
+    done = step - start_step
+    result = TrainResult(run_dir=str(run.path), step=step, epoch=step // steps_per_epoch,
+                         checkpoint=str(last_ckpt) if last_ckpt else None, final=last,
+                         images_per_s=round(done * cfg.batch_size / elapsed, 2) if done else 0.0,
+                         elapsed_s=round(elapsed, 3), skipped=skipped_total + skipped_epoch)
+    rep.log(f"done: step {step} (epoch {step / steps_per_epoch:.2f}) in {elapsed:.1f}s, "
+            f"{result.images_per_s:.1f} img/s; samples in {run.samples_dir}")
+    return result
+
+
+def _epoch_batches(n: int, batch_size: int, seed: int, epoch: int, first: int) -> list:
+    """Index batches of one epoch from batch `first` on: a permutation seeded by (seed, epoch)."""
+    gen = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    perm = torch.randperm(n, generator=gen)
+    steps = n // batch_size
+    return [perm[i * batch_size:(i + 1) * batch_size] for i in range(first, steps)]
+
+
+def _iterate(data, batches: list, workers: int, device: torch.device):
+    """Yield (uint8 images (B, C, S, S), n_skipped) for each index batch, in order."""
+    if hasattr(data, "images"):  # in-memory dataset: index the tensor, no loader needed
+        for idx in batches:
+            yield data.images[idx], 0
+        return
+    loader = DataLoader(data, batch_sampler=[b.tolist() for b in batches], num_workers=workers,
+                        collate_fn=collate_skipping, pin_memory=device.type == "cuda",
+                        prefetch_factor=4 if workers else None)
+    for images, _labels, n_skipped in loader:
+        yield images, n_skipped
+
+
+def _diverged(step: int) -> TrainingDiverged:
+    return TrainingDiverged(
+        f"training diverged: a loss became NaN or infinite before step {step}. The last good "
+        "checkpoint is kept in checkpoints/ (see `latest`). Resume from it with a lower --lr, "
+        "or restart with another --seed.")
+
+
+def _averages(sums: torch.Tensor, n: int, step: int) -> dict:
+    values = (sums / max(n, 1)).tolist()
+    if not all(math.isfinite(v) for v in values):
+        raise _diverged(step)
+    names = ("loss_d", "loss_g", "d_x", "d_g_z")
+    return {k: round(v, 6) for k, v in zip(names, values, strict=True)}
+
+
+def _check_finite(sums: torch.Tensor, epoch_sums: torch.Tensor, step: int) -> None:
+    """Refuse to checkpoint a diverged state: the last good checkpoint must stay `latest`."""
+    if not (torch.isfinite(sums).all() and torch.isfinite(epoch_sums).all()):
+        raise _diverged(step)
+
+
+def _set_lr(opt: torch.optim.Optimizer, cfg: TrainConfig) -> None:
+    """Apply (possibly overridden) hyperparameters to a restored optimizer."""
+    for group in opt.param_groups:
+        group["lr"] = cfg.lr
+        group["betas"] = (cfg.beta1, cfg.beta2)
+        group["weight_decay"] = cfg.weight_decay
+
+
+def _install_signal_handlers(flag: list[int]) -> dict:
+    """SIGINT/SIGTERM set `flag`; the loop checkpoints and stops after the current step."""
+    def handler(signum, _frame):
+        if flag:  # a second signal: stop now
+            raise KeyboardInterrupt
+        flag.append(signum)
+        print(f"\n{signal.Signals(signum).name}: saving a checkpoint after this step "
+              "(send again to stop at once)", file=sys.stderr)
+
+    old = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            old[sig] = signal.signal(sig, handler)
+        except ValueError:  # not the main thread (e.g. called from a worker thread)
+            pass
+    return old
+
+
+def _restore_signal_handlers(old: dict) -> None:
+    for sig, h in old.items():
+        signal.signal(sig, h)

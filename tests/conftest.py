@@ -1,0 +1,35 @@
+"""Shared test helpers: tiny seeded configs of the real thing, and a CLI runner."""
+
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+from ganlab.config import TrainConfig
+from ganlab.progress import Reporter
+
+
+def tiny_config(**changes) -> TrainConfig:
+    """The real digits dataset with a tiny model: a few steps take well under a second."""
+    base = TrainConfig(dataset="digits", split="all", image_size=16, ngf=8, ndf=8, nz=16,
+                       batch_size=64, epochs=1, device="cpu", workers=0, log_every=5,
+                       checkpoint_every=0, grid_seeds="0-15")
+    return base.replace(**changes)
+
+
+@pytest.fixture
+def quiet() -> Reporter:
+    return Reporter(quiet=True)
+
+
+@pytest.fixture
+def cli():
+    """Run `ganlab ARGS...` in-process; returns the click Result (exit_code, stdout, stderr)."""
+    from ganlab.cli import app
+
+    runner = CliRunner()
+
+    def run(*args: str, input: bytes | None = None):
+        return runner.invoke(app, [str(a) for a in args], input=input)
+
+    return run

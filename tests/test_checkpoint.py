@@ -1,0 +1,88 @@
+import os
+
+import pytest
+import torch
+
+import ganlab.checkpoint as ckpt_mod
+from ganlab.checkpoint import load_checkpoint, resolve_checkpoint_path
+from ganlab.errors import CheckpointError
+from ganlab.train import train
+from tests.conftest import tiny_config
+
+
+@pytest.fixture
+def run(tmp_path, quiet):
+    train(tiny_config(max_steps=4, checkpoint_every=2), out=tmp_path / "run", reporter=quiet)
+    return tmp_path / "run"
+
+
+def test_checkpoint_is_complete_and_loads_weights_only(run):
+    path = resolve_checkpoint_path(run)
+    raw = torch.load(path, weights_only=True)  # must not need arbitrary unpickling
+    for key in ("generator", "discriminator", "opt_g", "opt_d", "step", "epoch", "config",
+                "model_config", "rng", "ganlab_version", "format_version"):
+        assert key in raw, key
+    ckpt = load_checkpoint(run)
+    assert ckpt.step == 4 and ckpt.model_config.image_size == 16
+    assert not ckpt.generator().training  # eval mode for rendering
+
+
+def test_malicious_checkpoint_is_refused(tmp_path):
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    path = tmp_path / "evil.pt"
+    torch.save({"format": "ganlab-checkpoint", "payload": Evil()}, path)
+    with pytest.raises(CheckpointError, match="refused"):
+        load_checkpoint(path)
+    assert not marker.exists()
+
+
+def test_truncated_checkpoint_is_refused(run, tmp_path):
+    data = resolve_checkpoint_path(run).read_bytes()
+    for cut in (10, len(data) // 2, len(data) - 30):
+        bad = tmp_path / f"cut{cut}.pt"
+        bad.write_bytes(data[:cut])
+        with pytest.raises(CheckpointError, match="truncated or corrupt"):
+            load_checkpoint(bad)
+
+
+def test_kill_during_save_leaves_previous_checkpoint_valid(run, monkeypatch):
+    """A save that dies half-way leaves no file under the final name and `latest` unchanged."""
+    ckdir = run / "checkpoints"
+    before = sorted(p.name for p in ckdir.iterdir())
+
+    def dying_save(obj, f):
+        with open(f, "wb") as fh:
+            fh.write(b"PK\x03\x04 half a checkpoint")
+        raise KeyboardInterrupt  # the process is killed mid-write
+
+    monkeypatch.setattr(ckpt_mod.torch, "save", dying_save)
+    with pytest.raises(KeyboardInterrupt):
+        ckpt_mod.save_checkpoint(ckdir / "step-00000006.pt", {"step": 6})
+    assert sorted(p.name for p in ckdir.iterdir()) == before
+    assert load_checkpoint(run).step == 4
+
+
+def test_architecture_mismatch_is_refused(run, tmp_path):
+    state = torch.load(resolve_checkpoint_path(run), weights_only=True)
+    state["model_config"]["ngf"] = 16  # weights were trained with ngf 8
+    path = tmp_path / "edited.pt"
+    torch.save(state, path)
+    ckpt = load_checkpoint(path)
+    with pytest.raises(CheckpointError, match="do not fit"):
+        ckpt.generator()
+
+
+def test_not_a_checkpoint_and_newer_format(tmp_path):
+    torch.save({"weights": torch.zeros(2)}, tmp_path / "other.pt")
+    with pytest.raises(CheckpointError, match="not a ganlab checkpoint"):
+        load_checkpoint(tmp_path / "other.pt")
+    torch.save({"format": "ganlab-checkpoint", "format_version": 99}, tmp_path / "new.pt")
+    with pytest.raises(CheckpointError, match="upgrade"):
+        load_checkpoint(tmp_path / "new.pt")
+    with pytest.raises(CheckpointError, match="no checkpoint yet"):
+        load_checkpoint(tmp_path)

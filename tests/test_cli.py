@@ -1,0 +1,110 @@
+"""The CLI through Typer's CliRunner: exit codes, stdout/stderr separation, error messages."""
+
+import json
+
+import pytest
+from PIL import Image
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    from typer.testing import CliRunner
+
+    from ganlab.cli import app
+    out = tmp_path_factory.mktemp("cli") / "run"
+    result = CliRunner().invoke(app, [
+        "train", "digits", "--image-size", "16", "--ngf", "8", "--ndf", "8", "--nz", "16",
+        "--batch-size", "64", "--max-steps", "3", "--out", str(out), "--device", "cpu",
+        "--quiet", "--json"])
+    assert result.exit_code == 0, result.output
+    return out, result
+
+
+def test_train_json_result_on_stdout(run_dir):
+    out, result = run_dir
+    data = json.loads(result.stdout)
+    assert data["step"] == 3 and data["run_dir"] == str(out)
+    assert set(data["final"]) == {"loss_d", "loss_g", "d_x", "d_g_z"}
+    assert (out / "checkpoints" / "latest").is_file()
+
+
+def test_resume_needs_no_other_argument(cli, run_dir):
+    out, _ = run_dir
+    result = cli("train", "--resume", out, "--max-steps", "5", "--json", "--quiet")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["step"] == 5
+
+
+def test_resume_refuses_changed_shape(cli, run_dir):
+    out, _ = run_dir
+    result = cli("train", "--resume", out, "--ngf", "32", "--max-steps", "9")
+    assert result.exit_code == 1
+    assert "cannot change --ngf 32" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_sample_cli(cli, run_dir, tmp_path):
+    out, _ = run_dir
+    result = cli("sample", out, "-n", "4", "--out", tmp_path / "g.png", "--json",
+                 "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["count"] == 4
+    assert Image.open(tmp_path / "g.png").size == (38, 38)
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["train", "digits", "--image-size", "48"], "power of two"),
+    (["train", "digits", "--batch-size", "0"], "batch-size"),
+    (["train", "digits", "--lr", "0"], "learning rate"),
+    (["train", "digits", "--device", "tpu"], "device"),
+    (["train", "imagenet9"], "unknown dataset"),
+    (["train"], "name a dataset"),
+    (["sample", "no/such/run"], "does not exist"),
+])
+def test_usage_errors_exit_2(cli, args, fragment):
+    result = cli(*args)
+    assert result.exit_code == 2, result.output
+    assert fragment in result.output
+    assert "Traceback" not in result.output
+
+
+def test_sample_bad_options(cli, run_dir, tmp_path):
+    out, _ = run_dir
+    for args, fragment in [(["-n", "3", "--seeds", "1"], "not both"),
+                           (["--seeds", "3-1"], "below the start"),
+                           (["--out", tmp_path / "x.gif"], "cannot write")]:
+        result = cli("sample", out, *args)
+        assert result.exit_code == 2, result.output
+        assert fragment in result.output
+
+
+def test_missing_data_root_is_a_clear_runtime_error(cli, tmp_path):
+    result = cli("train", "cifar10", "--data-root", tmp_path / "nothing", "--max-steps", "1",
+                 "--out", tmp_path / "run")
+    assert result.exit_code == 1
+    assert "cifar-10-batches-py" in result.stderr
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "run").exists()  # nothing half-made
+
+
+def test_not_a_checkpoint_is_a_clear_runtime_error(cli, tmp_path):
+    (tmp_path / "x.pt").write_bytes(b"garbage")
+    result = cli("sample", tmp_path / "x.pt", "--out", tmp_path / "g.png")
+    assert result.exit_code == 1
+    assert "truncated or corrupt" in result.stderr
+    assert not (tmp_path / "g.png").exists()
+
+
+def test_help_has_examples(cli):
+    for command in ("train", "sample"):
+        result = cli(command, "--help")
+        assert result.exit_code == 0
+        assert "Examples" in result.stdout and f"ganlab {command}" in result.stdout
+
+
+def test_python_dash_m(run_dir):
+    import subprocess
+    import sys
+    proc = subprocess.run([sys.executable, "-m", "ganlab", "--version"], capture_output=True,
+                          text=True)
+    assert proc.returncode == 0 and proc.stdout.startswith("ganlab ")
