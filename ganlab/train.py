@@ -184,9 +184,10 @@ def train(cfg: TrainConfig, out: str | Path | None = None, resume: str | Path | 
     stop_signal: list[int] = []
     old_handlers = _install_signal_handlers(stop_signal)
     bce = F.binary_cross_entropy_with_logits
-    start_step, t_start = step, time.perf_counter()
+    t_start = time.perf_counter()
     sums = torch.zeros(4, device=device)  # running loss_d, loss_g, D(x), D(G(z)) since last log
     n_sum, t_log, skipped_log, skipped_epoch, skipped_total = 0, time.perf_counter(), 0, 0, 0
+    images_log, images_total = 0, 0  # real images trained on (corrupt files excluded)
     last: dict = {}
     last_ckpt: Path | None = None
     epoch_sums = torch.zeros(4, device=device)
@@ -227,6 +228,8 @@ def train(cfg: TrainConfig, out: str | Path | None = None, resume: str | Path | 
                     sums += stats
                     epoch_sums += stats
                     n_sum += 1
+                    images_log += b
+                    images_total += b
                     epoch_n += 1
                 step += 1
                 rep.update(step)
@@ -237,7 +240,7 @@ def train(cfg: TrainConfig, out: str | Path | None = None, resume: str | Path | 
                     last = _averages(sums, n_sum, step)
                     dt = time.perf_counter() - t_log
                     record = {"kind": "train", "epoch": step / steps_per_epoch, "step": step,
-                              **last, "images_per_s": round(n_sum * cfg.batch_size / dt, 2),
+                              **last, "images_per_s": round(images_log / dt, 2),
                               "skipped": skipped_log, "time": time.time()}
                     run.append_metrics(record)
                     rep.update(step, status=f"loss_d {last['loss_d']:.3f} "
@@ -254,7 +257,7 @@ def train(cfg: TrainConfig, out: str | Path | None = None, resume: str | Path | 
                             "scaled to [-1, 1] and varied, lower --lr, or restart with another "
                             "--seed.")
                     sums.zero_()
-                    n_sum, skipped_log, t_log = 0, 0, time.perf_counter()
+                    n_sum, images_log, skipped_log, t_log = 0, 0, 0, time.perf_counter()
 
                 # epoch end: summary, grid, checkpoint
                 if end_of_epoch:
@@ -294,10 +297,9 @@ def train(cfg: TrainConfig, out: str | Path | None = None, resume: str | Path | 
         _restore_signal_handlers(old_handlers)
 
     elapsed = time.perf_counter() - t_start
-    done = step - start_step
     result = TrainResult(run_dir=str(run.path), step=step, epoch=step // steps_per_epoch,
                          checkpoint=str(last_ckpt) if last_ckpt else None, final=last,
-                         images_per_s=round(done * cfg.batch_size / elapsed, 2) if done else 0.0,
+                         images_per_s=round(images_total / elapsed, 2),
                          elapsed_s=round(elapsed, 3), skipped=skipped_total + skipped_epoch)
     rep.log(f"done: step {step} (epoch {step / steps_per_epoch:.2f}) in {elapsed:.1f}s, "
             f"{result.images_per_s:.1f} img/s; samples in {run.samples_dir}")
