@@ -21,7 +21,13 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from ganlab import __version__
-from ganlab.checkpoint import load_checkpoint, prune_checkpoints, save_checkpoint, write_latest
+from ganlab.checkpoint import (
+    load_checkpoint,
+    prune_checkpoints,
+    resolve_checkpoint_path,
+    save_checkpoint,
+    write_latest,
+)
 from ganlab.config import IDENTITY_FIELDS, TrainConfig
 from ganlab.datasets import collate_skipping, load_dataset
 from ganlab.errors import GanlabError, TrainingDiverged
@@ -160,6 +166,12 @@ def train(cfg: TrainConfig, out: str | Path | None = None, resume: str | Path | 
     if cfg.max_steps is not None:
         total_steps = min(total_steps, cfg.max_steps)
     grid_z = z_from_seeds(parse_seeds(cfg.grid_seeds), mcfg.nz, cfg.z_dist).to(device)
+    if step >= total_steps:  # e.g. a batch job resubmitted after its slice finished
+        rep.log(f"{run.path} is already at step {step} (target {total_steps}); pass a larger "
+                "--max-steps or --epochs to continue")
+        latest = resolve_checkpoint_path(run.path)
+        return TrainResult(run_dir=str(run.path), step=step, epoch=step // steps_per_epoch,
+                           checkpoint=str(latest))
 
     def checkpoint() -> Path:
         path = run.checkpoint_path(step)

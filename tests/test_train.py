@@ -79,6 +79,11 @@ def test_resume_mid_epoch_with_max_steps(tmp_path, quiet):
     assert_same_weights(tmp_path / "straight", tmp_path / "resumed")
     events = [r for r in RunDir(tmp_path / "resumed").read_metrics() if r["kind"] == "event"]
     assert events[0]["event"] == "resume" and events[0]["step"] == 11
+    # resubmitting the same slice is a no-op that writes nothing new
+    before = sorted(p.name for p in (tmp_path / "resumed" / "checkpoints").iterdir())
+    again = train(cfg, resume=tmp_path / "resumed", reporter=quiet)
+    assert again.step == 40 and again.checkpoint.endswith("step-00000040.pt")
+    assert sorted(p.name for p in (tmp_path / "resumed" / "checkpoints").iterdir()) == before
 
 
 def test_resume_refuses_to_change_identity(tmp_path, quiet):
