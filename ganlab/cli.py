@@ -15,7 +15,7 @@ from typing import Annotated, Optional
 import typer
 
 from ganlab import __version__
-from ganlab.cliutil import Arch, Device, ZDist, check_seeds, print_json, user_errors
+from ganlab.cliutil import Amp, Arch, Device, ZDist, check_seeds, print_json, user_errors
 
 app = typer.Typer(
     name="ganlab", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
@@ -114,6 +114,14 @@ def train_cli(
     device: Annotated[Optional[Device], typer.Option(help="[default: auto]")] = None,
     workers: Annotated[Optional[int], typer.Option(
         min=0, help="Data loading processes for file datasets [default: 2].")] = None,
+    amp: Annotated[Optional[Amp], typer.Option(
+        help="Mixed precision on CUDA (bf16 or fp16 with loss scaling); ignored on the CPU "
+             "[default: off].")] = None,
+    channels_last: Annotated[Optional[bool], typer.Option(
+        "--channels-last/--no-channels-last",
+        help="NHWC memory format for faster convolutions [default: on].")] = None,
+    compile: Annotated[Optional[bool], typer.Option(
+        "--compile/--no-compile", help="torch.compile both nets [default: off].")] = None,
     keep: Annotated[Optional[int], typer.Option(
         min=1, help="Checkpoints to keep [default: 3].")] = None,
     checkpoint_every: Annotated[Optional[int], typer.Option(
@@ -134,6 +142,8 @@ def train_cli(
       ganlab train lsun --data-root /data/lsun --category bedroom --image-size 64
 
       ganlab train --resume runs/digits --max-steps 2000
+
+      torchrun --nproc_per_node 4 -m ganlab train lsun --data-root /data/lsun --amp bf16
     """
     from ganlab.config import TrainConfig
     from ganlab.progress import Reporter
@@ -147,6 +157,7 @@ def train_cli(
         "weight_decay": weight_decay, "nz": nz, "ngf": ngf, "ndf": ndf,
         "z_dist": z_dist.value if z_dist else None, "seed": seed,
         "device": device.value if device else None, "workers": workers, "keep": keep,
+        "amp": amp.value if amp else None, "channels_last": channels_last, "compile": compile,
         "checkpoint_every": checkpoint_every, "log_every": log_every}
     if channels == 2:
         raise typer.BadParameter("use 1 (grey) or 3 (RGB)", param_hint="'--channels'")
@@ -231,3 +242,8 @@ def main() -> None:
 
 
 # --- commands defined beside their experiments (one file each); registered here -------------
+from ganlab import cli_latent  # noqa: E402  (latent walks, concepts, arithmetic: Figs. 4, 7, 8)
+
+app.command("interpolate")(cli_latent.interpolate_cli)
+app.command("arithmetic")(cli_latent.arithmetic_cli)
+app.add_typer(cli_latent.concept_app, name="concept")

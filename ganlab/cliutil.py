@@ -29,6 +29,12 @@ class ZDist(str, Enum):
     normal = "normal"
 
 
+class Amp(str, Enum):
+    off = "off"
+    bf16 = "bf16"
+    fp16 = "fp16"
+
+
 class Arch(str, Enum):
     dcgan = "dcgan"
     imagenet32 = "imagenet32"

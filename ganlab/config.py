@@ -42,6 +42,9 @@ class TrainConfig:
     seed: int = 0  # seeds init, data order and noise
     device: str = "auto"  # auto | cpu | cuda | mps
     workers: int = 2  # DataLoader worker processes for file-backed datasets
+    amp: str = "off"  # mixed precision on CUDA: "off", "bf16" or "fp16" (float32 on the CPU)
+    channels_last: bool = True  # NHWC memory format: faster convolutions on CPU and GPU
+    compile: bool = False  # torch.compile both nets (slow start, faster steps)
     checkpoint_every: int = 1000  # steps between mid-epoch checkpoints (0: epoch ends only)
     keep: int = 3  # keep the last N checkpoints
     log_every: int = 50  # steps between metrics.jsonl records

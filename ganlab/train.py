@@ -1,10 +1,11 @@
 """`ganlab train`: the DCGAN training loop (paper section 4), with exact resume.
 
-Data order, noise and weights are all functions of (seed, step), so a run interrupted at any
-step and resumed from its checkpoint continues bit-for-bit like a run that never stopped (on
-the CPU; cuDNN kernels may differ run to run on a GPU). The position of a run is its global
-step alone: epoch = step // steps_per_epoch, and the batches of an epoch come from a
-permutation seeded by (seed, epoch).
+Data order and noise are functions of (seed, step), and the weights and optimizers are saved
+whole, so a run interrupted at any step and resumed from its checkpoint continues bit-for-bit
+like a run that never stopped (on the CPU; cuDNN kernels may differ run to run on a GPU). The
+position of a run is its global step alone: epoch = step // steps_per_epoch, the batches of an
+epoch come from a permutation seeded by (seed, epoch), and under torchrun each rank trains on
+its slice of every global batch.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from ganlab import __version__
@@ -30,12 +30,16 @@ from ganlab.checkpoint import (
 )
 from ganlab.config import IDENTITY_FIELDS, TrainConfig
 from ganlab.datasets import collate_skipping, load_dataset
+from ganlab.distributed import DistEnv, any_rank, barrier, mean_over_ranks
+from ganlab.distributed import setup as setup_distributed
+from ganlab.distributed import teardown as teardown_distributed
 from ganlab.errors import GanlabError, TrainingDiverged
 from ganlab.images import grid_image, save_png, to_unit
 from ganlab.models import build_models
 from ganlab.progress import Reporter
 from ganlab.rundir import RunDir, default_run_dir
 from ganlab.seeds import parse_seeds, sample_z, z_from_seeds
+from ganlab.step import gan_step, prepare_models
 
 
 class Interrupted(GanlabError):
@@ -99,24 +103,38 @@ def resume_config(run_dir: str | Path, overrides: dict) -> TrainConfig:
 
 def train(cfg: TrainConfig, out: str | Path | None = None, resume: str | Path | None = None,
           reporter: Reporter | None = None, command: list[str] | None = None) -> TrainResult:
-    """Train a DCGAN, or continue one.
+    """Train a DCGAN, or continue one; under torchrun, one process of a DDP job.
 
     Args:
         cfg: the resolved config (for a resume, from `resume_config`).
         out: the run directory to create (default runs/<dataset>-<timestamp>); ignored when
             resuming.
         resume: a run directory to continue from its latest checkpoint.
-        reporter: progress output; default a quiet one.
+        reporter: progress output; default a quiet one. Ranks other than 0 are always quiet.
         command: the command line, recorded in config.json.
     Returns:
         A TrainResult.
     Raises:
         GanlabError (and subclasses): bad data, unusable checkpoint, divergence, interruption.
     """
-    rep = reporter or Reporter(quiet=True)
-    device = resolve_device(cfg.device)
-    data = load_dataset(cfg.dataset, cfg.data_root, split=cfg.split, image_size=cfg.image_size,
-                        channels=cfg.channels, category=cfg.category, download=cfg.download)
+    env, device = setup_distributed(resolve_device(cfg.device))
+    try:
+        return _train(cfg, out, resume, reporter, command, env, device)
+    finally:
+        teardown_distributed(env)
+
+
+def _train(cfg: TrainConfig, out, resume, reporter: Reporter | None, command, env: DistEnv,
+           device: torch.device) -> TrainResult:
+    rep = reporter if reporter is not None and env.is_main else Reporter(quiet=True)
+    amp = cfg.amp
+    if amp != "off" and device.type != "cuda":
+        rep.warn(f"--amp {amp} is for CUDA GPUs; training in float32 on {device.type}")
+        amp = "off"
+    if cfg.batch_size % env.world_size:
+        raise GanlabError(f"--batch-size {cfg.batch_size} (the global batch) must divide evenly "
+                          f"among {env.world_size} processes.")
+    data = open_training_data(cfg)
     n = len(data)
     if n < cfg.batch_size:
         raise GanlabError(f"the {cfg.dataset} {cfg.split} split has {n} images, fewer than one "
@@ -133,8 +151,8 @@ def train(cfg: TrainConfig, out: str | Path | None = None, resume: str | Path | 
                              weight_decay=cfg.weight_decay)
     opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2),
                              weight_decay=cfg.weight_decay)
-    noise_gen = torch.Generator().manual_seed(cfg.seed + 1)
     step = 0
+    ckpt = None
     if resume is not None:
         run = RunDir(resume)
         ckpt = load_checkpoint(resume)
@@ -148,19 +166,31 @@ def train(cfg: TrainConfig, out: str | Path | None = None, resume: str | Path | 
         opt_d.load_state_dict(ckpt.state["opt_d"])
         _set_lr(opt_g, cfg)
         _set_lr(opt_d, cfg)
-        noise_gen.set_state(ckpt.state["rng"]["noise"])
-        torch.set_rng_state(ckpt.state["rng"]["torch"])
         step = ckpt.step
-        run.append_metrics({"kind": "event", "event": "resume", "step": step,
-                            "checkpoint": ckpt.path.name, "time": time.time()})
+        torch.set_rng_state(ckpt.state["rng"]["torch"])
+        cuda_states = ckpt.state["rng"]["cuda"]
+        if device.type == "cuda" and len(cuda_states) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all(cuda_states)
+        if env.is_main:
+            run.append_metrics({"kind": "event", "event": "resume", "step": step,
+                                "checkpoint": ckpt.path.name, "world_size": env.world_size,
+                                "time": time.time()})
         rep.log(f"resuming {run.path} from step {step} ({ckpt.path.name})")
     else:
         run = RunDir(out or default_run_dir(cfg.dataset))
-        run.create({"ganlab_version": __version__, "config": cfg.to_dict(),
-                    "model": mcfg.to_dict(), "dataset": data.describe(),
-                    "steps_per_epoch": steps_per_epoch, "device": str(device),
-                    "command": command or [], "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+        if env.is_main:
+            run.create({"ganlab_version": __version__, "config": cfg.to_dict(),
+                        "model": mcfg.to_dict(), "dataset": data.describe(),
+                        "steps_per_epoch": steps_per_epoch, "device": str(device),
+                        "world_size": env.world_size, "command": command or [],
+                        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+        barrier(env)  # the directory exists before any rank goes on
         rep.log(f"run directory: {run.path}")
+    m = prepare_models(G, D, opt_g, opt_d, device, amp=amp, channels_last=cfg.channels_last,
+                       compile=cfg.compile, ddp=env.enabled)
+    if ckpt is not None and m.scaler_d is not None and "scalers" in ckpt.state:
+        m.scaler_d.load_state_dict(ckpt.state["scalers"]["d"])
+        m.scaler_g.load_state_dict(ckpt.state["scalers"]["g"])
 
     total_steps = cfg.epochs * steps_per_epoch
     if cfg.max_steps is not None:
@@ -175,27 +205,37 @@ def train(cfg: TrainConfig, out: str | Path | None = None, resume: str | Path | 
 
     def checkpoint() -> Path:
         path = run.checkpoint_path(step)
-        save_checkpoint(path, {
-            "config": cfg.to_dict(), "model_config": mcfg.to_dict(), "step": step,
-            "epoch": step // steps_per_epoch, "steps_per_epoch": steps_per_epoch,
-            "generator": G.state_dict(), "discriminator": D.state_dict(),
-            "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
-            "rng": {"noise": noise_gen.get_state(), "torch": torch.get_rng_state()}})
-        write_latest(run.checkpoints_dir, path.name)
-        prune_checkpoints(run.checkpoints_dir, cfg.keep)
+        if env.is_main:
+            state = {
+                "config": cfg.to_dict(), "model_config": mcfg.to_dict(), "step": step,
+                "epoch": step // steps_per_epoch, "steps_per_epoch": steps_per_epoch,
+                "world_size": env.world_size,
+                "generator": _contiguous(G.state_dict()),
+                "discriminator": _contiguous(D.state_dict()),
+                "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
+                # the loop's own randomness is position-derived (step_noise, _epoch_batches);
+                # the global generators are saved for anything else that draws from them
+                "rng": {"torch": torch.get_rng_state(),
+                        "cuda": torch.cuda.get_rng_state_all() if device.type == "cuda" else []}}
+            if m.scaler_d is not None:
+                state["scalers"] = {"d": m.scaler_d.state_dict(), "g": m.scaler_g.state_dict()}
+            save_checkpoint(path, state)
+            write_latest(run.checkpoints_dir, path.name)
+            prune_checkpoints(run.checkpoints_dir, cfg.keep)
         return path
 
     def render_grid(name: str) -> None:
+        if not env.is_main:
+            return
         G.eval()  # eval-mode BatchNorm: the grid equals `ganlab sample --seeds <grid seeds>`
         with torch.no_grad():
-            img = grid_image(G(grid_z))
+            img = grid_image(G(grid_z).float())
         G.train()
         save_png(img, run.samples_dir / name)
 
     # --- loop ---------------------------------------------------------------------------------
     stop_signal: list[int] = []
     old_handlers = _install_signal_handlers(stop_signal)
-    bce = F.binary_cross_entropy_with_logits
     t_start = time.perf_counter()
     sums = torch.zeros(4, device=device)  # running loss_d, loss_g, D(x), D(G(z)) since last log
     n_sum, t_log, skipped_log, skipped_epoch, skipped_total = 0, time.perf_counter(), 0, 0, 0
@@ -204,44 +244,28 @@ def train(cfg: TrainConfig, out: str | Path | None = None, resume: str | Path | 
     last_ckpt: Path | None = None
     epoch_sums = torch.zeros(4, device=device)
     epoch_n, t_epoch = 0, time.perf_counter()
+    resident = _resident_images(data, device)
     rep.start(f"{cfg.dataset} {mcfg.image_size}px", total=total_steps, completed=step)
     try:
         while step < total_steps:
             epoch = step // steps_per_epoch
             first = step % steps_per_epoch
             batches = _epoch_batches(n, cfg.batch_size, cfg.seed, epoch, first)
-            for images, n_skipped in _iterate(data, batches, cfg.workers, device):
-                x = to_unit(images.to(device, non_blocking=True))  # (B, C, S, S) in [-1, 1]
+            batches = [b[env.rank::env.world_size] for b in batches]  # this rank's slice
+            stop = False
+            for images, n_skipped in _iterate(data, resident, batches, cfg.workers, device):
+                x = to_unit(images.to(device, non_blocking=True))  # (b, C, S, S) in [-1, 1]
                 b = x.shape[0]
                 skipped_log += n_skipped
                 skipped_epoch += n_skipped
-                if b >= 2:  # a batch gutted by corrupt files is passed over (BatchNorm)
-                    # D step: maximise log D(x) + log(1 - D(G(z)))
-                    z = sample_z(b, mcfg.nz, cfg.z_dist, noise_gen).to(device)
-                    fake = G(z)  # (B, C, S, S)
-                    real_logits = D(x)  # (B,)
-                    fake_logits = D(fake.detach())
-                    loss_d = (bce(real_logits, torch.ones_like(real_logits))
-                              + bce(fake_logits, torch.zeros_like(fake_logits)))
-                    opt_d.zero_grad(set_to_none=True)
-                    loss_d.backward()
-                    opt_d.step()
-
-                    # G step: maximise log D(G(z)) (the non-saturating loss of the paper's code)
-                    gen_logits = D(fake)
-                    loss_g = bce(gen_logits, torch.ones_like(gen_logits))
-                    opt_g.zero_grad(set_to_none=True)
-                    loss_g.backward()
-                    opt_g.step()
-
-                    stats = torch.stack([loss_d.detach(), loss_g.detach(),
-                                         torch.sigmoid(real_logits.detach()).mean(),
-                                         torch.sigmoid(fake_logits.detach()).mean()])
+                if b >= 2 or env.enabled:  # a batch gutted by corrupt files is passed over
+                    z = step_noise(cfg.seed, step, env.rank, b, mcfg.nz, cfg.z_dist).to(device)
+                    stats = gan_step(m, x, z)
                     sums += stats
                     epoch_sums += stats
                     n_sum += 1
-                    images_log += b
-                    images_total += b
+                    images_log += b * env.world_size
+                    images_total += b * env.world_size
                     epoch_n += 1
                 step += 1
                 rep.update(step)
@@ -249,12 +273,13 @@ def train(cfg: TrainConfig, out: str | Path | None = None, resume: str | Path | 
                 # log (one device sync per interval, not per step)
                 end_of_epoch = step % steps_per_epoch == 0
                 if step % cfg.log_every == 0 or end_of_epoch or step == total_steps:
-                    last = _averages(sums, n_sum, step)
+                    last = _averages(mean_over_ranks(sums, env), n_sum, step)
                     dt = time.perf_counter() - t_log
                     record = {"kind": "train", "epoch": step / steps_per_epoch, "step": step,
                               **last, "images_per_s": round(images_log / dt, 2),
                               "skipped": skipped_log, "time": time.time()}
-                    run.append_metrics(record)
+                    if env.is_main:
+                        run.append_metrics(record)
                     rep.update(step, status=f"loss_d {last['loss_d']:.3f} "
                                             f"loss_g {last['loss_g']:.3f}")
                     if not rep.live:
@@ -270,15 +295,19 @@ def train(cfg: TrainConfig, out: str | Path | None = None, resume: str | Path | 
                             "--seed.")
                     sums.zero_()
                     n_sum, images_log, skipped_log, t_log = 0, 0, 0, time.perf_counter()
+                    # all ranks agree to stop at the same step (checked at log intervals)
+                    stop = any_rank(bool(stop_signal), env, device)
 
                 # epoch end: summary, grid, checkpoint
                 if end_of_epoch:
                     ep = step // steps_per_epoch
-                    summary = _averages(epoch_sums, epoch_n, step)
-                    run.append_metrics({"kind": "epoch", "epoch": ep, "step": step, **summary,
-                                        "skipped": skipped_epoch,
-                                        "epoch_time_s": round(time.perf_counter() - t_epoch, 3),
-                                        "time": time.time()})
+                    summary = _averages(mean_over_ranks(epoch_sums, env), epoch_n, step)
+                    if env.is_main:
+                        run.append_metrics({
+                            "kind": "epoch", "epoch": ep, "step": step, **summary,
+                            "skipped": skipped_epoch,
+                            "epoch_time_s": round(time.perf_counter() - t_epoch, 3),
+                            "time": time.time()})
                     if skipped_epoch:
                         rep.warn(f"epoch {ep}: skipped {skipped_epoch} unreadable image(s)")
                     render_grid(f"epoch-{ep:04d}.png")
@@ -290,14 +319,17 @@ def train(cfg: TrainConfig, out: str | Path | None = None, resume: str | Path | 
                     _check_finite(sums, epoch_sums, step)
                     last_ckpt = checkpoint()
 
-                if stop_signal or step >= total_steps:
+                if not env.enabled:
+                    stop = bool(stop_signal)
+                if stop or step >= total_steps:
                     break
-            if stop_signal:
+            if stop:
                 _check_finite(sums, epoch_sums, step)
                 path = checkpoint()
+                name = signal.Signals(stop_signal[0]).name if stop_signal else "a signal"
                 raise Interrupted(
-                    f"stopped by {signal.Signals(stop_signal[0]).name} at step {step}; saved "
-                    f"{path}. Continue with: ganlab train --resume {run.path}")
+                    f"stopped by {name} at step {step}; saved {path}. Continue with: "
+                    f"ganlab train --resume {run.path}")
         # a run that ends mid-epoch (--max-steps) still leaves a grid and a checkpoint
         if step % steps_per_epoch != 0 and (last_ckpt is None or last_ckpt.name !=
                                             run.checkpoint_path(step).name):
@@ -318,6 +350,38 @@ def train(cfg: TrainConfig, out: str | Path | None = None, resume: str | Path | 
     return result
 
 
+def step_noise(seed: int, step: int, rank: int, n: int, nz: int, dist: str) -> torch.Tensor:
+    """The latents (n, nz) of one step on one rank: a pure function of (seed, step, rank).
+
+    Deriving noise from the position, not from a running generator, makes resume exact with
+    no RNG state to save, at any world size.
+    """
+    gen = torch.Generator().manual_seed((seed % 2**20) * 2**42 + step * 2**10 + rank % 2**10)
+    return sample_z(n, nz, dist, gen)
+
+
+def open_training_data(cfg: TrainConfig):
+    """The dataset a config trains on."""
+    return load_dataset(cfg.dataset, cfg.data_root, split=cfg.split, image_size=cfg.image_size,
+                        channels=cfg.channels, category=cfg.category, download=cfg.download)
+
+
+def _contiguous(state: dict) -> dict:
+    """State dict tensors in the default memory format (checkpoints don't depend on NHWC)."""
+    return {k: v.contiguous() for k, v in state.items()}
+
+
+def _resident_images(data, device: torch.device) -> torch.Tensor | None:
+    """Keep an in-memory uint8 dataset on the GPU when it is small (no per-step copies)."""
+    images = getattr(data, "images", None)
+    if images is None or device.type != "cuda":
+        return None
+    free, _total = torch.cuda.mem_get_info(device)
+    if images.numel() > free // 4:
+        return None
+    return images.to(device)
+
+
 def _epoch_batches(n: int, batch_size: int, seed: int, epoch: int, first: int) -> list:
     """Index batches of one epoch from batch `first` on: a permutation seeded by (seed, epoch)."""
     gen = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
@@ -326,8 +390,13 @@ def _epoch_batches(n: int, batch_size: int, seed: int, epoch: int, first: int) -
     return [perm[i * batch_size:(i + 1) * batch_size] for i in range(first, steps)]
 
 
-def _iterate(data, batches: list, workers: int, device: torch.device):
+def _iterate(data, resident: torch.Tensor | None, batches: list, workers: int,
+             device: torch.device):
     """Yield (uint8 images (B, C, S, S), n_skipped) for each index batch, in order."""
+    if resident is not None:  # dataset on the GPU already
+        for idx in batches:
+            yield resident[idx.to(device)], 0
+        return
     if hasattr(data, "images"):  # in-memory dataset: index the tensor, no loader needed
         for idx in batches:
             yield data.images[idx], 0
