@@ -72,6 +72,10 @@ def train_cli(
         callback=_check_dataset, show_default=False)] = None,
     data_root: Annotated[Optional[Path], typer.Option(
         help="Directory holding the dataset in its published layout.")] = None,
+    data: Annotated[Optional[Path], typer.Option(
+        help="Read a cache made by `ganlab prepare` instead of decoding --data-root "
+             "(DATASET then only names the kind of data).", exists=True, dir_okay=False)
+    ] = None,
     download: Annotated[bool, typer.Option(
         help="Download the dataset into --data-root if missing (mnist, fashion-mnist, "
              "cifar10, svhn).")] = False,
@@ -151,6 +155,7 @@ def train_cli(
 
     options = {
         "dataset": dataset, "data_root": str(data_root) if data_root else None,
+        "data": str(data) if data else None,
         "download": download or None, "category": category, "image_size": image_size,
         "channels": channels, "arch": arch.value if arch else None, "epochs": epochs,
         "max_steps": max_steps, "batch_size": batch_size, "lr": lr, "beta1": beta1,
@@ -236,14 +241,53 @@ def sample_cli(
         typer.echo(f"wrote {result.count} image(s) to {result.out}", err=True)
 
 
+@app.command("prepare")
+@user_errors
+def prepare_cli(
+    dataset: Annotated[str, typer.Argument(
+        help="Dataset to decode (any `ganlab train` dataset).", callback=_check_dataset,
+        show_default=False)],
+    out: Annotated[Path, typer.Option("--out", "-o", help="The HDF5 cache to write.",
+                                      show_default=False)],
+    data_root: Annotated[Optional[Path], typer.Option(
+        help="Directory holding the dataset in its published layout.")] = None,
+    split: Annotated[str, typer.Option(help="Split to prepare.")] = "train",
+    image_size: Annotated[Optional[int], typer.Option(
+        help="Image side, a power of two 16..256 [default: the dataset's].",
+        callback=_check_image_size)] = None,
+    channels: Annotated[Optional[int], typer.Option(
+        min=1, max=3, help="1 (grey) or 3 (RGB) [default: the dataset's].")] = None,
+    category: Annotated[str, typer.Option(help="LSUN scene category.")] = "bedroom",
+    workers: Annotated[int, typer.Option(min=0, help="Decoding processes.")] = 2,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
+    json_out: Annotated[bool, typer.Option(
+        "--json", help="Print the result as JSON on stdout.")] = False,
+) -> None:
+    """Decode, crop and resize a dataset once into an HDF5 cache for fast training.
+
+    An interrupted prepare resumes when the same command is run again.
+
+    Examples:
+
+      ganlab prepare lsun --data-root /data/lsun --image-size 64 --out bedroom64.h5
+
+      ganlab train lsun --data bedroom64.h5
+    """
+    from ganlab.prepare import prepare
+    from ganlab.progress import Reporter
+
+    if channels == 2:
+        raise typer.BadParameter("use 1 (grey) or 3 (RGB)", param_hint="'--channels'")
+    result = prepare(dataset, out, data_root=data_root, split=split, image_size=image_size,
+                     channels=channels, category=category, workers=workers,
+                     reporter=Reporter(quiet=quiet))
+    if json_out:
+        print_json(dataclasses.asdict(result))
+
+
 def main() -> None:
     """Console entry point (`ganlab`, `python -m ganlab`)."""
     app(prog_name="ganlab")
 
 
 # --- commands defined beside their experiments (one file each); registered here -------------
-from ganlab import cli_latent  # noqa: E402  (latent walks, concepts, arithmetic: Figs. 4, 7, 8)
-
-app.command("interpolate")(cli_latent.interpolate_cli)
-app.command("arithmetic")(cli_latent.arithmetic_cli)
-app.add_typer(cli_latent.concept_app, name="concept")

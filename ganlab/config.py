@@ -23,6 +23,7 @@ class TrainConfig:
     dataset: str = "digits"  # registry name (ganlab.datasets.DATASETS)
     data_root: str | None = None  # where the dataset lies in its published layout
     download: bool = False  # fetch the dataset into data_root if missing (where possible)
+    data: str | None = None  # a cache from `ganlab prepare` to read instead of data_root
     category: str = "bedroom"  # LSUN scene category
     split: str = "train"  # dataset split to train on
     image_size: int | None = None  # None: the dataset's default size

@@ -30,6 +30,7 @@ from ganlab.checkpoint import (
 )
 from ganlab.config import IDENTITY_FIELDS, TrainConfig
 from ganlab.datasets import collate_skipping, load_dataset
+from ganlab.datasets.prepared import open_prepared
 from ganlab.distributed import DistEnv, any_rank, barrier, mean_over_ranks
 from ganlab.distributed import setup as setup_distributed
 from ganlab.distributed import teardown as teardown_distributed
@@ -361,7 +362,10 @@ def step_noise(seed: int, step: int, rank: int, n: int, nz: int, dist: str) -> t
 
 
 def open_training_data(cfg: TrainConfig):
-    """The dataset a config trains on."""
+    """The dataset a config trains on: a prepared cache (--data) or the published files."""
+    if cfg.data is not None:
+        return open_prepared(cfg.data, dataset=cfg.dataset, image_size=cfg.image_size,
+                             channels=cfg.channels)
     return load_dataset(cfg.dataset, cfg.data_root, split=cfg.split, image_size=cfg.image_size,
                         channels=cfg.channels, category=cfg.category, download=cfg.download)
 
