@@ -26,9 +26,18 @@ demo: $(STAMP)
 	rm -rf $(DEMO)
 	$(VENV)/bin/ganlab train digits --epochs 40 --batch-size 64 --out $(DEMO)
 	$(VENV)/bin/ganlab sample $(DEMO) --seeds 0-63 --out $(DEMO)/demo-samples.png
+	$(VENV)/bin/ganlab concept mine --run $(DEMO)
+	$(VENV)/bin/ganlab interpolate $(DEMO) --out $(DEMO)/demo-interpolation.png \
+		--gif $(DEMO)/demo-interpolation.gif
+	$(VENV)/bin/ganlab arithmetic $(DEMO) --base 8 --minus 3 --plus 5 \
+		--out $(DEMO)/demo-arithmetic.png
+	$(VENV)/bin/ganlab arithmetic $(DEMO) --walk 1:7 --seeds 0-7 --out $(DEMO)/demo-walk.png
 	@echo
-	@echo "Demo run:      $(DEMO)/"
-	@echo "Sample grid:   $(DEMO)/demo-samples.png (seeds 0-63)"
+	@echo "Demo run:        $(DEMO)/"
+	@echo "Sample grid:     $(DEMO)/demo-samples.png (seeds 0-63)"
+	@echo "Latent walk:     $(DEMO)/demo-interpolation.png (and .gif)     paper Fig. 4"
+	@echo "Arithmetic:      $(DEMO)/demo-arithmetic.png (8 - 3 + 5)       paper Fig. 7"
+	@echo "Attribute walk:  $(DEMO)/demo-walk.png (1 -> 7 direction)      paper Fig. 8"
 	@echo "Per-epoch grids: $(DEMO)/samples/   metrics: $(DEMO)/metrics.jsonl"
 
 clean-demo:

@@ -76,63 +76,66 @@ def train_cli(
         help="Read a cache made by `ganlab prepare` instead of decoding --data-root "
              "(DATASET then only names the kind of data).", exists=True, dir_okay=False)
     ] = None,
+    exclude: Annotated[Optional[Path], typer.Option(
+        help="Leave out the near-duplicates listed in a file from `ganlab dedup` (made on "
+             "the same dataset and split).")] = None,
     download: Annotated[bool, typer.Option(
         help="Download the dataset into --data-root if missing (mnist, fashion-mnist, "
              "cifar10, svhn).")] = False,
     category: Annotated[Optional[str], typer.Option(
-        help="LSUN scene category [default: bedroom].")] = None,
+        help="LSUN scene category (default: bedroom).")] = None,
     image_size: Annotated[Optional[int], typer.Option(
-        help="Image side in pixels, a power of two 16..256 [default: the dataset's].",
+        help="Image side in pixels, a power of two 16..256 (default: the dataset's).",
         callback=_check_image_size)] = None,
     channels: Annotated[Optional[int], typer.Option(
-        min=1, max=3, help="1 (grey) or 3 (RGB) [default: the dataset's].")] = None,
+        min=1, max=3, help="1 (grey) or 3 (RGB) (default: the dataset's).")] = None,
     arch: Annotated[Optional[Arch], typer.Option(
         help="dcgan (the paper's Fig. 1 shape) or imagenet32 (the authors' 32px ImageNet "
              "model for the probe: 6-layer D, 3x3 kernels; nz 256, ngf/ndf 128 unless given) "
-             "[default: dcgan].")] = None,
+             "(default: dcgan).")] = None,
     epochs: Annotated[Optional[int], typer.Option(
-        min=1, help="Epochs from the start of the run [default: 25].")] = None,
+        min=1, help="Epochs from the start of the run (default: 25).")] = None,
     max_steps: Annotated[Optional[int], typer.Option(
         min=1, help="Stop at this optimizer step, counted from the start of the run.")] = None,
     batch_size: Annotated[Optional[int], typer.Option(
-        min=2, help="Minibatch size [default: 128].")] = None,
+        min=2, help="Minibatch size (default: 128).")] = None,
     lr: Annotated[Optional[float], typer.Option(
-        callback=_check_lr, help="Adam learning rate [default: 0.0002].")] = None,
+        callback=_check_lr, help="Adam learning rate (default: 0.0002).")] = None,
     beta1: Annotated[Optional[float], typer.Option(
-        callback=_check_beta, help="Adam beta1, in [0, 1) [default: 0.5].")] = None,
+        callback=_check_beta, help="Adam beta1, in [0, 1) (default: 0.5).")] = None,
     weight_decay: Annotated[Optional[float], typer.Option(
-        min=0.0, help="L2 weight decay [default: 0].")] = None,
-    nz: Annotated[Optional[int], typer.Option(min=1, help="Latent size [default: 100].")] = None,
-    ngf: Annotated[Optional[int], typer.Option(min=1, help="G width [default: 64].")] = None,
-    ndf: Annotated[Optional[int], typer.Option(min=1, help="D width [default: 64].")] = None,
+        min=0.0, help="L2 weight decay (default: 0).")] = None,
+    nz: Annotated[Optional[int], typer.Option(min=1, help="Latent size (default: 100).")] = None,
+    ngf: Annotated[Optional[int], typer.Option(min=1, help="G width (default: 64).")] = None,
+    ndf: Annotated[Optional[int], typer.Option(min=1, help="D width (default: 64).")] = None,
     z_dist: Annotated[Optional[ZDist], typer.Option(
-        help="Latent prior: uniform U(-1,1) (paper) or normal N(0,1) [default: uniform].")
+        help="Latent prior: uniform U(-1,1) (paper) or normal N(0,1) (default: uniform).")
     ] = None,
     out: Annotated[Optional[Path], typer.Option(
-        help="Run directory to create [default: runs/DATASET-TIMESTAMP].")] = None,
+        help="Run directory to create (default: runs/DATASET-TIMESTAMP).")] = None,
     resume: Annotated[Optional[Path], typer.Option(
         exists=True, file_okay=False, help="Continue this run directory from its latest "
                                            "checkpoint; other options override its config.")
     ] = None,
-    seed: Annotated[Optional[int], typer.Option(min=0, help="Random seed [default: 0].")] = None,
-    device: Annotated[Optional[Device], typer.Option(help="[default: auto]")] = None,
+    seed: Annotated[Optional[int], typer.Option(min=0, help="Random seed (default: 0).")] = None,
+    device: Annotated[Optional[Device], typer.Option(help="(default: auto)")] = None,
     workers: Annotated[Optional[int], typer.Option(
-        min=0, help="Data loading processes for file datasets [default: 2].")] = None,
+        min=0, help="Data loading processes for file datasets (default: 2).")] = None,
     amp: Annotated[Optional[Amp], typer.Option(
         help="Mixed precision on CUDA (bf16 or fp16 with loss scaling); ignored on the CPU "
-             "[default: off].")] = None,
+             "(default: off).")] = None,
     channels_last: Annotated[Optional[bool], typer.Option(
         "--channels-last/--no-channels-last",
-        help="NHWC memory format for faster convolutions [default: on].")] = None,
+        help="NHWC memory format for faster convolutions (default: on).")] = None,
     compile: Annotated[Optional[bool], typer.Option(
-        "--compile/--no-compile", help="torch.compile both nets [default: off].")] = None,
+        "--compile/--no-compile", help="torch.compile both nets (default: off).")] = None,
     keep: Annotated[Optional[int], typer.Option(
-        min=1, help="Checkpoints to keep [default: 3].")] = None,
+        min=1, help="Checkpoints to keep (default: 3).")] = None,
     checkpoint_every: Annotated[Optional[int], typer.Option(
         min=0, help="Steps between mid-epoch checkpoints; 0 = epoch ends only "
-                    "[default: 1000].")] = None,
+                    "(default: 1000).")] = None,
     log_every: Annotated[Optional[int], typer.Option(
-        min=1, help="Steps between metrics.jsonl records [default: 50].")] = None,
+        min=1, help="Steps between metrics.jsonl records (default: 50).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
     json_out: Annotated[bool, typer.Option(
         "--json", help="Print the final result as one JSON object on stdout.")] = False,
@@ -155,7 +158,7 @@ def train_cli(
 
     options = {
         "dataset": dataset, "data_root": str(data_root) if data_root else None,
-        "data": str(data) if data else None,
+        "data": str(data) if data else None, "exclude": str(exclude) if exclude else None,
         "download": download or None, "category": category, "image_size": image_size,
         "channels": channels, "arch": arch.value if arch else None, "epochs": epochs,
         "max_steps": max_steps, "batch_size": batch_size, "lr": lr, "beta1": beta1,
@@ -192,7 +195,7 @@ def sample_cli(
         help="A run directory (uses its latest checkpoint) or a checkpoint .pt file.",
         exists=True, show_default=False)],
     num: Annotated[Optional[int], typer.Option(
-        "-n", "--num", min=1, help="Render seeds 0..N-1 [default: 64].")] = None,
+        "-n", "--num", min=1, help="Render seeds 0..N-1 (default: 64).")] = None,
     seeds: Annotated[Optional[str], typer.Option(
         help="Seeds to render, e.g. 0-63,100. Each seed is one reproducible z.",
         callback=check_seeds)] = None,
@@ -204,6 +207,9 @@ def sample_cli(
     nrow: Annotated[Optional[int], typer.Option(min=1, help="Tiles per grid row.")] = None,
     device: Annotated[Device, typer.Option(help="Where G runs.")] = Device.auto,
     batch_size: Annotated[int, typer.Option(min=1, help="Images per forward pass.")] = 256,
+    forget: Annotated[Optional[Path], typer.Option(
+        help="Drop G's feature maps listed in a mask from `ganlab forget --save` (Fig. 6).")
+    ] = None,
     json_out: Annotated[bool, typer.Option(
         "--json", help="Print what was written as JSON on stdout.")] = False,
 ) -> None:
@@ -234,7 +240,7 @@ def sample_cli(
         raise typer.BadParameter(str(e), param_hint="'--out'") from None
     seed_list = parse_seeds(seeds) if seeds is not None else list(range(num or 64))
     result = sample(run, seed_list, out, annotate=annotate, nrow=nrow,
-                    device=resolve_device(device.value), batch_size=batch_size)
+                    device=resolve_device(device.value), batch_size=batch_size, forget=forget)
     if json_out:
         print_json(dataclasses.asdict(result))
     elif out != "-":
@@ -253,10 +259,10 @@ def prepare_cli(
         help="Directory holding the dataset in its published layout.")] = None,
     split: Annotated[str, typer.Option(help="Split to prepare.")] = "train",
     image_size: Annotated[Optional[int], typer.Option(
-        help="Image side, a power of two 16..256 [default: the dataset's].",
+        help="Image side, a power of two 16..256 (default: the dataset's).",
         callback=_check_image_size)] = None,
     channels: Annotated[Optional[int], typer.Option(
-        min=1, max=3, help="1 (grey) or 3 (RGB) [default: the dataset's].")] = None,
+        min=1, max=3, help="1 (grey) or 3 (RGB) (default: the dataset's).")] = None,
     category: Annotated[str, typer.Option(help="LSUN scene category.")] = "bedroom",
     workers: Annotated[int, typer.Option(min=0, help="Decoding processes.")] = 2,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
@@ -291,3 +297,8 @@ def main() -> None:
 
 
 # --- commands defined beside their experiments (one file each); registered here -------------
+from ganlab import cli_latent  # noqa: E402  (latent walks, concepts, arithmetic: Figs. 4, 7, 8)
+
+app.command("interpolate")(cli_latent.interpolate_cli)
+app.command("arithmetic")(cli_latent.arithmetic_cli)
+app.add_typer(cli_latent.concept_app, name="concept")

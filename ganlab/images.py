@@ -8,7 +8,6 @@ from pathlib import Path
 
 import torch
 from PIL import Image, ImageDraw
-from torchvision.utils import make_grid
 
 from ganlab.atomic import write_bytes
 
@@ -35,6 +34,8 @@ def grid_image(images: torch.Tensor, nrow: int | None = None, padding: int = 2,
     Returns:
         An RGB or L image.
     """
+    from torchvision.utils import make_grid  # imported here: torchvision adds ~1 s to startup
+
     b, c, h, w = images.shape
     nrow = nrow or math.ceil(math.sqrt(b))
     grid = make_grid(to_uint8(images), nrow=nrow, padding=padding, pad_value=0)  # (3, H', W')
@@ -43,6 +44,8 @@ def grid_image(images: torch.Tensor, nrow: int | None = None, padding: int = 2,
         img = img.convert("RGB")
         draw = ImageDraw.Draw(img)
         for i, text in enumerate(labels):
+            if not text:
+                continue
             x = padding + (i % nrow) * (w + padding)
             y = padding + (i // nrow) * (h + padding)
             draw.rectangle([x, y, x + 6 * len(text) + 2, y + 10], fill=(0, 0, 0))

@@ -6,9 +6,11 @@
         samples/epoch-0001.png   fixed-seed grid after each epoch (step-*.png for partial epochs)
         checkpoints/step-00000140.pt   complete checkpoints (the last --keep of them)
         checkpoints/latest   name of the newest complete checkpoint
+        concepts.json        named exemplar seed sets (`ganlab concept`; updated atomically)
 
 The directory only grows: nothing rewrites config.json or earlier metrics lines; a resume
-appends a "resume" event to metrics.jsonl.
+appends a "resume" event to metrics.jsonl. concepts.json is the one file updated in place
+(atomically), since adding a concept is its purpose.
 """
 
 from __future__ import annotations

@@ -1,0 +1,218 @@
+"""Concepts: storage in RUN/concepts.json, name rules, and mining from labelled real images."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from ganlab.checkpoint import load_checkpoint
+from ganlab.concepts import (
+    add_concept,
+    d_features,
+    load_concepts,
+    load_labelled,
+    mine,
+    mine_concepts,
+    remove_concept,
+)
+from ganlab.errors import GanlabError
+from ganlab.images import to_uint8
+from ganlab.sample import generate
+from ganlab.seeds import z_from_seeds
+from tests.test_latent import tiny_run
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    """Tiny models run fastest on one thread; on shared CPUs more threads spin (40x slower)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    return tiny_run(tmp_path_factory)
+
+
+@pytest.fixture
+def run(trained, tmp_path):
+    """A fresh copy of the trained run per test, so concepts.json starts absent."""
+    dst = tmp_path / "run"
+    shutil.copytree(trained, dst)
+    return dst
+
+
+def test_storage_round_trips(run):
+    add_concept(run, "man with glasses", [3, 17, 42])
+    add_concept(run, "woman", [5])
+    cs = load_concepts(run)
+    assert list(cs.concepts) == ["man with glasses", "woman"]
+    assert cs.concepts["man with glasses"].seeds == [3, 17, 42]
+    assert (cs.nz, cs.z_dist) == (16, "uniform")
+    src = cs.concepts["woman"].source
+    assert src["kind"] == "manual" and src["step"] == 28 and len(src["checkpoint_sha256"]) == 64
+    text = (run / "concepts.json").read_text()
+    assert '"man with glasses": {\n' in text  # indented: readable and editable by hand
+    assert json.loads(text)["format"] == "ganlab-concepts"
+    # the mean of the exemplars is the concept's z
+    z = cs.concepts["man with glasses"].z(16, "uniform")
+    torch.testing.assert_close(z, z_from_seeds([3, 17, 42], 16, "uniform").mean(0))
+    remove_concept(run, "woman")
+    assert list(load_concepts(run).concepts) == ["man with glasses"]
+    with pytest.raises(GanlabError, match="already exists"):
+        add_concept(run, "man with glasses", [1])
+    add_concept(run, "man with glasses", [1], replace=True)
+    assert load_concepts(run).concepts["man with glasses"].seeds == [1]
+    with pytest.raises(GanlabError, match="no concept named 'man with glases'.*Did you mean"):
+        remove_concept(run, "man with glases")
+
+
+def test_checkpoint_file_stores_in_its_run_dir(run):
+    pt = load_checkpoint(run).path
+    add_concept(pt, "a", [1, 2])
+    assert (run / "concepts.json").is_file()
+
+
+@pytest.mark.parametrize("name, fragment", [
+    ("", "empty"),
+    ("   ", "empty"),
+    ("x" * 65, "at most 64"),
+    ("tab\there", "control characters"),
+    ("new\nline", "control characters"),
+    ("bell\x07", "control characters"),
+    (" padded", "starts or ends"),
+    ("left:right", "':'"),
+])
+def test_bad_names_are_refused_and_nothing_written(cli, run, name, fragment):
+    with pytest.raises(GanlabError, match=fragment):
+        add_concept(run, name, [1])
+    result = cli("concept", "add", name, "--seeds", "1,2", "--run", run)
+    assert result.exit_code == 1, result.output
+    assert fragment in result.stderr and "Traceback" not in result.output
+    assert not (run / "concepts.json").exists()
+
+
+def test_malformed_file_is_reported(run):
+    (run / "concepts.json").write_text('{"format": "ganlab-concepts", "version": 1, "nz": 16,'
+                                       ' "z_dist": "uniform", "concepts": {"a": {"seeds": [-1]}}}')
+    with pytest.raises(GanlabError, match="non-negative integers"):
+        load_concepts(run)
+    (run / "concepts.json").write_text("{not json")
+    with pytest.raises(GanlabError, match="cannot read"):
+        load_concepts(run)
+
+
+def test_concept_cli_add_list_remove(cli, run):
+    result = cli("concept", "add", "man with glasses", "--seeds", "3,17,42", "--run", run)
+    assert result.exit_code == 0, result.output
+    listed = cli("concept", "list", "--run", run, "--json")
+    assert json.loads(listed.stdout)[0]["seeds"] == [3, 17, 42]
+    assert "man with glasses  3,17,42" in cli("concept", "list", "--run", run).stdout
+    assert cli("concept", "remove", "man with glasses", "--run", run).exit_code == 0
+    assert json.loads(cli("concept", "list", "--run", run, "--json").stdout) == []
+    missing = cli("concept", "remove", "nope", "--run", run)
+    assert missing.exit_code == 1 and "no concept named 'nope'" in missing.stderr
+
+
+def test_mining_on_digits_gives_concepts_the_classifier_assigns_to_their_label(trained):
+    ckpt = load_checkpoint(trained)
+    real = load_labelled(ckpt)
+    assert real.images.shape == (1797, 1, 16, 16) and real.columns[0].name == "class"
+    concepts, (clf,), _ = mine(ckpt, real, pool=400, per_concept=3)
+    assert clf.heldout_accuracy > 0.6  # ten classes: chance is 0.1
+    D = ckpt.discriminator()
+    pool = to_uint8(generate(ckpt, z_from_seeds(list(range(400)), 16, "uniform")))
+    pool_proba = clf.predict_proba(d_features(D, pool))  # (400, 10)
+    assigned = {clf.classes[k] for k in pool_proba.argmax(1)}
+    # every label the pool reaches gets a concept (a tiny G may reach only a few labels)
+    assert sorted(c.name for c in concepts) == sorted(assigned)
+    assert sum(c.source["pool_assigned"] for c in concepts) == 400
+    for c in concepts:
+        assert len(c.seeds) <= 3 and max(c.seeds) < 400
+        # re-render the exemplars from their seeds alone: the classifier says they are c.name
+        images = to_uint8(generate(ckpt, z_from_seeds(c.seeds, 16, "uniform")))
+        proba = clf.predict_proba(d_features(D, images))
+        assert [clf.classes[k] for k in proba.argmax(1)] == [c.name] * len(c.seeds)
+        assert proba[:, clf.classes.index(c.name)].tolist() == pytest.approx(c.source["scores"],
+                                                                            abs=1e-4)
+        assert c.source["column"] == "class" and c.source["pool_seeds"] == "0-399"
+        # ... and they are its most confident ones: no other pool sample of the label scores more
+        k = clf.classes.index(c.name)
+        others = [p[k] for s, p in enumerate(pool_proba) if p.argmax() == k and s not in c.seeds]
+        assert min(c.source["scores"]) >= max(others, default=0) - 1e-4
+
+
+def test_mine_cli_stores_with_provenance(cli, run):
+    result = cli("concept", "mine", "--run", run, "--pool", "200", "--device", "cpu", "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    cs = load_concepts(run)
+    assert sorted(c["name"] for c in data["concepts"]) == sorted(cs.concepts)
+    src = next(iter(cs.concepts.values())).source
+    assert src["kind"] == "mined" and src["labels"] == "dataset digits (split all)"
+    assert 0 <= src["heldout_accuracy"] <= 1 and src["n_heldout"] > 0
+    again = cli("concept", "mine", "--run", run, "--pool", "200", "--device", "cpu")
+    assert again.exit_code == 1 and "--replace" in again.stderr
+
+
+@pytest.fixture
+def labelled_folder(tmp_path):
+    """Digits as PNG files (8x8 upscaled), listed in a CSV and a CelebA-style attribute file."""
+    from ganlab.datasets import load_dataset
+
+    ds = load_dataset("digits", split="test", image_size=32)
+    root = tmp_path / "imgs"
+    root.mkdir()
+    rows = []
+    for i in range(120):
+        image, label = ds[i]
+        Image.fromarray(image[0].numpy(), "L").save(root / f"{i:04d}.png")
+        rows.append((f"{i:04d}.png", label))
+    (tmp_path / "labels.csv").write_text(
+        "path,digit,parity\n" + "".join(f"{p},d{lab},{'even' if lab % 2 == 0 else 'odd'}\n"
+                                        for p, lab in rows))
+    (tmp_path / "single.csv").write_text("path,label\n" + "".join(
+        f"{p},{'small' if lab < 5 else 'large'}\n" for p, lab in rows) + "missing.png,small\n")
+    (tmp_path / "list_attr.txt").write_text(f"{len(rows)}\nLow Even\n" + "".join(
+        f"{p} {1 if lab < 5 else -1} {1 if lab % 2 == 0 else -1}\n" for p, lab in rows))
+    return tmp_path
+
+
+def test_mine_from_label_files(run, labelled_folder):
+    ckpt = load_checkpoint(run)
+    real = load_labelled(ckpt, labelled_folder / "imgs", labelled_folder / "labels.csv")
+    assert real.images.shape == (120, 1, 16, 16)
+    names = {n for col in real.columns for n in col.concept_names.values()}
+    assert {"digit=d0", "parity=even", "parity=odd"} <= names
+    result = mine_concepts(run, data_root=labelled_folder / "imgs",
+                           labels=labelled_folder / "single.csv", pool=100, device="cpu")
+    assert {c["name"] for c in result.concepts} <= {"small", "large"}
+    assert "1 listed image(s) were missing" in result.warnings[0]
+    celeba = load_labelled(ckpt, labelled_folder / "imgs", labelled_folder / "list_attr.txt",
+                           columns=["Even"])
+    assert [c.name for c in celeba.columns] == ["Even"]
+    assert set(celeba.columns[0].concept_names.values()) == {"Even", "not Even"}
+    with pytest.raises(GanlabError, match="its label columns are: Low, Even"):
+        load_labelled(ckpt, labelled_folder / "imgs", labelled_folder / "list_attr.txt",
+                      columns=["Smiling"])
+
+
+def test_label_file_needs_a_header(run, labelled_folder):
+    (labelled_folder / "bare.csv").write_text("0000.png,d0\n0001.png,d1\n")
+    with pytest.raises(GanlabError, match="header row"):
+        mine_concepts(run, labelled_folder / "imgs", labelled_folder / "bare.csv")
+    assert not (run / "concepts.json").exists()
+
+
+def test_real_features_match_d_in_eval_mode(trained):
+    # a feature must not depend on the image's batch-mates (D in eval mode)
+    ckpt = load_checkpoint(trained)
+    images = load_labelled(ckpt).images[:10]
+    D = ckpt.discriminator()
+    np.testing.assert_allclose(d_features(D, images)[3:4], d_features(D, images[3:4]),
+                               rtol=1e-5, atol=1e-6)
