@@ -302,3 +302,10 @@ from ganlab import cli_latent  # noqa: E402  (latent walks, concepts, arithmetic
 app.command("interpolate")(cli_latent.interpolate_cli)
 app.command("arithmetic")(cli_latent.arithmetic_cli)
 app.add_typer(cli_latent.concept_app, name="concept")
+
+from ganlab import cli_inspect  # noqa: E402  (dedup, memorisation, guided backprop, forgetting)
+
+app.command("dedup")(cli_inspect.dedup_cli)
+app.command("neighbors")(cli_inspect.neighbors_cli)
+app.command("visualize")(cli_inspect.visualize_cli)
+app.command("forget")(cli_inspect.forget_cli)

@@ -13,7 +13,7 @@ from ganlab.models import ModelConfig
 
 # Options that fix what a run *is*: a resumed run must keep them.
 IDENTITY_FIELDS = ("dataset", "category", "split", "image_size", "channels", "nz", "ngf", "ndf",
-                   "arch", "z_dist", "seed", "batch_size")
+                   "arch", "z_dist", "seed", "batch_size", "exclude")
 
 
 @dataclass(frozen=True)
@@ -24,6 +24,7 @@ class TrainConfig:
     data_root: str | None = None  # where the dataset lies in its published layout
     download: bool = False  # fetch the dataset into data_root if missing (where possible)
     data: str | None = None  # a cache from `ganlab prepare` to read instead of data_root
+    exclude: str | None = None  # a `ganlab dedup` file: leave out its near-duplicates
     category: str = "bedroom"  # LSUN scene category
     split: str = "train"  # dataset split to train on
     image_size: int | None = None  # None: the dataset's default size

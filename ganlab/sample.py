@@ -57,19 +57,24 @@ def output_kind(out: str) -> str:
 
 @torch.no_grad()
 def generate(ckpt: Checkpoint, z: torch.Tensor, device: str | torch.device = "cpu",
-             batch_size: int = 256) -> torch.Tensor:
-    """Images (N, C, S, S) in [-1, 1] on the CPU for latents z (N, nz), G in eval mode."""
+             batch_size: int = 256, mask=None) -> torch.Tensor:
+    """Images (N, C, S, S) in [-1, 1] on the CPU for latents z (N, nz), G in eval mode.
+
+    `mask`: a ganlab.forget.ForgetMask whose feature maps G drops (Fig. 6), or None.
+    """
     if z.shape[1] != ckpt.model_config.nz:
         raise GanlabError(f"latents have {z.shape[1]} dimensions but {ckpt.path} was trained "
                           f"with nz={ckpt.model_config.nz}.")
     g = ckpt.generator(device)
+    if mask is not None:
+        mask.apply(g)
     return torch.cat([g(z[i:i + batch_size].to(device)).cpu()
                       for i in range(0, len(z), batch_size)])
 
 
 def sample(checkpoint: str | Path, seeds: list[int], out: str, annotate: bool = False,
            nrow: int | None = None, device: str | torch.device = "cpu",
-           batch_size: int = 256) -> SampleResult:
+           batch_size: int = 256, forget: str | Path | None = None) -> SampleResult:
     """Render one image per seed and write them to `out`.
 
     Args:
@@ -80,6 +85,7 @@ def sample(checkpoint: str | Path, seeds: list[int], out: str, annotate: bool = 
         nrow: tiles per grid row (default: square).
         device: where G runs.
         batch_size: images per forward pass (does not change the images).
+        forget: a mask file from `ganlab forget --save`: G drops its feature maps.
     Returns:
         A SampleResult describing what was written.
     """
@@ -87,8 +93,12 @@ def sample(checkpoint: str | Path, seeds: list[int], out: str, annotate: bool = 
     if not seeds:
         raise GanlabError("no seeds to sample: give -n N or --seeds like 0-63,100.")
     ckpt = load_checkpoint(checkpoint)
+    mask = None
+    if forget is not None:
+        from ganlab.forget import load_mask
+        mask = load_mask(forget, ckpt)
     z = z_from_seeds(seeds, ckpt.model_config.nz, ckpt.z_dist)  # (N, nz)
-    images = generate(ckpt, z, device, batch_size)  # (N, C, S, S)
+    images = generate(ckpt, z, device, batch_size, mask=mask)  # (N, C, S, S)
     labels = [str(s) for s in seeds] if annotate else None
     if kind == "stdout":
         sys.stdout.buffer.write(png_bytes(grid_image(images, nrow=nrow, labels=labels)))

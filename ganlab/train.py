@@ -136,7 +136,8 @@ def _train(cfg: TrainConfig, out, resume, reporter: Reporter | None, command, en
         raise GanlabError(f"--batch-size {cfg.batch_size} (the global batch) must divide evenly "
                           f"among {env.world_size} processes.")
     data = open_training_data(cfg)
-    n = len(data)
+    keep = _kept_indices(cfg, data, rep)  # None, or the indices left by --exclude
+    n = len(data) if keep is None else len(keep)
     if n < cfg.batch_size:
         raise GanlabError(f"the {cfg.dataset} {cfg.split} split has {n} images, fewer than one "
                           f"batch (--batch-size {cfg.batch_size}). Use a smaller --batch-size.")
@@ -252,6 +253,8 @@ def _train(cfg: TrainConfig, out, resume, reporter: Reporter | None, command, en
             epoch = step // steps_per_epoch
             first = step % steps_per_epoch
             batches = _epoch_batches(n, cfg.batch_size, cfg.seed, epoch, first)
+            if keep is not None:  # positions in the kept list -> dataset indices
+                batches = [keep[b] for b in batches]
             batches = [b[env.rank::env.world_size] for b in batches]  # this rank's slice
             stop = False
             for images, n_skipped in _iterate(data, resident, batches, cfg.workers, device):
@@ -384,6 +387,18 @@ def _resident_images(data, device: torch.device) -> torch.Tensor | None:
     if images.numel() > free // 4:
         return None
     return images.to(device)
+
+
+def _kept_indices(cfg: TrainConfig, data, rep: Reporter) -> torch.Tensor | None:
+    """Dataset indices left after `--exclude` (None without it)."""
+    if cfg.exclude is None:
+        return None
+    from ganlab.dedup import kept_indices
+
+    keep = torch.from_numpy(kept_indices(cfg.exclude, data))
+    rep.log(f"--exclude {cfg.exclude}: leaving out {len(data) - len(keep)} of {len(data)} "
+            "images (near-duplicates)")
+    return keep
 
 
 def _epoch_batches(n: int, batch_size: int, seed: int, epoch: int, first: int) -> list:
