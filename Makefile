@@ -1,4 +1,4 @@
-# ganlab: `make demo` trains on the built-in digits and renders the paper's figures;
+# ganlab: `make demo` trains on the built-in digits, renders the paper's figures and probes D;
 # `make test` runs the whole suite. Both create .venv on first use.
 PYTHON ?= python3
 VENV := .venv
@@ -32,12 +32,15 @@ demo: $(STAMP)
 	$(VENV)/bin/ganlab arithmetic $(DEMO) --base 8 --minus 3 --plus 5 \
 		--out $(DEMO)/demo-arithmetic.png
 	$(VENV)/bin/ganlab arithmetic $(DEMO) --walk 1:7 --seeds 0-7 --out $(DEMO)/demo-walk.png
+	$(VENV)/bin/ganlab probe digits -c $(DEMO) --json > $(DEMO)/demo-probe.json
+	$(VENV)/bin/ganlab probe digits -c $(DEMO) --random-init --json > $(DEMO)/demo-probe-random.json
 	@echo
 	@echo "Demo run:        $(DEMO)/"
 	@echo "Sample grid:     $(DEMO)/demo-samples.png (seeds 0-63)"
 	@echo "Latent walk:     $(DEMO)/demo-interpolation.png (and .gif)     paper Fig. 4"
 	@echo "Arithmetic:      $(DEMO)/demo-arithmetic.png (8 - 3 + 5)       paper Fig. 7"
 	@echo "Attribute walk:  $(DEMO)/demo-walk.png (1 -> 7 direction)      paper Fig. 8"
+	@echo "Probe (Table 1): $(DEMO)/demo-probe.json (trained D), demo-probe-random.json (random D)"
 	@echo "Per-epoch grids: $(DEMO)/samples/   metrics: $(DEMO)/metrics.jsonl"
 
 clean-demo:

@@ -303,6 +303,10 @@ app.command("interpolate")(cli_latent.interpolate_cli)
 app.command("arithmetic")(cli_latent.arithmetic_cli)
 app.add_typer(cli_latent.concept_app, name="concept")
 
+from ganlab import cli_probe  # noqa: E402  (D as a feature extractor: Tables 1-2)
+
+app.command("probe")(cli_probe.probe_cli)
+
 from ganlab import cli_inspect  # noqa: E402  (dedup, memorisation, guided backprop, forgetting)
 
 app.command("dedup")(cli_inspect.dedup_cli)

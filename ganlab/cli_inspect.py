@@ -17,8 +17,8 @@ RunArg = Annotated[Path, typer.Argument(
     help="A run directory (uses its latest checkpoint) or a checkpoint .pt file.",
     show_default=False)]
 DataRootOpt = Annotated[Optional[Path], typer.Option(
-    help="Where the training data lies [default: the run's --data-root; built-in datasets "
-         "need none].")]
+    help="Where the training data lies (default: the run's --data-root; built-in datasets "
+         "need none).")]
 DeviceOpt = Annotated[Device, typer.Option(help="Where the networks run.")]
 WorkersOpt = Annotated[int, typer.Option(
     min=0, help="Data loading processes for file datasets (LSUN, CelebA, folders).")]
@@ -58,14 +58,14 @@ def dedup_cli(
         "--out", "-o", help="HDF5 file to write: groups, codes and the exclusion list that "
                             "`ganlab train --exclude` reads.")] = Path("dups.h5"),
     sheet: Annotated[Optional[Path], typer.Option(
-        help="Contact sheet PNG of example groups, for a person to check [default: --out "
-             "with .png].")] = None,
+        help="Contact sheet PNG of example groups, for a person to check (default: --out "
+             "with .png).")] = None,
     sheet_groups: Annotated[int, typer.Option(
         min=1, help="Groups on the contact sheet, one per row.")] = 16,
     split: Annotated[str, typer.Option(help="Dataset split.")] = "train",
     category: Annotated[str, typer.Option(help="LSUN scene category.")] = "bedroom",
     channels: Annotated[Optional[int], typer.Option(
-        min=1, max=3, help="1 (grey) or 3 (RGB) [default: the dataset's].")] = None,
+        min=1, max=3, help="1 (grey) or 3 (RGB) (default: the dataset's).")] = None,
     epochs: Annotated[int, typer.Option(min=1, help="Autoencoder epochs.")] = 8,
     train_images: Annotated[int, typer.Option(
         min=2, help="Random images the autoencoder is fitted on (held in memory).")] = 50_000,
@@ -120,7 +120,7 @@ def neighbors_cli(
     run: RunArg,
     data_root: DataRootOpt = None,
     num: Annotated[Optional[int], typer.Option(
-        "-n", "--num", min=1, help="Samples: seeds 0..N-1 [default: 16].")] = None,
+        "-n", "--num", min=1, help="Samples: seeds 0..N-1 (default: 16).")] = None,
     seeds: Annotated[Optional[str], typer.Option(
         help="Seeds of the samples, e.g. 0-15,100.", callback=check_seeds)] = None,
     k: Annotated[int, typer.Option("-k", min=1, help="Neighbours per space.")] = 5,
@@ -177,8 +177,8 @@ def visualize_cli(
     features: Annotated[int, typer.Option(
         min=1, help="The first N features (channels) of the layer, one row each.")] = 6,
     layer: Annotated[Optional[int], typer.Option(
-        help="D's conv layer, 0 = first; negative counts from the last [default: the last, "
-             "as in the paper].")] = None,
+        help="D's conv layer, 0 = first; negative counts from the last (default: the last, "
+             "as in the paper).")] = None,
     top: Annotated[int, typer.Option(
         min=1, help="Images per feature, strongest response first.")] = 8,
     random_init: Annotated[bool, typer.Option(
@@ -237,10 +237,10 @@ def forget_cli(
     save: Annotated[Optional[Path], typer.Option(
         help="Write the dropped maps to this JSON, for `ganlab sample --forget`.")] = None,
     top: Annotated[Optional[int], typer.Option(
-        min=1, help="Drop only the K maps with the largest weights [default: every map "
-                    "with weight > 0].")] = None,
+        min=1, help="Drop only the K maps with the largest weights (default: every map "
+                    "with weight > 0).")] = None,
     seeds: Annotated[Optional[str], typer.Option(
-        help="Seeds to render [default: the boxed ones].", callback=check_seeds)] = None,
+        help="Seeds to render (default: the boxed ones).", callback=check_seeds)] = None,
     layer: Annotated[int, typer.Option(
         min=1, help="G's hidden layer counted from the top (2: the paper's second-highest).")
     ] = 2,

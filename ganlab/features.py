@@ -3,6 +3,11 @@
 For each chosen conv layer of D, the post-activation map (B, C_l, H_l, W_l) is max-pooled to
 (B, C_l, grid, grid), flattened, and the layers are concatenated: F = grid^2 * sum_l C_l
 (the paper's 6-layer 32x32 ImageNet D: 16 x 1792 = 28672 dims).
+
+BatchNorm statistics: a D saved by ``ganlab train`` carries running means/variances averaged
+(exponentially) over its last training batches, real and generated alike. The authors' probe
+script instead re-estimated them over the probe's own training images before extracting;
+``recompute_bn_stats`` does that (``ganlab probe --bn-stats recompute``, the default).
 """
 
 from __future__ import annotations
@@ -11,9 +16,10 @@ from collections.abc import Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from ganlab.images import to_unit
-from ganlab.models import Discriminator
+from ganlab.models import Discriminator, ModelConfig
 
 
 def feature_dim(D: Discriminator, layers: Sequence[int] | None = None, grid: int = 4) -> int:
@@ -58,3 +64,58 @@ def extract_features(D: Discriminator, batches: Iterator[torch.Tensor],
         x = to_unit(images.to(device))  # (B, C, S, S) in [-1, 1]
         _, feats = D(x, features=True)
         yield pool_features(feats, layers, grid).float().cpu()
+
+
+@torch.no_grad()
+def recompute_bn_stats(D: Discriminator, batches: Iterator[torch.Tensor],
+                       device: str | torch.device = "cpu") -> int:
+    """Re-estimate every BatchNorm's population mean and variance over `batches`, then eval.
+
+    Each BatchNorm's running statistics are reset and its momentum set to None (a cumulative
+    average over batches); the uint8 image batches (B, C, S, S) go through D in train mode
+    without gradients; D is left in eval mode with the new statistics and its old momentum.
+
+    Args:
+        D: the discriminator (changed in place).
+        batches: uint8 image batches, e.g. the probe's training images in minibatches of 128.
+        device: where D lives.
+    Returns:
+        The number of batches averaged (0 when D has no BatchNorm).
+    """
+    norms = [m for m in D.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return 0
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None
+    D.train()
+    count = 0
+    try:
+        for images in batches:
+            D(to_unit(images.to(device)))
+            count += 1
+    finally:
+        for m, momentum in zip(norms, momenta, strict=True):
+            m.momentum = momentum
+        D.eval()
+    if count == 0:
+        raise ValueError("recompute_bn_stats needs at least one batch of images")
+    return count
+
+
+def bn_buffers(D: Discriminator) -> dict[str, torch.Tensor]:
+    """D's BatchNorm running means and variances by state-dict name (to store or restore)."""
+    return {k: v.detach().cpu().clone() for k, v in D.state_dict().items()
+            if k.endswith(("running_mean", "running_var"))}
+
+
+def random_discriminator(cfg: ModelConfig, seed: int = 0) -> Discriminator:
+    """An untrained D of shape `cfg` (the paper's init, seeded; global RNG untouched), eval mode.
+
+    The baseline a trained D's features must beat: random conv features are already a fair
+    representation, so the gap measures what adversarial training added.
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return Discriminator(cfg).eval()

@@ -108,3 +108,26 @@ def test_python_dash_m(run_dir):
     proc = subprocess.run([sys.executable, "-m", "ganlab", "--version"], capture_output=True,
                           text=True)
     assert proc.returncode == 0 and proc.stdout.startswith("ganlab ")
+
+
+def test_help_texts_survive_rich_markup():
+    """Rich reads "[word ...]" in a help text as a style tag and drops it from --help."""
+    import re
+
+    import typer
+
+    from ganlab.cli import app
+
+    def walk(command, path):
+        yield path, command
+        for name, sub in getattr(command, "commands", {}).items():
+            yield from walk(sub, f"{path} {name}")
+
+    tag = re.compile(r"\[[a-z#/@]")
+    offenders, seen = [], 0
+    for path, command in walk(typer.main.get_command(app), "ganlab"):
+        for param in command.params:
+            seen += 1
+            if tag.search(getattr(param, "help", None) or ""):
+                offenders.append(f"{path} {param.name}")
+    assert seen > 50 and offenders == []

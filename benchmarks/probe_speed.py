@@ -1,0 +1,207 @@
+"""How fast the probe's linear SVM fits: ``--solver torch`` against scikit-learn's LinearSVC.
+
+Synthetic, class-structured features shaped like D's (non-negative, strongly correlated through
+a low-rank factor, classes differing in their means), divided by their global RMS as the probe
+does by default (``--standardize``: per-feature mean and std), then one fit per solver at the
+same C. Each fit runs in its own process so its peak RSS is its own.
+
+    .venv/bin/python benchmarks/probe_speed.py                       # the two paper-like shapes
+    .venv/bin/python benchmarks/probe_speed.py --shapes 2000x1792     # a quick look
+    .venv/bin/python benchmarks/probe_speed.py --calibrate            # validation accuracy by C
+    .venv/bin/python benchmarks/probe_speed.py --cifar-scale          # 50k x 28672 probe, RAM
+
+``--cifar-scale`` writes a synthetic CIFAR-10-sized features file (50,000 train + 10,000 test
+rows of 28,672 float16 features, ~3.4 GB, in --workdir) and runs ``ganlab probe --features``
+on it: the peak RSS shows that the full Table 1 protocol fits in bounded memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+N_TEST = 2000
+K = 10
+
+
+def make_features(n: int, F: int, seed: int = 0, n_train: int | None = None, rank: int = 64,
+                  chunk: int = 1000):
+    """(X (n, F) float32 >= 0, y (n,) int64): relu(class mean + low-rank factor + noise).
+
+    Class means shrink with F and with the training-set size `n_train` so that a linear SVM
+    scores roughly 80-90% at every benchmark shape (not a trivially separable task).
+    """
+    g = torch.Generator().manual_seed(1000 + F)  # the same feature geometry for train and test
+    A = torch.randn(rank, F, generator=g) * (1.5 / rank**0.5)
+    scale = 7.0 / F**0.5 * (10_000 / (n_train or n)) ** 0.4
+    mu = torch.randn(K, F, generator=g) * scale
+    gen = torch.Generator().manual_seed(seed)
+    y = torch.randint(0, K, (n,), generator=gen)
+    X = torch.empty(n, F)
+    for i in range(0, n, chunk):
+        j = min(n, i + chunk)
+        z = torch.randn(j - i, rank, generator=gen)
+        X[i:j] = torch.relu(mu[y[i:j]] + z @ A + torch.randn(j - i, F, generator=gen))
+    return X, y
+
+
+def peak_rss_gb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
+
+
+def _prepare(X: torch.Tensor, Xt: torch.Tensor, standardize: bool) -> None:
+    """As the probe does: per-feature mean/std, or (default) one global scale, the RMS."""
+    from ganlab import svm
+
+    if standardize:
+        mean, std = svm.column_stats(X)
+    else:
+        rms = sum(c.double().pow(2).sum() for c in X.split(1000)) / X.numel()
+        mean, std = torch.zeros(X.shape[1]), torch.full((X.shape[1],), rms.sqrt().item())
+    svm.standardize_(X, mean, std)
+    svm.standardize_(Xt, mean, std)
+
+
+def run_one(args) -> None:
+    """Child process: generate, (standardise,) fit once, print one JSON line."""
+    from ganlab import svm
+
+    n, F = args.one_shape
+    X, y = make_features(n, F, seed=1)
+    Xt, yt = make_features(N_TEST, F, seed=2, n_train=n)
+    _prepare(X, Xt, args.standardize)
+    t0 = time.perf_counter()
+    model = svm.fit(X, y, args.C, n_classes=K, solver=args.one)
+    fit_s = time.perf_counter() - t0
+    out = {"solver": args.one, "n": n, "F": F, "C": args.C, "fit_s": round(fit_s, 2),
+           "test_accuracy": round((model.predict(Xt) == yt).float().mean().item(), 4),
+           "objective": svm.objective(X, y, model).sum().item(),
+           "peak_rss_gb": round(peak_rss_gb(), 2), "data_gb": round(X.numel() * 4 / 2**30, 2),
+           "info": model.info}
+    print(json.dumps(out))
+
+
+def calibrate(shape, Cs, standardize: bool) -> None:
+    """Validation accuracy of the torch solver over a C grid (what the probe would choose)."""
+    from ganlab import svm
+
+    n, F = shape
+    X, y = make_features(n, F, seed=1)
+    Xv, yv = make_features(N_TEST, F, seed=3, n_train=n)
+    _prepare(X, Xv, standardize)
+    prev = None
+    for C in Cs:
+        m = svm.fit_torch(X, y, C, n_classes=K, init=prev)
+        prev = m
+        acc = (m.predict(Xv) == yv).float().mean().item()
+        print(f"{n}x{F} C={C:g}: validation accuracy {acc:.4f}, {m.info}", flush=True)
+
+
+def spawn(args, solver: str, shape, C: float) -> dict:
+    cmd = [sys.executable, __file__, "--one", solver, "--one-shape", f"{shape[0]}x{shape[1]}",
+           "--C", str(C)] + (["--standardize"] if args.standardize else [])
+    out = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def cifar_scale(workdir: Path, Cs: str) -> None:
+    """Write a 50k + 10k x 28672 float16 features file, probe it, report time and peak RSS."""
+    import h5py
+
+    from ganlab.featstore import FeatureWriter
+
+    path = workdir / "cifar-scale.h5"
+    F = 28672
+    if not path.exists():
+        attrs = {"source": "synthetic", "checkpoint_sha256": "synthetic", "init_seed": -1,
+                 "dataset": "cifar10", "image_size": 32, "channels": 3, "layers": list(range(6)),
+                 "grid": 4, "bn_stats": "recompute", "feature_dim": F,
+                 "splits": ["train", "test"], "class_names": [str(i) for i in range(K)]}
+        w = FeatureWriter(path, attrs, "float16", log=print)
+        for split, n, seed in (("train", 50_000, 1), ("test", 10_000, 2)):
+            w.begin(split, n, split)
+            for i in range(0, n, 2000):  # 2000-row pieces: bounded memory while writing
+                X, y = make_features(min(2000, n - i), F, seed=seed * 1000 + i,
+                                     n_train=50_000)
+                w.append(split, X, y, X.shape[0])
+            w.finish(split)
+        w.publish()
+    with h5py.File(path) as f:
+        print(f"{path}: train {f['train/features'].shape} test {f['test/features'].shape} "
+              f"{f['train/features'].dtype}, {path.stat().st_size / 2**30:.2f} GiB")
+    cmd = [sys.executable, "-m", "ganlab", "probe", "--features", str(path), "--json",
+           "--device", "cpu", "--C", Cs]
+    t0 = time.perf_counter()
+    out = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - t0
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20
+    print(out.stderr[-4000:])
+    if out.returncode != 0:
+        raise SystemExit("probe failed")
+    r = json.loads(out.stdout)
+    print("| rows x dims | protocol | C | test acc | load s | fit s | wall s | peak RSS GiB |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    print(f"| 50000 x {F} (float16 file, float32 in RAM {50000 * F * 4 / 2**30:.2f} GiB) | "
+          f"{r['protocol']['name']} | {r['C']:g} | {r['test_accuracy']:.4f} | {r['load_s']} | "
+          f"{r['fit_s']} | {wall:.0f} | {peak:.2f} |")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--shapes", default="10000x28672,50000x7168")
+    p.add_argument("--C", default="1e-3,1e-5",
+                   help="C for the timed fits, one per shape (default: the C the probe's "
+                        "validation picks for each default shape, see --calibrate)")
+    p.add_argument("--solvers", default="torch,sklearn")
+    p.add_argument("--calibrate", action="store_true")
+    p.add_argument("--standardize", action="store_true",
+                   help="standardise each feature (ganlab probe --standardize)")
+    p.add_argument("--cifar-scale", action="store_true")
+    p.add_argument("--cifar-Cs", default="1e-5,1e-4")
+    p.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()))
+    p.add_argument("--one", help=argparse.SUPPRESS)
+    p.add_argument("--one-shape", help=argparse.SUPPRESS)
+    args = p.parse_args()
+    shapes = [tuple(int(v) for v in s.split("x")) for s in args.shapes.split(",")]
+    if args.one:
+        args.C = float(args.C)
+        args.one_shape = tuple(int(v) for v in args.one_shape.split("x"))
+        run_one(args)
+        return
+    if args.cifar_scale:
+        cifar_scale(args.workdir, args.cifar_Cs)
+        return
+    if args.calibrate:
+        for shape in shapes:
+            calibrate(shape, [1e-6, 1e-5, 1e-4, 1e-3], args.standardize)
+        return
+    kind = "standardised" if args.standardize else "RMS-scaled"
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs; "
+          f"one fit per row, same {kind} features and C")
+    print("| n x F | solver | C | fit s | speed-up | test acc | objective | peak RSS GiB |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    Cs = [float(c) for c in args.C.split(",")]
+    Cs = Cs * len(shapes) if len(Cs) == 1 else Cs
+    for shape, C in zip(shapes, Cs, strict=True):
+        rows = {s: spawn(args, s, shape, C) for s in args.solvers.split(",")}
+        base = rows.get("sklearn", {}).get("fit_s")
+        for s, r in rows.items():
+            speed = f"{base / r['fit_s']:.1f}x" if base else "-"
+            print(f"| {shape[0]} x {shape[1]} | {s} | {C:g} | {r['fit_s']} | {speed} | "
+                  f"{r['test_accuracy']:.4f} | {r['objective']:.6g} | {r['peak_rss_gb']} |",
+                  flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,113 @@
+"""The linear classifiers: the torch solver against liblinear on the same objective."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from ganlab import svm
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Small tensors: a second BLAS thread only waits on a busy machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def digits_features(tmp_path_factory):
+    """Features of a briefly trained 16px D on the digits (384 dims), raw as the probe uses."""
+    from conftest import tiny_config
+
+    from ganlab.checkpoint import load_checkpoint
+    from ganlab.datasets import load_dataset
+    from ganlab.features import extract_features, recompute_bn_stats
+    from ganlab.train import train
+
+    run = tmp_path_factory.mktemp("svm") / "run"
+    train(tiny_config(epochs=2), out=run)
+    D = load_checkpoint(run).discriminator()
+    train_set = load_dataset("digits", split="train", image_size=16, channels=1)
+    test_set = load_dataset("digits", split="test", image_size=16, channels=1)
+    recompute_bn_stats(D, iter(train_set.images.split(128)))
+    X = torch.cat(list(extract_features(D, iter(train_set.images.split(256)))))
+    Xt = torch.cat(list(extract_features(D, iter(test_set.images.split(256)))))
+    return X, train_set.labels, Xt, test_set.labels
+
+
+def test_objective_is_liblinears():
+    X = torch.tensor([[1.0, 2.0], [-1.0, 0.5], [0.0, -2.0]])
+    y = torch.tensor([0, 1, 1])
+    W = torch.tensor([[0.5, -0.5], [0.25, 0.0]])
+    b = torch.tensor([0.1, -0.2])
+    model = svm.LinearModel(W, b, C=2.0, loss="squared_hinge")
+    f = svm.objective(X, y, model)
+    scores = X @ W + b
+    Y = torch.tensor([[1.0, -1.0], [-1.0, 1.0], [-1.0, 1.0]])
+    hinge = (1 - Y * scores).clamp(min=0)
+    expected = 0.5 * (W.pow(2).sum(0) + b.pow(2)) + 2.0 * hinge.pow(2).sum(0)
+    assert torch.allclose(f.float(), expected)
+    model.loss = "logistic"
+    expected = 0.5 * (W.pow(2).sum(0) + b.pow(2)) + 2.0 * torch.log1p(torch.exp(-Y * scores)).sum(0)
+    assert torch.allclose(svm.objective(X, y, model).float(), expected)
+
+
+@pytest.mark.parametrize("classifier, C", [("svm", 1e-3), ("svm", 1e-2), ("logreg", 1e-2)])
+def test_torch_solver_agrees_with_liblinear(digits_features, classifier, C):
+    X, y, Xt, yt = digits_features
+    ours = svm.fit(X, y, C, n_classes=10, solver="torch", classifier=classifier)
+    ref = svm.fit(X, y, C, n_classes=10, solver="sklearn", classifier=classifier)
+    f_ours = svm.objective(X, y, ours).sum().item()
+    f_ref = svm.objective(X, y, ref).sum().item()
+    assert f_ours <= 1.01 * f_ref and f_ref <= 1.01 * f_ours
+    acc_ours = (ours.predict(Xt) == yt).float().mean().item()
+    acc_ref = (ref.predict(Xt) == yt).float().mean().item()
+    assert abs(acc_ours - acc_ref) <= 0.005
+    assert acc_ours > 0.8  # the features are informative: a broken solver cannot pass this
+
+
+def test_warm_start_reaches_the_same_optimum_faster(digits_features):
+    X, y, _, _ = digits_features
+    cold = svm.fit_torch(X, y, 3e-3, n_classes=10)
+    near = svm.fit_torch(X, y, 1e-3, n_classes=10)
+    warm = svm.fit_torch(X, y, 3e-3, n_classes=10, init=near)
+    assert warm.info["newton_steps"] <= cold.info["newton_steps"]
+    f_cold, f_warm = svm.objective(X, y, cold).sum(), svm.objective(X, y, warm).sum()
+    assert abs(f_cold - f_warm) <= 1e-3 * f_cold
+
+
+def test_nystrom_sketch_is_exact_for_low_rank_data():
+    g = torch.Generator().manual_seed(0)
+    X = torch.randn(200, 5, generator=g) @ torch.randn(5, 40, generator=g)  # rank 5 (+ bias)
+    P = svm.nystrom_preconditioner(X, rank=10)
+    Xa = torch.cat([X, torch.ones(200, 1)], 1).double()
+    exact = torch.linalg.eigvalsh(Xa.T @ Xa).flip(0)[:6]
+    assert torch.allclose(P.U.T.double() @ P.U.double(), torch.eye(10, dtype=torch.float64),
+                          atol=1e-4)
+    assert torch.allclose(P.lam[:6].double(), exact, rtol=1e-3)
+    assert P.lam[6:].abs().max() < 1e-3 * exact[0]
+
+
+def test_binary_problems_map_to_two_columns():
+    g = torch.Generator().manual_seed(0)
+    X = torch.randn(300, 8, generator=g)
+    y = (X[:, 0] + 0.3 * torch.randn(300, generator=g) > 0).long()
+    ref = svm.fit(X, y, 0.1, n_classes=2, solver="sklearn")
+    ours = svm.fit(X, y, 0.1, n_classes=2, solver="torch")
+    assert ref.W.shape == (8, 2)
+    assert (ref.predict(X) == ours.predict(X)).float().mean() > 0.98
+    assert (ours.predict(X) == y).float().mean() > 0.85  # 0.3 label noise
+
+
+def test_standardize_in_place():
+    X = torch.rand(1000, 7) * torch.arange(1, 8) + 3
+    X[:, 2] = 5.0  # a constant feature stays finite (std 1)
+    mean, std = svm.column_stats(X, chunk=64)
+    out = svm.standardize_(X, mean, std, chunk=100)
+    assert out.data_ptr() == X.data_ptr()
+    assert torch.allclose(X.mean(0), torch.zeros(7), atol=1e-5)
+    assert torch.allclose(X[:, [0, 1, 3]].std(0, unbiased=False), torch.ones(3), atol=1e-4)
+    assert torch.equal(X[:, 2], torch.zeros(1000))
