@@ -120,9 +120,12 @@ def train(cfg: TrainConfig, out: str | Path | None = None, resume: str | Path | 
     """
     env, device = setup_distributed(resolve_device(cfg.device))
     try:
-        return _train(cfg, out, resume, reporter, command, env, device)
-    finally:
-        teardown_distributed(env)
+        result = _train(cfg, out, resume, reporter, command, env, device)
+    except BaseException:
+        teardown_distributed(env, clean=False)
+        raise
+    teardown_distributed(env)
+    return result
 
 
 def _train(cfg: TrainConfig, out, resume, reporter: Reporter | None, command, env: DistEnv,

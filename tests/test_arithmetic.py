@@ -19,15 +19,6 @@ from tests.test_latent import TILE, tiles, tiny_run
 NZ = 16
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """Tiny models run fastest on one thread; on shared CPUs more threads spin (40x slower)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     dst = tmp_path_factory.mktemp("arith") / "run"

@@ -25,15 +25,6 @@ from ganlab.seeds import z_from_seeds
 from tests.test_latent import tiny_run
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """Tiny models run fastest on one thread; on shared CPUs more threads spin (40x slower)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     return tiny_run(tmp_path_factory)

@@ -16,15 +16,6 @@ from ganlab.dedup import DedupConfig, find_duplicates, group_codes, kept_indices
 from ganlab.errors import GanlabError
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny matrices: one thread avoids OpenMP spin-waits on a shared, loaded CPU."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
 @pytest.fixture(scope="module")
 def digits32():
     return load_dataset("digits", split="all", image_size=32)

@@ -18,15 +18,6 @@ from ganlab.features import (
 from ganlab.models import ModelConfig
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small tensors: a second BLAS thread only waits on a busy machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _images(n: int, channels: int, size: int, seed: int = 0) -> torch.Tensor:
     g = torch.Generator().manual_seed(seed)
     return torch.randint(0, 256, (n, channels, size, size), generator=g, dtype=torch.uint8)

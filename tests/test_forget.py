@@ -24,17 +24,8 @@ from ganlab.train import train
 BOXES = {"0": [[4, 4, 12, 12]], "3": [[0, 0, 8, 8]], "5": [[8, 0, 16, 6], [0, 10, 5, 16]]}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    torch.set_num_threads(1)
     out = tmp_path_factory.mktemp("forget") / "run"
     train(tiny_config(max_steps=5), out=out)
     return out

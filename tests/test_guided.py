@@ -15,17 +15,8 @@ from ganlab.images import to_unit
 from ganlab.train import train
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    torch.set_num_threads(1)
     out = tmp_path_factory.mktemp("guided") / "run"
     train(tiny_config(max_steps=5), out=out)
     return out

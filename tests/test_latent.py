@@ -16,15 +16,6 @@ from tests.conftest import tiny_config
 TILE = 16 + 2  # tiny runs render 16 px tiles with 2 px padding
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """Tiny models run fastest on one thread; on shared CPUs more threads spin (40x slower)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def tiny_run(tmp_path_factory) -> Path:
     """One tiny digits run (one epoch, 28 steps) shared by the latent-space test files.
 

@@ -18,17 +18,8 @@ from ganlab.seeds import z_from_seeds
 from ganlab.train import train
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    torch.set_num_threads(1)
     out = tmp_path_factory.mktemp("nn") / "run"
     train(tiny_config(max_steps=5), out=out)
     return out
@@ -37,7 +28,6 @@ def run(tmp_path_factory):
 @pytest.fixture(scope="module")
 def copying_run(run, tmp_path_factory):
     """The tiny run with G overfitted so that seed 0 draws training image TARGET."""
-    torch.set_num_threads(1)
     ckpt = load_checkpoint(run)
     data = load_dataset("digits", split="all", image_size=16, channels=1)
     target = to_unit(data.images[TARGET:TARGET + 1])  # (1, 1, 16, 16)

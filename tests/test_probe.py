@@ -17,15 +17,6 @@ from ganlab.probe import ProbeConfig, balanced_draw, probe, stratified_holdout
 FAST = ("--device", "cpu", "--quiet", "--C", "1e-3,1e-2")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small tensors: a second BLAS thread only waits on a busy machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     from ganlab.train import train

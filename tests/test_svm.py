@@ -8,15 +8,6 @@ import torch
 from ganlab import svm
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small tensors: a second BLAS thread only waits on a busy machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def digits_features(tmp_path_factory):
     """Features of a briefly trained 16px D on the digits (384 dims), raw as the probe uses."""
