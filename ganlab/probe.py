@@ -44,7 +44,7 @@ from ganlab.features import (
     recompute_bn_stats,
 )
 from ganlab.progress import Reporter
-from ganlab.svm import fit, nystrom_preconditioner, standardize_
+from ganlab.svm import fit, mean_std, moments, nystrom_preconditioner, standardize_
 
 PROTOCOLS = ("cifar10", "svhn")
 BN_MODES = ("recompute", "running")
@@ -445,19 +445,12 @@ def _train_stats(ff: FeatureFile, rows: np.ndarray, per_feature: bool
     mask = np.zeros(ff.rows("train"), dtype=bool)
     mask[rows] = True
     F = ff.feature_dim
-    s = torch.zeros(F, dtype=torch.float64)
-    ss = torch.zeros(F, dtype=torch.float64)
-    for start, block in ff.iter_blocks("train"):
-        keep = torch.from_numpy(mask[start:start + block.shape[0]])
-        b = block[keep].double()
-        s += b.sum(0)
-        ss += b.pow(2).sum(0)
+    n, s, ss = moments(block[torch.from_numpy(mask[start:start + block.shape[0]])]
+                       for start, block in ff.iter_blocks("train"))
     if not per_feature:
-        rms = (ss.sum() / (len(rows) * F)).sqrt().clamp(min=1e-30)
+        rms = (ss.sum() / (n * F)).sqrt().clamp(min=1e-30)
         return torch.zeros(F), torch.full((F,), rms.item())
-    mean = s / len(rows)
-    std = (ss / len(rows) - mean * mean).clamp(min=0).sqrt()
-    std[std < 1e-6 * std.max().clamp(min=1e-30)] = 1.0  # constant (dead) features stay 0
+    mean, std = mean_std(n, s, ss)
     return mean.float(), std.float()
 
 

@@ -36,6 +36,7 @@ from __future__ import annotations
 import math
 import time
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -401,6 +402,30 @@ def fit(X: torch.Tensor, y: torch.Tensor, C: float, *, n_classes: int, solver: s
 
 # --- standardisation --------------------------------------------------------------------------
 
+def moments(blocks: Iterable[torch.Tensor]) -> tuple[int, torch.Tensor, torch.Tensor]:
+    """(rows, per-feature sum, per-feature sum of squares) over (b, F) blocks, in float64."""
+    n, s, ss = 0, None, None
+    for block in blocks:
+        c = block.double()
+        if s is None:
+            s = torch.zeros(c.shape[1], dtype=torch.float64, device=c.device)
+            ss = torch.zeros_like(s)
+        n += c.shape[0]
+        s += c.sum(0)
+        ss += c.square().sum(0)  # not in place: c may be the caller's float64 block
+    if s is None:
+        raise ValueError("moments needs at least one block of rows")
+    return n, s, ss
+
+
+def mean_std(n: int, s: torch.Tensor, ss: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-feature mean and std from `moments`; constant features get std 1 (they stay 0)."""
+    mean = s / n
+    std = (ss / n - mean * mean).clamp(min=0).sqrt()
+    std[std < 1e-6 * std.max().clamp(min=1e-30)] = 1.0
+    return mean, std
+
+
 def column_stats(X: torch.Tensor, chunk: int | None = None
                  ) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-feature mean and standard deviation of X (n, F), accumulated in float64 by chunks.
@@ -415,15 +440,7 @@ def column_stats(X: torch.Tensor, chunk: int | None = None
     """
     n, F = X.shape
     chunk = chunk or max(1, (8 << 20) // max(1, F))
-    s = torch.zeros(F, dtype=torch.float64, device=X.device)
-    ss = torch.zeros(F, dtype=torch.float64, device=X.device)
-    for i in range(0, n, chunk):
-        c = X[i:i + chunk].double()
-        s += c.sum(0)
-        ss += c.pow_(2).sum(0)
-    mean = s / n
-    std = (ss / n - mean * mean).clamp(min=0).sqrt()
-    std[std < 1e-6 * std.max().clamp(min=1e-30)] = 1.0
+    mean, std = mean_std(*moments(X[i:i + chunk] for i in range(0, n, chunk)))
     return mean.to(X.dtype), std.to(X.dtype)
 
 
