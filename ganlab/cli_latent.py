@@ -5,13 +5,12 @@ ganlab.latent, ganlab.concepts or ganlab.arithmetic."""
 from __future__ import annotations
 
 import dataclasses
-from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from ganlab.cliutil import Device, check_seeds, print_json, user_errors
+from ganlab.cliutil import Device, check_seeds, choices, print_json, user_errors
 
 RunArg = Annotated[Path, typer.Argument(
     help="A run directory (uses its latest checkpoint) or a checkpoint .pt file.",
@@ -24,9 +23,7 @@ BatchOpt = Annotated[int, typer.Option(min=1, help="Images per forward pass.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print what was done as JSON on stdout.")]
 
 
-class Mode(str, Enum):
-    lerp = "lerp"
-    slerp = "slerp"
+Mode = choices("Mode", "lerp", "slerp")  # latent.MODES
 
 
 def _seeds(seeds: Optional[str], num: Optional[int], default: int) -> list[int]:

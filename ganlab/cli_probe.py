@@ -2,38 +2,18 @@
 
 from __future__ import annotations
 
-from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from ganlab.cliutil import Device, print_json, user_errors
+from ganlab.cliutil import Device, choices, print_json, user_errors
 
-
-class BnStats(str, Enum):
-    recompute = "recompute"
-    running = "running"
-
-
-class Classifier(str, Enum):
-    svm = "svm"
-    logreg = "logreg"
-
-
-class Solver(str, Enum):
-    torch = "torch"
-    sklearn = "sklearn"
-
-
-class Protocol(str, Enum):
-    cifar10 = "cifar10"
-    svhn = "svhn"
-
-
-class Dtype(str, Enum):
-    float32 = "float32"
-    float16 = "float16"
+BnStats = choices("BnStats", "recompute", "running")  # probe.BN_MODES
+Classifier = choices("Classifier", "svm", "logreg")  # svm.CLASSIFIER_LOSS
+Solver = choices("Solver", "torch", "sklearn")  # svm.SOLVERS
+Protocol = choices("Protocol", "cifar10", "svhn")  # probe.PROTOCOLS
+Dtype = choices("Dtype", "float32", "float16")  # featstore.DTYPES
 
 
 def _check_dataset(value: Optional[str]) -> Optional[str]:

@@ -17,27 +17,19 @@ import typer
 from ganlab.errors import GanlabError
 
 
-class Device(str, Enum):
-    auto = "auto"
-    cpu = "cpu"
-    cuda = "cuda"
-    mps = "mps"
+def choices(name: str, *values: str) -> type[Enum]:
+    """A str Enum whose members are named by their values: an option Typer shows as a choice.
+
+    The library modules own the lists; commands spell them here so that `ganlab --help` need
+    not import torch (a test checks the two agree).
+    """
+    return Enum(name, {v: v for v in values}, type=str)
 
 
-class ZDist(str, Enum):
-    uniform = "uniform"
-    normal = "normal"
-
-
-class Amp(str, Enum):
-    off = "off"
-    bf16 = "bf16"
-    fp16 = "fp16"
-
-
-class Arch(str, Enum):
-    dcgan = "dcgan"
-    imagenet32 = "imagenet32"
+Device = choices("Device", "auto", "cpu", "cuda", "mps")
+ZDist = choices("ZDist", "uniform", "normal")  # seeds.Z_DISTS
+Amp = choices("Amp", "off", "bf16", "fp16")  # "off" + step.AMP_DTYPES
+Arch = choices("Arch", "dcgan", "imagenet32")  # models.ARCHS
 
 
 def check_seeds(value: Optional[str]) -> Optional[str]:

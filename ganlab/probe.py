@@ -458,8 +458,7 @@ def _load(ff: FeatureFile, rows: np.ndarray, mean, std, device: torch.device) ->
     """Rows of the train split, in the given order, standardised in place: one copy."""
     out = torch.empty(len(rows), ff.feature_dim, dtype=torch.float32, device=device)
     ff.load("train", torch.from_numpy(rows), out=out)
-    if mean is not None:
-        standardize_(out, mean.to(device), std.to(device))
+    standardize_(out, mean.to(device), std.to(device))
     return out
 
 
@@ -582,8 +581,7 @@ def _score(ff: FeatureFile, test: tuple, models: list, mean, std, device
         if not len(yb):
             continue
         block = block.to(device)
-        if mean is not None:
-            standardize_(block, mean.to(device), std.to(device))
+        standardize_(block, mean.to(device), std.to(device))
         pred = torch.addmm(b, block, W).view(len(yb), len(models), k).argmax(2)  # (B, models)
         correct += (pred.cpu() == yb[:, None]).sum(0)
         n += len(yb)

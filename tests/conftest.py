@@ -44,3 +44,16 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """One tiny digits run (one epoch, 28 steps) shared by every test file that only reads it.
+
+    Copy it before writing into it (concepts, resumes).
+    """
+    from ganlab.train import train
+
+    out = tmp_path_factory.mktemp("tiny-run") / "run"
+    train(tiny_config(epochs=1), out=out)
+    return out

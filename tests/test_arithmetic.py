@@ -14,15 +14,15 @@ from ganlab.concepts import add_concept
 from ganlab.images import to_uint8
 from ganlab.sample import generate
 from ganlab.seeds import sample_z, z_from_seeds
-from tests.test_latent import TILE, tiles, tiny_run
+from tests.test_latent import TILE, tiles
 
 NZ = 16
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
+def run(tiny_run, tmp_path_factory):
     dst = tmp_path_factory.mktemp("arith") / "run"
-    shutil.copytree(tiny_run(tmp_path_factory), dst)
+    shutil.copytree(tiny_run, dst)
     add_concept(dst, "man with glasses", [1, 2, 3])
     add_concept(dst, "man", [4, 5])
     add_concept(dst, "woman", [6, 7, 8])

@@ -131,3 +131,32 @@ def test_help_texts_survive_rich_markup():
             if tag.search(getattr(param, "help", None) or ""):
                 offenders.append(f"{path} {param.name}")
     assert seen > 50 and offenders == []
+
+
+def test_cli_choices_match_the_library():
+    """The CLI spells each choice list without importing torch; the library owns it."""
+    from ganlab import (
+        cli_latent,
+        cli_probe,
+        cliutil,
+        featstore,
+        latent,
+        models,
+        probe,
+        seeds,
+        step,
+        svm,
+    )
+
+    def names(enum):
+        return [m.value for m in enum]
+
+    assert names(cliutil.ZDist) == list(seeds.Z_DISTS)
+    assert names(cliutil.Amp) == ["off", *step.AMP_DTYPES]
+    assert names(cliutil.Arch) == list(models.ARCHS)
+    assert names(cli_latent.Mode) == list(latent.MODES)
+    assert names(cli_probe.BnStats) == list(probe.BN_MODES)
+    assert names(cli_probe.Protocol) == list(probe.PROTOCOLS)
+    assert names(cli_probe.Classifier) == list(svm.CLASSIFIER_LOSS)
+    assert names(cli_probe.Solver) == list(svm.SOLVERS)
+    assert names(cli_probe.Dtype) == list(featstore.DTYPES)

@@ -22,12 +22,11 @@ from ganlab.errors import GanlabError
 from ganlab.images import to_uint8
 from ganlab.sample import generate
 from ganlab.seeds import z_from_seeds
-from tests.test_latent import tiny_run
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    return tiny_run(tmp_path_factory)
+def trained(tiny_run):
+    return tiny_run
 
 
 @pytest.fixture

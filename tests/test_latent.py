@@ -1,7 +1,6 @@
 """Latent walks (paper Fig. 4): lerp/slerp paths, the interpolate grid and its CLI."""
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,26 +9,13 @@ from PIL import Image
 
 from ganlab.latent import default_mode, interpolate, lerp, slerp, walk
 from ganlab.sample import sample
-from ganlab.train import train
-from tests.conftest import tiny_config
 
 TILE = 16 + 2  # tiny runs render 16 px tiles with 2 px padding
 
 
-def tiny_run(tmp_path_factory) -> Path:
-    """One tiny digits run (one epoch, 28 steps) shared by the latent-space test files.
-
-    Copy it before writing concepts into it.
-    """
-    out = tmp_path_factory.getbasetemp() / "latent-tiny-run"
-    if not (out / "checkpoints" / "latest").is_file():
-        train(tiny_config(epochs=1), out=out)
-    return out
-
-
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    return tiny_run(tmp_path_factory)
+def run(tiny_run):
+    return tiny_run
 
 
 def tiles(path, rows, cols):

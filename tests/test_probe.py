@@ -18,12 +18,8 @@ FAST = ("--device", "cpu", "--quiet", "--C", "1e-3,1e-2")
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    from ganlab.train import train
-
-    out = tmp_path_factory.mktemp("probe") / "run"
-    train(tiny_config(epochs=1), out=out)
-    return out
+def run(tiny_run):
+    return tiny_run  # read only: features go to their own files
 
 
 @pytest.fixture(scope="module")
