@@ -21,6 +21,8 @@ test-fast: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check ganlab tests benchmarks
+	$(VENV)/bin/ruff format --check ganlab tests benchmarks
+	$(VENV)/bin/lint-imports
 
 demo: $(STAMP)
 	rm -rf $(DEMO)

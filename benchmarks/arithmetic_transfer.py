@@ -17,12 +17,12 @@ import time
 import numpy as np
 import torch
 
-from ganlab.checkpoint import load_checkpoint
-from ganlab.concepts import d_features, load_labelled, mine
-from ganlab.images import to_uint8
-from ganlab.sample import generate
-from ganlab.seeds import z_from_seeds
-from ganlab.train import resolve_device
+from ganlab.core.device import resolve_device
+from ganlab.core.generate import generate
+from ganlab.core.seeds import z_from_seeds
+from ganlab.experiments.concept import d_features, load_labelled, mine
+from ganlab.io.checkpoint import load_checkpoint
+from ganlab.io.images import to_uint8
 
 
 def classify(ckpt, D, clf, z, device) -> np.ndarray:
@@ -45,8 +45,7 @@ def main() -> None:
     device = resolve_device(args.device)
     ckpt = load_checkpoint(args.run)
     nz, dist = ckpt.model_config.nz, ckpt.z_dist
-    concepts, (clf,), notes = mine(ckpt, load_labelled(ckpt), args.pool, args.per_concept,
-                                   device)
+    concepts, (clf,), notes = mine(ckpt, load_labelled(ckpt), args.pool, args.per_concept, device)
     for note in notes:
         print("note:", note)
     D = ckpt.discriminator(device)
@@ -59,8 +58,9 @@ def main() -> None:
     seed = args.first_fresh_seed
     while seed < args.first_fresh_seed + args.scan and min(map(len, fresh.values())) < args.n:
         seeds = list(range(seed, seed + 1000))
-        for s, k in zip(seeds, classify(ckpt, D, clf, z_from_seeds(seeds, nz, dist), device),
-                        strict=True):
+        for s, k in zip(
+            seeds, classify(ckpt, D, clf, z_from_seeds(seeds, nz, dist), device), strict=True
+        ):
             name = clf.classes[k]
             if name in fresh and len(fresh[name]) < args.n:
                 fresh[name].append(s)
@@ -80,14 +80,27 @@ def main() -> None:
             rand = rand / rand.norm() * offset.norm()
             moved = classify(ckpt, D, clf, z + offset, device)
             control = classify(ckpt, D, clf, z + rand, device)
-            rows.append((a, b, len(z), (moved == index[b]).mean(), (moved == index[a]).mean(),
-                         (control == index[b]).mean(), (control == index[a]).mean()))
+            rows.append(
+                (
+                    a,
+                    b,
+                    len(z),
+                    (moved == index[b]).mean(),
+                    (moved == index[a]).mean(),
+                    (control == index[b]).mean(),
+                    (control == index[a]).mean(),
+                )
+            )
 
-    print(f"run {ckpt.path} (step {ckpt.step}, nz {nz}, {dist} z); classifier held-out "
-          f"accuracy {clf.heldout_accuracy:.3f} on {clf.n_heldout} real images")
-    print(f"concepts: {len(concepts)} classes x {args.per_concept} exemplars from a "
-          f"{args.pool}-seed pool; fresh seeds per class: "
-          + ", ".join(f"{c}:{len(fresh[c])}" for c in classes))
+    print(
+        f"run {ckpt.path} (step {ckpt.step}, nz {nz}, {dist} z); classifier held-out "
+        f"accuracy {clf.heldout_accuracy:.3f} on {clf.n_heldout} real images"
+    )
+    print(
+        f"concepts: {len(concepts)} classes x {args.per_concept} exemplars from a "
+        f"{args.pool}-seed pool; fresh seeds per class: "
+        + ", ".join(f"{c}:{len(fresh[c])}" for c in classes)
+    )
     print()
     print("per source class A (mean over targets B):")
     print(f"{'A':>12} {'n':>4} {'->B':>7} {'stay A':>7} {'rand->B':>8} {'rand stay':>10}")
@@ -101,8 +114,10 @@ def main() -> None:
     print(f"{'offset added to z':<34} {'-> class B':>10} {'stays A':>8}")
     print(f"{'mean(B) - mean(A)':<34} {avg[0]:>10.3f} {avg[1]:>8.3f}")
     print(f"{'random, same norm (control)':<34} {avg[2]:>10.3f} {avg[3]:>8.3f}")
-    print(f"averaged over {len(rows)} ordered class pairs; chance for B is "
-          f"{1 / len(clf.classes):.3f}; {time.perf_counter() - start:.0f} s")
+    print(
+        f"averaged over {len(rows)} ordered class pairs; chance for B is "
+        f"{1 / len(clf.classes):.3f}; {time.perf_counter() - start:.0f} s"
+    )
 
 
 if __name__ == "__main__":

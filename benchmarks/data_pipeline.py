@@ -21,13 +21,13 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
-from torch.utils.data import DataLoader
 
-from ganlab.config import TrainConfig
-from ganlab.datasets import collate_skipping, load_dataset
-from ganlab.datasets.prepared import open_prepared
-from ganlab.prepare import prepare
-from ganlab.train import train
+from ganlab.core.config import TrainConfig
+from ganlab.core.train import train
+from ganlab.data import load_dataset
+from ganlab.data.batches import batches
+from ganlab.data.prepared import open_prepared
+from ganlab.experiments.prepare import prepare
 
 
 def write_jpegs(folder: Path, n: int) -> None:
@@ -40,10 +40,9 @@ def write_jpegs(folder: Path, n: int) -> None:
 
 
 def loader_rate(data, workers: int, batch: int = 128) -> float:
-    loader = DataLoader(data, batch_size=batch, shuffle=True, num_workers=workers,
-                        collate_fn=collate_skipping)
+    order = torch.randperm(len(data)).split(batch)  # a shuffled epoch, as training reads it
     t = time.perf_counter()
-    n = sum(len(images) for images, _, _ in loader)
+    n = sum(len(b.indices) for b in batches(data, order, workers=workers))
     return n / (time.perf_counter() - t)
 
 
@@ -51,7 +50,7 @@ def memory_rate(images: torch.Tensor, batch: int = 128) -> float:
     perm = torch.randperm(len(images))
     t = time.perf_counter()
     for i in range(0, len(images), batch):
-        images[perm[i:i + batch]].float()
+        images[perm[i : i + batch]].float()
     return len(images) / (time.perf_counter() - t)
 
 
@@ -68,16 +67,27 @@ def main() -> None:
         folder = load_dataset("folder", tmp / "jpegs", image_size=args.size)
         jpeg_rate = loader_rate(folder, args.workers)
         t = time.perf_counter()
-        prepare("folder", tmp / "cache.h5", data_root=tmp / "jpegs", image_size=args.size,
-                workers=args.workers)
+        prepare(
+            "folder",
+            tmp / "cache.h5",
+            data_root=tmp / "jpegs",
+            image_size=args.size,
+            workers=args.workers,
+        )
         prepare_s = time.perf_counter() - t
         cache = open_prepared(tmp / "cache.h5")
         mem_rate = memory_rate(cache.images)
         lazy_rate = loader_rate(open_prepared(tmp / "cache.h5", in_memory=False), args.workers)
 
-        base = TrainConfig(dataset="folder", data_root=str(tmp / "jpegs"), image_size=args.size,
-                           epochs=args.epochs, workers=args.workers, device="cpu",
-                           checkpoint_every=0)
+        base = TrainConfig(
+            dataset="folder",
+            data_root=str(tmp / "jpegs"),
+            image_size=args.size,
+            epochs=args.epochs,
+            workers=args.workers,
+            device="cpu",
+            checkpoint_every=0,
+        )
         t = time.perf_counter()
         train(base, out=tmp / "run-jpeg")
         jpeg_s = time.perf_counter() - t
@@ -86,8 +96,10 @@ def main() -> None:
         cache_s = time.perf_counter() - t
 
     train_rate = cache_run.images_per_s
-    print(f"{args.n} JPEGs (256x256 -> {args.size}x{args.size}), {args.workers} workers, "
-          f"{args.epochs} epochs, torch {torch.__version__}, {torch.get_num_threads()} threads")
+    print(
+        f"{args.n} JPEGs (256x256 -> {args.size}x{args.size}), {args.workers} workers, "
+        f"{args.epochs} epochs, torch {torch.__version__}, {torch.get_num_threads()} threads"
+    )
     print(f"{'what':<44} {'value':>10}")
     print(f"{'loader only: JPEG folder (img/s)':<44} {jpeg_rate:10.1f}")
     print(f"{'loader only: cache in memory (img/s)':<44} {mem_rate:10.1f}")
@@ -98,8 +110,10 @@ def main() -> None:
     print(f"{'prepare (s)':<44} {prepare_s:10.2f}")
     print(f"{'train on JPEGs, all epochs (s)':<44} {jpeg_s:10.2f}")
     print(f"{'prepare + train on cache (s)':<44} {prepare_s + cache_s:10.2f}")
-    print(f"{'per epoch: JPEGs / cache (s)':<44} "
-          f"{jpeg_s / args.epochs:5.2f} / {cache_s / args.epochs:.2f}")
+    print(
+        f"{'per epoch: JPEGs / cache (s)':<44} "
+        f"{jpeg_s / args.epochs:5.2f} / {cache_s / args.epochs:.2f}"
+    )
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 """How well does `ganlab dedup` find injected duplicates? Recall, false positives, speed.
 
 Builds an LSUN-format LMDB (the reader `ganlab dedup lsun` uses at millions of images) from
-Fashion-MNIST training images plus injected copies, runs ganlab.dedup.find_duplicates on it
-through the ordinary LMDB reader, and prints one table row per (scenario, probe):
+Fashion-MNIST training images plus injected copies, runs
+ganlab.experiments.dedup.find_duplicates on it through the ordinary LMDB reader, and prints
+one table row per (scenario, probe):
 
 - exact:   the same encoded bytes under another key;
 - jpeg:    the image re-encoded as JPEG, quality 75..95;
@@ -35,10 +36,10 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ganlab.datasets import load_dataset
-from ganlab.datasets.idx import read_idx_split
-from ganlab.datasets.registry import DATASETS, DEFAULT_ROOTS
-from ganlab.dedup import DedupConfig, find_duplicates, group_codes
+from ganlab.data import load_dataset
+from ganlab.data.idx import read_idx_split
+from ganlab.data.registry import DATASETS, DEFAULT_ROOTS
+from ganlab.experiments.dedup import DedupConfig, find_duplicates, group_codes
 from ganlab.progress import Reporter
 
 KINDS = ("exact", "jpeg", "resized")
@@ -50,8 +51,14 @@ def encode(img: Image.Image, fmt: str, quality: int = 95) -> bytes:
     return buf.getvalue()
 
 
-def build_lmdb(folder: Path, raw: np.ndarray, distinct: np.ndarray, copies: int, scenario: str,
-               rng: np.random.Generator) -> dict[bytes, tuple[int, str]]:
+def build_lmdb(
+    folder: Path,
+    raw: np.ndarray,
+    distinct: np.ndarray,
+    copies: int,
+    scenario: str,
+    rng: np.random.Generator,
+) -> dict[bytes, tuple[int, str]]:
     """Write distinct originals and injected copies; return key -> (family, kind)."""
     side = 64 if scenario == "large" else 28
 
@@ -88,8 +95,9 @@ def metrics(group: np.ndarray, family: np.ndarray, kind: np.ndarray) -> dict:
     """Recall per copy kind and the false-positive rate among distinct originals."""
     n = len(group)
     gid = np.where(group >= 0, group, np.arange(n))  # singletons: their own group
-    orig_of = {int(f): i for i, (f, k) in enumerate(zip(family, kind, strict=True))
-               if k == "original"}
+    orig_of = {
+        int(f): i for i, (f, k) in enumerate(zip(family, kind, strict=True)) if k == "original"
+    }
     out = {}
     for k in KINDS:
         rows = np.flatnonzero(kind == k)
@@ -125,10 +133,13 @@ def main() -> int:
     rng = np.random.default_rng(args.seed)
     # distinct originals: no two with identical pixels
     _, first = np.unique(raw.reshape(len(raw), -1), axis=0, return_index=True)
-    distinct = rng.permutation(np.sort(first))[:args.distinct]
-    print(f"Fashion-MNIST train: {len(raw)} images, {len(first)} pixel-distinct; using "
-          f"{len(distinct)} distinct + {args.copies} copies x {len(KINDS)} kinds; torch threads "
-          f"{torch.get_num_threads()}, loader workers {args.workers}", file=sys.stderr)
+    distinct = rng.permutation(np.sort(first))[: args.distinct]
+    print(
+        f"Fashion-MNIST train: {len(raw)} images, {len(first)} pixel-distinct; using "
+        f"{len(distinct)} distinct + {args.copies} copies x {len(KINDS)} kinds; torch threads "
+        f"{torch.get_num_threads()}, loader workers {args.workers}",
+        file=sys.stderr,
+    )
 
     rows = []
     for scenario in args.scenarios.split(","):
@@ -140,10 +151,16 @@ def main() -> int:
             kind = np.array([truth[bytes(k)][1] for k in data.keys])
             cfg = DedupConfig(probe=max(probes), epochs=args.epochs, seed=args.seed)
             t0 = time.perf_counter()
-            result = find_duplicates(data, Path(tmp) / "dups.h5", cfg, workers=args.workers,
-                                     reporter=Reporter(quiet=True))
+            result = find_duplicates(
+                data,
+                Path(tmp) / "dups.h5",
+                cfg,
+                workers=args.workers,
+                reporter=Reporter(quiet=True),
+            )
             total_s = time.perf_counter() - t0
             import h5py
+
             with h5py.File(Path(tmp) / "dups.h5") as f:
                 codes, weakest, readable = f["codes"][:], f["weakest"][:], f["readable"][:]
             for p in probes:
@@ -153,14 +170,18 @@ def main() -> int:
                 m = metrics(group, family, kind)
                 rows.append((scenario, p, m, result.images_per_s, len(data) / group_s, total_s))
 
-    print("| scenario | probe | recall exact | recall jpeg | recall resized | recall all | "
-          "FPR (distinct) | largest group | hash img/s | group img/s | total s |")
+    print(
+        "| scenario | probe | recall exact | recall jpeg | recall resized | recall all | "
+        "FPR (distinct) | largest group | hash img/s | group img/s | total s |"
+    )
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for scenario, p, m, rate, grate, total_s in rows:
         allrec = np.mean([m[k] for k in KINDS])
-        print(f"| {scenario} | {p} | {m['exact']:.3f} | {m['jpeg']:.3f} | {m['resized']:.3f} | "
-              f"{allrec:.3f} | {m['fpr']:.4f} | {m['largest']} | {rate:.0f} | {grate:.0f} | "
-              f"{total_s:.0f} |")
+        print(
+            f"| {scenario} | {p} | {m['exact']:.3f} | {m['jpeg']:.3f} | {m['resized']:.3f} | "
+            f"{allrec:.3f} | {m['fpr']:.4f} | {m['largest']} | {rate:.0f} | {grate:.0f} | "
+            f"{total_s:.0f} |"
+        )
     return 0
 
 

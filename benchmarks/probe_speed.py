@@ -8,6 +8,7 @@ same C. Each fit runs in its own process so its peak RSS is its own.
     .venv/bin/python benchmarks/probe_speed.py                       # the two paper-like shapes
     .venv/bin/python benchmarks/probe_speed.py --shapes 2000x1792     # a quick look
     .venv/bin/python benchmarks/probe_speed.py --calibrate            # validation accuracy by C
+    .venv/bin/python benchmarks/probe_speed.py --solvers torch,torch-public  # oneDNN or not
     .venv/bin/python benchmarks/probe_speed.py --cifar-scale          # 50k x 28672 probe, RAM
 
 ``--cifar-scale`` writes a synthetic CIFAR-10-sized features file (50,000 train + 10,000 test
@@ -33,8 +34,9 @@ N_TEST = 2000
 K = 10
 
 
-def make_features(n: int, F: int, seed: int = 0, n_train: int | None = None, rank: int = 64,
-                  chunk: int = 1000):
+def make_features(
+    n: int, F: int, seed: int = 0, n_train: int | None = None, rank: int = 64, chunk: int = 1000
+):
     """(X (n, F) float32 >= 0, y (n,) int64): relu(class mean + low-rank factor + noise).
 
     Class means shrink with F and with the training-set size `n_train` so that a linear SVM
@@ -60,39 +62,49 @@ def peak_rss_gb() -> float:
 
 def _prepare(X: torch.Tensor, Xt: torch.Tensor, standardize: bool) -> None:
     """As the probe does: per-feature mean/std, or (default) one global scale, the RMS."""
-    from ganlab import svm
+    from ganlab.experiments.probe import stats
 
     if standardize:
-        mean, std = svm.column_stats(X)
+        mean, std = stats.column_stats(X)
     else:
         rms = sum(c.double().pow(2).sum() for c in X.split(1000)) / X.numel()
         mean, std = torch.zeros(X.shape[1]), torch.full((X.shape[1],), rms.sqrt().item())
-    svm.standardize_(X, mean, std)
-    svm.standardize_(Xt, mean, std)
+    stats.standardize_(X, mean, std)
+    stats.standardize_(Xt, mean, std)
 
 
 def run_one(args) -> None:
     """Child process: generate, (standardise,) fit once, print one JSON line."""
-    from ganlab import svm
+    from ganlab.experiments.probe import svm
 
+    solver = args.one
+    if solver == "torch-public":  # the torch solver's fallback: public torch ops, no oneDNN
+        solver, svm._ONEDNN = "torch", False
     n, F = args.one_shape
     X, y = make_features(n, F, seed=1)
     Xt, yt = make_features(N_TEST, F, seed=2, n_train=n)
     _prepare(X, Xt, args.standardize)
     t0 = time.perf_counter()
-    model = svm.fit(X, y, args.C, n_classes=K, solver=args.one)
+    model = svm.fit(X, y, args.C, n_classes=K, solver=solver)
     fit_s = time.perf_counter() - t0
-    out = {"solver": args.one, "n": n, "F": F, "C": args.C, "fit_s": round(fit_s, 2),
-           "test_accuracy": round((model.predict(Xt) == yt).float().mean().item(), 4),
-           "objective": svm.objective(X, y, model).sum().item(),
-           "peak_rss_gb": round(peak_rss_gb(), 2), "data_gb": round(X.numel() * 4 / 2**30, 2),
-           "info": model.info}
+    out = {
+        "solver": args.one,
+        "n": n,
+        "F": F,
+        "C": args.C,
+        "fit_s": round(fit_s, 2),
+        "test_accuracy": round((model.predict(Xt) == yt).float().mean().item(), 4),
+        "objective": svm.objective(X, y, model).sum().item(),
+        "peak_rss_gb": round(peak_rss_gb(), 2),
+        "data_gb": round(X.numel() * 4 / 2**30, 2),
+        "info": model.info,
+    }
     print(json.dumps(out))
 
 
 def calibrate(shape, Cs, standardize: bool) -> None:
     """Validation accuracy of the torch solver over a C grid (what the probe would choose)."""
-    from ganlab import svm
+    from ganlab.experiments.probe import svm
 
     n, F = shape
     X, y = make_features(n, F, seed=1)
@@ -107,8 +119,16 @@ def calibrate(shape, Cs, standardize: bool) -> None:
 
 
 def spawn(args, solver: str, shape, C: float) -> dict:
-    cmd = [sys.executable, __file__, "--one", solver, "--one-shape", f"{shape[0]}x{shape[1]}",
-           "--C", str(C)] + (["--standardize"] if args.standardize else [])
+    cmd = [
+        sys.executable,
+        __file__,
+        "--one",
+        solver,
+        "--one-shape",
+        f"{shape[0]}x{shape[1]}",
+        "--C",
+        str(C),
+    ] + (["--standardize"] if args.standardize else [])
     out = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if out.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed:\n{out.stderr[-3000:]}")
@@ -119,29 +139,51 @@ def cifar_scale(workdir: Path, Cs: str) -> None:
     """Write a 50k + 10k x 28672 float16 features file, probe it, report time and peak RSS."""
     import h5py
 
-    from ganlab.featstore import FeatureWriter
+    from ganlab.io.featstore import FeatureWriter
 
     path = workdir / "cifar-scale.h5"
     F = 28672
     if not path.exists():
-        attrs = {"source": "synthetic", "checkpoint_sha256": "synthetic", "init_seed": -1,
-                 "dataset": "cifar10", "image_size": 32, "channels": 3, "layers": list(range(6)),
-                 "grid": 4, "bn_stats": "recompute", "feature_dim": F,
-                 "splits": ["train", "test"], "class_names": [str(i) for i in range(K)]}
+        attrs = {
+            "source": "synthetic",
+            "checkpoint_sha256": "synthetic",
+            "init_seed": -1,
+            "dataset": "cifar10",
+            "image_size": 32,
+            "channels": 3,
+            "layers": list(range(6)),
+            "grid": 4,
+            "bn_stats": "recompute",
+            "feature_dim": F,
+            "splits": ["train", "test"],
+            "class_names": [str(i) for i in range(K)],
+        }
         w = FeatureWriter(path, attrs, "float16", log=print)
         for split, n, seed in (("train", 50_000, 1), ("test", 10_000, 2)):
             w.begin(split, n, split)
             for i in range(0, n, 2000):  # 2000-row pieces: bounded memory while writing
-                X, y = make_features(min(2000, n - i), F, seed=seed * 1000 + i,
-                                     n_train=50_000)
+                X, y = make_features(min(2000, n - i), F, seed=seed * 1000 + i, n_train=50_000)
                 w.append(split, X, y, X.shape[0])
             w.finish(split)
         w.publish()
     with h5py.File(path) as f:
-        print(f"{path}: train {f['train/features'].shape} test {f['test/features'].shape} "
-              f"{f['train/features'].dtype}, {path.stat().st_size / 2**30:.2f} GiB")
-    cmd = [sys.executable, "-m", "ganlab", "probe", "--features", str(path), "--json",
-           "--device", "cpu", "--C", Cs]
+        print(
+            f"{path}: train {f['train/features'].shape} test {f['test/features'].shape} "
+            f"{f['train/features'].dtype}, {path.stat().st_size / 2**30:.2f} GiB"
+        )
+    cmd = [
+        sys.executable,
+        "-m",
+        "ganlab",
+        "probe",
+        "--features",
+        str(path),
+        "--json",
+        "--device",
+        "cpu",
+        "--C",
+        Cs,
+    ]
     t0 = time.perf_counter()
     out = subprocess.run(cmd, capture_output=True, text=True, check=False)
     wall = time.perf_counter() - t0
@@ -152,21 +194,33 @@ def cifar_scale(workdir: Path, Cs: str) -> None:
     r = json.loads(out.stdout)
     print("| rows x dims | protocol | C | test acc | load s | fit s | wall s | peak RSS GiB |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
-    print(f"| 50000 x {F} (float16 file, float32 in RAM {50000 * F * 4 / 2**30:.2f} GiB) | "
-          f"{r['protocol']['name']} | {r['C']:g} | {r['test_accuracy']:.4f} | {r['load_s']} | "
-          f"{r['fit_s']} | {wall:.0f} | {peak:.2f} |")
+    print(
+        f"| 50000 x {F} (float16 file, float32 in RAM {50000 * F * 4 / 2**30:.2f} GiB) | "
+        f"{r['protocol']['name']} | {r['C']:g} | {r['test_accuracy']:.4f} | {r['load_s']} | "
+        f"{r['fit_s']} | {wall:.0f} | {peak:.2f} |"
+    )
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--shapes", default="10000x28672,50000x7168")
-    p.add_argument("--C", default="1e-3,1e-5",
-                   help="C for the timed fits, one per shape (default: the C the probe's "
-                        "validation picks for each default shape, see --calibrate)")
-    p.add_argument("--solvers", default="torch,sklearn")
+    p.add_argument(
+        "--C",
+        default="1e-3,1e-5",
+        help="C for the timed fits, one per shape (default: the C the probe's "
+        "validation picks for each default shape, see --calibrate)",
+    )
+    p.add_argument(
+        "--solvers",
+        default="torch,sklearn",
+        help="any of torch, torch-public (the torch solver without its oneDNN kernel) and sklearn",
+    )
     p.add_argument("--calibrate", action="store_true")
-    p.add_argument("--standardize", action="store_true",
-                   help="standardise each feature (ganlab probe --standardize)")
+    p.add_argument(
+        "--standardize",
+        action="store_true",
+        help="standardise each feature (ganlab probe --standardize)",
+    )
     p.add_argument("--cifar-scale", action="store_true")
     p.add_argument("--cifar-Cs", default="1e-5,1e-4")
     p.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()))
@@ -187,8 +241,10 @@ def main() -> None:
             calibrate(shape, [1e-6, 1e-5, 1e-4, 1e-3], args.standardize)
         return
     kind = "standardised" if args.standardize else "RMS-scaled"
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs; "
-          f"one fit per row, same {kind} features and C")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs; "
+        f"one fit per row, same {kind} features and C"
+    )
     print("| n x F | solver | C | fit s | speed-up | test acc | objective | peak RSS GiB |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     Cs = [float(c) for c in args.C.split(",")]
@@ -198,9 +254,11 @@ def main() -> None:
         base = rows.get("sklearn", {}).get("fit_s")
         for s, r in rows.items():
             speed = f"{base / r['fit_s']:.1f}x" if base else "-"
-            print(f"| {shape[0]} x {shape[1]} | {s} | {C:g} | {r['fit_s']} | {speed} | "
-                  f"{r['test_accuracy']:.4f} | {r['objective']:.6g} | {r['peak_rss_gb']} |",
-                  flush=True)
+            print(
+                f"| {shape[0]} x {shape[1]} | {s} | {C:g} | {r['fit_s']} | {speed} | "
+                f"{r['test_accuracy']:.4f} | {r['objective']:.6g} | {r['peak_rss_gb']} |",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -21,8 +21,8 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from ganlab.models import ModelConfig, build_models
-from ganlab.step import gan_step, prepare_models
+from ganlab.core.models import ModelConfig, build_models
+from ganlab.core.step import gan_step, prepare_models
 
 
 # --- the reference: pytorch/examples dcgan, 64x64 -------------------------------------------
@@ -30,15 +30,21 @@ class RefG(nn.Module):
     def __init__(self, nz=100, ngf=64, nc=3):
         super().__init__()
         self.main = nn.Sequential(
-            nn.ConvTranspose2d(nz, ngf * 8, 4, 1, 0, bias=False), nn.BatchNorm2d(ngf * 8),
+            nn.ConvTranspose2d(nz, ngf * 8, 4, 1, 0, bias=False),
+            nn.BatchNorm2d(ngf * 8),
             nn.ReLU(True),
-            nn.ConvTranspose2d(ngf * 8, ngf * 4, 4, 2, 1, bias=False), nn.BatchNorm2d(ngf * 4),
+            nn.ConvTranspose2d(ngf * 8, ngf * 4, 4, 2, 1, bias=False),
+            nn.BatchNorm2d(ngf * 4),
             nn.ReLU(True),
-            nn.ConvTranspose2d(ngf * 4, ngf * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ngf * 2),
+            nn.ConvTranspose2d(ngf * 4, ngf * 2, 4, 2, 1, bias=False),
+            nn.BatchNorm2d(ngf * 2),
             nn.ReLU(True),
-            nn.ConvTranspose2d(ngf * 2, ngf, 4, 2, 1, bias=False), nn.BatchNorm2d(ngf),
+            nn.ConvTranspose2d(ngf * 2, ngf, 4, 2, 1, bias=False),
+            nn.BatchNorm2d(ngf),
             nn.ReLU(True),
-            nn.ConvTranspose2d(ngf, nc, 4, 2, 1, bias=False), nn.Tanh())
+            nn.ConvTranspose2d(ngf, nc, 4, 2, 1, bias=False),
+            nn.Tanh(),
+        )
 
     def forward(self, z):
         return self.main(z)
@@ -48,14 +54,20 @@ class RefD(nn.Module):
     def __init__(self, ndf=64, nc=3):
         super().__init__()
         self.main = nn.Sequential(
-            nn.Conv2d(nc, ndf, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, inplace=True),
-            nn.Conv2d(ndf, ndf * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ndf * 2),
+            nn.Conv2d(nc, ndf, 4, 2, 1, bias=False),
             nn.LeakyReLU(0.2, inplace=True),
-            nn.Conv2d(ndf * 2, ndf * 4, 4, 2, 1, bias=False), nn.BatchNorm2d(ndf * 4),
+            nn.Conv2d(ndf, ndf * 2, 4, 2, 1, bias=False),
+            nn.BatchNorm2d(ndf * 2),
             nn.LeakyReLU(0.2, inplace=True),
-            nn.Conv2d(ndf * 4, ndf * 8, 4, 2, 1, bias=False), nn.BatchNorm2d(ndf * 8),
+            nn.Conv2d(ndf * 2, ndf * 4, 4, 2, 1, bias=False),
+            nn.BatchNorm2d(ndf * 4),
             nn.LeakyReLU(0.2, inplace=True),
-            nn.Conv2d(ndf * 8, 1, 4, 1, 0, bias=False), nn.Sigmoid())
+            nn.Conv2d(ndf * 4, ndf * 8, 4, 2, 1, bias=False),
+            nn.BatchNorm2d(ndf * 8),
+            nn.LeakyReLU(0.2, inplace=True),
+            nn.Conv2d(ndf * 8, 1, 4, 1, 0, bias=False),
+            nn.Sigmoid(),
+        )
 
     def forward(self, x):
         return self.main(x).view(-1, 1).squeeze(1)
@@ -199,21 +211,28 @@ def main() -> None:
         med_r = statistics.median(t_r)
         ips_r = args.batch / med_r
         rows.insert(0, ("reference loop", ips_r, flops_r, flops_r * ips_r / 1e9))
-    print(f"device {device} ({torch.get_num_threads()} threads), {args.size}x{args.size}, "
-          f"batch {args.batch}, amp {args.amp}, compile {args.compile}, torch {torch.__version__}")
-    print(f"fp32 peaks (measured, best of 5): torch.mm 4096^3 {mm_peak:.1f} GFLOP/s; "
-          f"1x1-conv GEMM {conv_peak:.1f} GFLOP/s")
-    print(f"{'loop':<16} {'img/s':>8} {'GFLOP/img':>10} {'GFLOP/s':>9} {'% mm':>7} "
-          f"{'% conv':>7}")
+    print(
+        f"device {device} ({torch.get_num_threads()} threads), {args.size}x{args.size}, "
+        f"batch {args.batch}, amp {args.amp}, compile {args.compile}, torch {torch.__version__}"
+    )
+    print(
+        f"fp32 peaks (measured, best of 5): torch.mm 4096^3 {mm_peak:.1f} GFLOP/s; "
+        f"1x1-conv GEMM {conv_peak:.1f} GFLOP/s"
+    )
+    print(f"{'loop':<16} {'img/s':>8} {'GFLOP/img':>10} {'GFLOP/s':>9} {'% mm':>7} {'% conv':>7}")
     for name, ips, fl, gfs in rows:
-        print(f"{name:<16} {ips:8.1f} {fl / 1e9:10.3f} {gfs:9.1f} {100 * gfs / mm_peak:6.1f}% "
-              f"{100 * gfs / conv_peak:6.1f}%")
+        print(
+            f"{name:<16} {ips:8.1f} {fl / 1e9:10.3f} {gfs:9.1f} {100 * gfs / mm_peak:6.1f}% "
+            f"{100 * gfs / conv_peak:6.1f}%"
+        )
     if ref_step:
         useful = flops_r * ips_g / 1e9  # the reference's work per image, done at ganlab's rate
         print(f"ratio ganlab / reference (img/s): {ips_g / ips_r:.2f}x")
-        print(f"ganlab at the reference's FLOPs per image: {useful:.1f} GFLOP/s "
-              f"({100 * useful / mm_peak:.1f}% of torch.mm peak, "
-              f"{100 * useful / conv_peak:.1f}% of 1x1-conv peak)")
+        print(
+            f"ganlab at the reference's FLOPs per image: {useful:.1f} GFLOP/s "
+            f"({100 * useful / mm_peak:.1f}% of torch.mm peak, "
+            f"{100 * useful / conv_peak:.1f}% of 1x1-conv peak)"
+        )
     print(f"sampling (G eval, batch 256): {sample_rate:.1f} img/s")
 
 

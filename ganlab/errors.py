@@ -20,5 +20,15 @@ class CheckpointError(GanlabError):
     """A checkpoint or run directory cannot be loaded."""
 
 
+class FeatureStoreError(GanlabError):
+    """A features file is unreadable, incomplete or answers a different request."""
+
+
 class TrainingDiverged(GanlabError):
     """A loss became NaN or infinite."""
+
+
+class Interrupted(GanlabError):
+    """SIGINT/SIGTERM stopped training; a checkpoint was saved first (exit 130, as shells do)."""
+
+    exit_code = 130

@@ -35,12 +35,19 @@ class Reporter:
     def start(self, description: str, total: int, completed: int = 0) -> None:
         if self.live:
             self._progress = Progress(
-                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                TextColumn("{task.fields[status]}"), TimeElapsedColumn(), TimeRemainingColumn(),
-                console=self.console, transient=False)
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[status]}"),
+                TimeElapsedColumn(),
+                TimeRemainingColumn(),
+                console=self.console,
+                transient=False,
+            )
             self._progress.start()
-            self._task = self._progress.add_task(description, total=total, completed=completed,
-                                                 status="")
+            self._task = self._progress.add_task(
+                description, total=total, completed=completed, status=""
+            )
 
     def update(self, completed: int, status: str = "") -> None:
         """Move the bar (cheap; call every step). Plain mode prints nothing here."""
@@ -59,4 +66,3 @@ class Reporter:
         if self._progress is not None:
             self._progress.stop()
             self._progress = None
-

@@ -8,15 +8,15 @@ import pytest
 import torch
 from PIL import Image
 
-from ganlab.arithmetic import arithmetic, attribute_walk
-from ganlab.checkpoint import load_checkpoint
-from ganlab.concepts import add_concept
-from ganlab.images import to_uint8
-from ganlab.sample import generate
-from ganlab.seeds import sample_z, z_from_seeds
-from tests.test_latent import TILE, tiles
+from ganlab.core.generate import generate
+from ganlab.core.seeds import sample_z, z_from_seeds
+from ganlab.experiments.arithmetic import arithmetic, attribute_walk
+from ganlab.experiments.concept import add_concept
+from ganlab.io.checkpoint import load_checkpoint
+from ganlab.io.images import to_uint8
 
 NZ = 16
+TILE = 16 + 2  # tiny runs render 16 px tiles with 2 px padding
 
 
 @pytest.fixture(scope="module")
@@ -46,12 +46,20 @@ def mean(seeds):
     return z_from_seeds(seeds, NZ, "uniform").mean(0)
 
 
-def test_fig7_layout_and_tiles(run, tmp_path):
+def test_fig7_layout_and_tiles(run, tmp_path, grid_tiles):
     out = tmp_path / "fig7.png"
-    result = arithmetic(run, plus=["woman"], minus=["man"], base="man with glasses",
-                        out=str(out), samples=8, noise=0.25, captions=False)
+    result = arithmetic(
+        run,
+        plus=["woman"],
+        minus=["man"],
+        base="man with glasses",
+        out=str(out),
+        samples=8,
+        noise=0.25,
+        captions=False,
+    )
     assert result.grid == [4, 10] and result.expression == "man with glasses - man + woman"
-    t = tiles(out, 4, 10).reshape(4, 10, 16, 16)
+    t = grid_tiles(out, 4, 10).reshape(4, 10, 16, 16)
     exemplars = render(run, z_from_seeds([1, 2, 3], NZ, "uniform"))
     np.testing.assert_array_equal(t[0, :3], exemplars)  # exemplar row
     y = mean([1, 2, 3]) - mean([4, 5]) + mean([6, 7, 8])
@@ -66,12 +74,19 @@ def test_fig7_layout_and_tiles(run, tmp_path):
     assert h == 4 * TILE + 2 and w > 10 * TILE + 2
 
 
-def test_pairs_layout_without_base(run, tmp_path):
+def test_pairs_layout_without_base(run, tmp_path, grid_tiles):
     out = tmp_path / "pairs.png"
-    result = arithmetic(run, plus=["woman"], minus=["man"], seeds=[10, 11, 12, 13, 14],
-                        nrow=3, out=str(out), captions=False)
+    result = arithmetic(
+        run,
+        plus=["woman"],
+        minus=["man"],
+        seeds=[10, 11, 12, 13, 14],
+        nrow=3,
+        out=str(out),
+        captions=False,
+    )
     assert result.grid == [4, 3] and result.mode == "pairs"
-    t = tiles(out, 4, 3).reshape(4, 3, 16, 16)
+    t = grid_tiles(out, 4, 3).reshape(4, 3, 16, 16)
     z = z_from_seeds([10, 11, 12, 13, 14], NZ, "uniform")
     before, after = render(run, z), render(run, z + mean([6, 7, 8]) - mean([4, 5]))
     np.testing.assert_array_equal(t[0], before[:3])
@@ -81,12 +96,20 @@ def test_pairs_layout_without_base(run, tmp_path):
     assert not t[2:, 2].any()
 
 
-def test_attribute_walk_layout(run, tmp_path):
+def test_attribute_walk_layout(run, tmp_path, grid_tiles):
     out = tmp_path / "walk.png"
-    result = attribute_walk(run, "man", "woman", str(out), steps=4, bases=["man with glasses"],
-                            seeds=[0, 1], captions=False)
+    result = attribute_walk(
+        run,
+        "man",
+        "woman",
+        str(out),
+        steps=4,
+        bases=["man with glasses"],
+        seeds=[0, 1],
+        captions=False,
+    )
     assert result.grid == [3, 4] and result.mode == "walk"
-    t = tiles(out, 3, 4).reshape(3, 4, 16, 16)
+    t = grid_tiles(out, 3, 4).reshape(3, 4, 16, 16)
     d = mean([6, 7, 8]) - mean([4, 5])
     z0 = z_from_seeds([0], NZ, "uniform")[0]
     expect = render(run, torch.stack([mean([1, 2, 3]), z0, z0 + d / 3, z0 + d]))
@@ -95,23 +118,56 @@ def test_attribute_walk_layout(run, tmp_path):
 
 
 def test_cli_byte_identical_and_json(cli, run, tmp_path):
-    args = ["arithmetic", run, "--base", "man with glasses", "--minus", "man", "--plus",
-            "woman", "--device", "cpu", "--json"]
+    args = [
+        "arithmetic",
+        run,
+        "--base",
+        "man with glasses",
+        "--minus",
+        "man",
+        "--plus",
+        "woman",
+        "--device",
+        "cpu",
+        "--json",
+    ]
     first = cli(*args, "--out", tmp_path / "a.png")
     assert first.exit_code == 0, first.output
     data = json.loads(first.stdout)
-    assert data["concepts"] == {"man with glasses": [1, 2, 3], "man": [4, 5],
-                                "woman": [6, 7, 8]}
+    assert data["concepts"] == {"man with glasses": [1, 2, 3], "man": [4, 5], "woman": [6, 7, 8]}
     assert data["out"] == str(tmp_path / "a.png") and data["noise"] == 0.25
     assert cli(*args, "--out", tmp_path / "b.png").exit_code == 0
     assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes()
-    walk = ["arithmetic", run, "--walk", "man:woman", "--steps", "5", "--seeds", "3,4",
-            "--device", "cpu"]
+    walk = [
+        "arithmetic",
+        run,
+        "--walk",
+        "man:woman",
+        "--steps",
+        "5",
+        "--seeds",
+        "3,4",
+        "--device",
+        "cpu",
+    ]
     assert cli(*walk, "--out", tmp_path / "w1.png").exit_code == 0
     assert cli(*walk, "--out", tmp_path / "w2.png").exit_code == 0
     assert (tmp_path / "w1.png").read_bytes() == (tmp_path / "w2.png").read_bytes()
-    pairs = cli("arithmetic", run, "--plus", "woman", "--minus", "man", "-n", "4",
-                "--out", tmp_path / "p.png", "--device", "cpu", "--json")
+    pairs = cli(
+        "arithmetic",
+        run,
+        "--plus",
+        "woman",
+        "--minus",
+        "man",
+        "-n",
+        "4",
+        "--out",
+        tmp_path / "p.png",
+        "--device",
+        "cpu",
+        "--json",
+    )
     assert json.loads(pairs.stdout)["seeds"] == [0, 1, 2, 3]
 
 
@@ -125,20 +181,22 @@ def _set(path, **changes):
     (path / "concepts.json").write_text(json.dumps(data))
 
 
-@pytest.mark.parametrize("args, setup, code, fragment", [
-    (["--base", "man with glasses", "--plus", "wman"], None, 1, "no concept named 'wman'"),
-    (["--base", "empty", "--plus", "woman"], {"empty": True}, 1, "has no exemplar seeds"),
-    (["--plus", "woman"], "delete", 1, "has no concepts yet"),
-    (["--base", "man", "--plus", "woman"], {"nz": 32}, 1, "nz=32"),
-    (["--walk", "man:woman", "--seeds", "1"], {"nz": 32}, 1, "nz=32"),
-    (["--walk", "man-woman"], None, 2, "LEFT:RIGHT"),
-    (["--walk", "man:nobody"], None, 1, "no concept named 'nobody'"),
-    (["--plus", "woman", "--steps", "4"], None, 2, "--walk"),
-    (["--base", "man", "--plus", "woman", "--seeds", "1"], None, 2, "not both"),
-    ([], None, 1, "--plus or --minus"),
-])
-def test_cli_errors_one_line_and_nothing_written(cli, fresh, tmp_path, args, setup, code,
-                                                 fragment):
+@pytest.mark.parametrize(
+    "args, setup, code, fragment",
+    [
+        (["--base", "man with glasses", "--plus", "wman"], None, 1, "no concept named 'wman'"),
+        (["--base", "empty", "--plus", "woman"], {"empty": True}, 1, "has no exemplar seeds"),
+        (["--plus", "woman"], "delete", 1, "has no concepts yet"),
+        (["--base", "man", "--plus", "woman"], {"nz": 32}, 1, "nz=32"),
+        (["--walk", "man:woman", "--seeds", "1"], {"nz": 32}, 1, "nz=32"),
+        (["--walk", "man-woman"], None, 2, "LEFT:RIGHT"),
+        (["--walk", "man:nobody"], None, 1, "no concept named 'nobody'"),
+        (["--plus", "woman", "--steps", "4"], None, 2, "--walk"),
+        (["--base", "man", "--plus", "woman", "--seeds", "1"], None, 2, "not both"),
+        ([], None, 1, "--plus or --minus"),
+    ],
+)
+def test_cli_errors_one_line_and_nothing_written(cli, fresh, tmp_path, args, setup, code, fragment):
     if setup == "delete":
         (fresh / "concepts.json").unlink()
     elif setup:

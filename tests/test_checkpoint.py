@@ -3,15 +3,14 @@ import os
 import pytest
 import torch
 
-import ganlab.checkpoint as ckpt_mod
-from ganlab.checkpoint import load_checkpoint, resolve_checkpoint_path
+import ganlab.io.checkpoint as ckpt_mod
+from ganlab.core.train import train
 from ganlab.errors import CheckpointError
-from ganlab.train import train
-from tests.conftest import tiny_config
+from ganlab.io.checkpoint import load_checkpoint, resolve_checkpoint_path
 
 
 @pytest.fixture
-def run(tmp_path, quiet):
+def run(tmp_path, quiet, tiny_config):
     train(tiny_config(max_steps=4, checkpoint_every=2), out=tmp_path / "run", reporter=quiet)
     return tmp_path / "run"
 
@@ -19,8 +18,19 @@ def run(tmp_path, quiet):
 def test_checkpoint_is_complete_and_loads_weights_only(run):
     path = resolve_checkpoint_path(run)
     raw = torch.load(path, weights_only=True)  # must not need arbitrary unpickling
-    for key in ("generator", "discriminator", "opt_g", "opt_d", "step", "epoch", "config",
-                "model_config", "rng", "ganlab_version", "format_version"):
+    for key in (
+        "generator",
+        "discriminator",
+        "opt_g",
+        "opt_d",
+        "step",
+        "epoch",
+        "config",
+        "model_config",
+        "rng",
+        "ganlab_version",
+        "format_version",
+    ):
         assert key in raw, key
     ckpt = load_checkpoint(run)
     assert ckpt.step == 4 and ckpt.model_config.image_size == 16
@@ -86,3 +96,41 @@ def test_not_a_checkpoint_and_newer_format(tmp_path):
         load_checkpoint(tmp_path / "new.pt")
     with pytest.raises(CheckpointError, match="no checkpoint yet"):
         load_checkpoint(tmp_path)
+
+
+def test_training_state_round_trip_with_loss_scalers(tmp_path):
+    """What `--amp fp16` adds (loss scalers) is saved and restored with the rest (CPU stand-in)."""
+    from ganlab.core.models import ModelConfig, build_models
+
+    mcfg = ModelConfig(image_size=16, channels=1, nz=4, ngf=4, ndf=4)
+
+    def state(seed: int, init_scale: float) -> ckpt_mod.TrainingState:
+        torch.manual_seed(seed)
+        G, D = build_models(mcfg)
+        return ckpt_mod.TrainingState(
+            G,
+            D,
+            torch.optim.Adam(G.parameters()),
+            torch.optim.Adam(D.parameters()),
+            config={"dataset": "digits"},
+            model_config=mcfg,
+            steps_per_epoch=10,
+            world_size=1,
+            device=torch.device("cpu"),
+            scaler_d=torch.amp.GradScaler("cpu", init_scale=init_scale),
+            scaler_g=torch.amp.GradScaler("cpu", init_scale=init_scale / 2),
+        )
+
+    saved = state(seed=0, init_scale=1024.0)
+    ckpt_mod.save_checkpoint(tmp_path / "s.pt", saved.snapshot(step=25))
+    rng = torch.get_rng_state()
+    torch.rand(3)  # move the global generator on: restore puts it back
+    ckpt = load_checkpoint(tmp_path / "s.pt")
+    assert (ckpt.step, ckpt.epoch) == (25, 2)
+    fresh = state(seed=1, init_scale=8.0)
+    assert fresh.restore(ckpt) == 25
+    fresh.restore_scalers(ckpt)
+    assert torch.equal(torch.get_rng_state(), rng)
+    assert fresh.scaler_d.get_scale() == 1024.0 and fresh.scaler_g.get_scale() == 512.0
+    for a, b in zip(saved.G.state_dict().values(), fresh.G.state_dict().values(), strict=True):
+        assert torch.equal(a, b)

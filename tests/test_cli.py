@@ -11,11 +11,33 @@ def run_dir(tmp_path_factory):
     from typer.testing import CliRunner
 
     from ganlab.cli import app
+
     out = tmp_path_factory.mktemp("cli") / "run"
-    result = CliRunner().invoke(app, [
-        "train", "digits", "--image-size", "16", "--ngf", "8", "--ndf", "8", "--nz", "16",
-        "--batch-size", "64", "--max-steps", "3", "--out", str(out), "--device", "cpu",
-        "--quiet", "--json"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "train",
+            "digits",
+            "--image-size",
+            "16",
+            "--ngf",
+            "8",
+            "--ndf",
+            "8",
+            "--nz",
+            "16",
+            "--batch-size",
+            "64",
+            "--max-steps",
+            "3",
+            "--out",
+            str(out),
+            "--device",
+            "cpu",
+            "--quiet",
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     return out, result
 
@@ -43,24 +65,27 @@ def test_resume_refuses_changed_shape(cli, run_dir):
     assert "Traceback" not in result.output
 
 
-def test_sample_cli(cli, run_dir, tmp_path):
-    out, _ = run_dir
-    result = cli("sample", out, "-n", "4", "--out", tmp_path / "g.png", "--json",
-                 "--device", "cpu")
+def test_sample_cli(cli, tiny_run, tmp_path):
+    result = cli(
+        "sample", tiny_run, "-n", "4", "--out", tmp_path / "g.png", "--json", "--device", "cpu"
+    )
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["count"] == 4
     assert Image.open(tmp_path / "g.png").size == (38, 38)
 
 
-@pytest.mark.parametrize("args, fragment", [
-    (["train", "digits", "--image-size", "48"], "power of two"),
-    (["train", "digits", "--batch-size", "0"], "batch-size"),
-    (["train", "digits", "--lr", "0"], "learning rate"),
-    (["train", "digits", "--device", "tpu"], "device"),
-    (["train", "imagenet9"], "unknown dataset"),
-    (["train"], "name a dataset"),
-    (["sample", "no/such/run"], "does not exist"),
-])
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["train", "digits", "--image-size", "48"], "power of two"),
+        (["train", "digits", "--batch-size", "0"], "batch-size"),
+        (["train", "digits", "--lr", "0"], "learning rate"),
+        (["train", "digits", "--device", "tpu"], "device"),
+        (["train", "imagenet9"], "unknown dataset"),
+        (["train"], "name a dataset"),
+        (["sample", "no/such/run"], "does not exist"),
+    ],
+)
 def test_usage_errors_exit_2(cli, args, fragment):
     result = cli(*args)
     assert result.exit_code == 2, result.output
@@ -68,19 +93,28 @@ def test_usage_errors_exit_2(cli, args, fragment):
     assert "Traceback" not in result.output
 
 
-def test_sample_bad_options(cli, run_dir, tmp_path):
-    out, _ = run_dir
-    for args, fragment in [(["-n", "3", "--seeds", "1"], "not both"),
-                           (["--seeds", "3-1"], "below the start"),
-                           (["--out", tmp_path / "x.gif"], "cannot write")]:
-        result = cli("sample", out, *args)
+def test_sample_bad_options(cli, tiny_run, tmp_path):
+    for args, fragment in [
+        (["-n", "3", "--seeds", "1"], "not both"),
+        (["--seeds", "3-1"], "below the start"),
+        (["--out", tmp_path / "x.gif"], "cannot write"),
+    ]:
+        result = cli("sample", tiny_run, *args)
         assert result.exit_code == 2, result.output
         assert fragment in result.output
 
 
 def test_missing_data_root_is_a_clear_runtime_error(cli, tmp_path):
-    result = cli("train", "cifar10", "--data-root", tmp_path / "nothing", "--max-steps", "1",
-                 "--out", tmp_path / "run")
+    result = cli(
+        "train",
+        "cifar10",
+        "--data-root",
+        tmp_path / "nothing",
+        "--max-steps",
+        "1",
+        "--out",
+        tmp_path / "run",
+    )
     assert result.exit_code == 1
     assert "cifar-10-batches-py" in result.stderr
     assert "Traceback" not in result.output
@@ -102,11 +136,13 @@ def test_help_has_examples(cli):
         assert "Examples" in result.stdout and f"ganlab {command}" in result.stdout
 
 
-def test_python_dash_m(run_dir):
+def test_python_dash_m():
     import subprocess
     import sys
-    proc = subprocess.run([sys.executable, "-m", "ganlab", "--version"], capture_output=True,
-                          text=True)
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "ganlab", "--version"], capture_output=True, text=True
+    )
     assert proc.returncode == 0 and proc.stdout.startswith("ganlab ")
 
 
@@ -135,28 +171,23 @@ def test_help_texts_survive_rich_markup():
 
 def test_cli_choices_match_the_library():
     """The CLI spells each choice list without importing torch; the library owns it."""
-    from ganlab import (
-        cli_latent,
-        cli_probe,
-        cliutil,
-        featstore,
-        latent,
-        models,
-        probe,
-        seeds,
-        step,
-        svm,
-    )
+    from ganlab.cli import options
+    from ganlab.cli import probe as probe_cli
+    from ganlab.core import device, models, seeds, step
+    from ganlab.experiments import interpolate, probe
+    from ganlab.experiments.probe import svm
+    from ganlab.io import featstore
 
     def names(enum):
         return [m.value for m in enum]
 
-    assert names(cliutil.ZDist) == list(seeds.Z_DISTS)
-    assert names(cliutil.Amp) == ["off", *step.AMP_DTYPES]
-    assert names(cliutil.Arch) == list(models.ARCHS)
-    assert names(cli_latent.Mode) == list(latent.MODES)
-    assert names(cli_probe.BnStats) == list(probe.BN_MODES)
-    assert names(cli_probe.Protocol) == list(probe.PROTOCOLS)
-    assert names(cli_probe.Classifier) == list(svm.CLASSIFIER_LOSS)
-    assert names(cli_probe.Solver) == list(svm.SOLVERS)
-    assert names(cli_probe.Dtype) == list(featstore.DTYPES)
+    assert names(options.Device) == list(device.DEVICES)
+    assert names(options.ZDist) == list(seeds.Z_DISTS)
+    assert names(options.Amp) == ["off", *step.AMP_DTYPES]
+    assert names(options.Arch) == list(models.ARCHS)
+    assert names(options.Mode) == list(interpolate.MODES)
+    assert names(probe_cli.BnStats) == list(probe.BN_MODES)
+    assert names(probe_cli.Protocol) == list(probe.PROTOCOLS)
+    assert names(probe_cli.Classifier) == list(svm.CLASSIFIER_LOSS)
+    assert names(probe_cli.Solver) == list(svm.SOLVERS)
+    assert names(probe_cli.Dtype) == list(featstore.DTYPES)

@@ -8,8 +8,10 @@ import pytest
 import torch
 from PIL import Image
 
-from ganlab.checkpoint import load_checkpoint
-from ganlab.concepts import (
+from ganlab.core.generate import generate
+from ganlab.core.seeds import z_from_seeds
+from ganlab.errors import GanlabError
+from ganlab.experiments.concept import (
     add_concept,
     d_features,
     load_concepts,
@@ -18,10 +20,8 @@ from ganlab.concepts import (
     mine_concepts,
     remove_concept,
 )
-from ganlab.errors import GanlabError
-from ganlab.images import to_uint8
-from ganlab.sample import generate
-from ganlab.seeds import z_from_seeds
+from ganlab.io.checkpoint import load_checkpoint
+from ganlab.io.images import to_uint8
 
 
 @pytest.fixture(scope="module")
@@ -68,16 +68,19 @@ def test_checkpoint_file_stores_in_its_run_dir(run):
     assert (run / "concepts.json").is_file()
 
 
-@pytest.mark.parametrize("name, fragment", [
-    ("", "empty"),
-    ("   ", "empty"),
-    ("x" * 65, "at most 64"),
-    ("tab\there", "control characters"),
-    ("new\nline", "control characters"),
-    ("bell\x07", "control characters"),
-    (" padded", "starts or ends"),
-    ("left:right", "':'"),
-])
+@pytest.mark.parametrize(
+    "name, fragment",
+    [
+        ("", "empty"),
+        ("   ", "empty"),
+        ("x" * 65, "at most 64"),
+        ("tab\there", "control characters"),
+        ("new\nline", "control characters"),
+        ("bell\x07", "control characters"),
+        (" padded", "starts or ends"),
+        ("left:right", "':'"),
+    ],
+)
 def test_bad_names_are_refused_and_nothing_written(cli, run, name, fragment):
     with pytest.raises(GanlabError, match=fragment):
         add_concept(run, name, [1])
@@ -88,8 +91,10 @@ def test_bad_names_are_refused_and_nothing_written(cli, run, name, fragment):
 
 
 def test_malformed_file_is_reported(run):
-    (run / "concepts.json").write_text('{"format": "ganlab-concepts", "version": 1, "nz": 16,'
-                                       ' "z_dist": "uniform", "concepts": {"a": {"seeds": [-1]}}}')
+    (run / "concepts.json").write_text(
+        '{"format": "ganlab-concepts", "version": 1, "nz": 16,'
+        ' "z_dist": "uniform", "concepts": {"a": {"seeds": [-1]}}}'
+    )
     with pytest.raises(GanlabError, match="non-negative integers"):
         load_concepts(run)
     (run / "concepts.json").write_text("{not json")
@@ -128,8 +133,9 @@ def test_mining_on_digits_gives_concepts_the_classifier_assigns_to_their_label(t
         images = to_uint8(generate(ckpt, z_from_seeds(c.seeds, 16, "uniform")))
         proba = clf.predict_proba(d_features(D, images))
         assert [clf.classes[k] for k in proba.argmax(1)] == [c.name] * len(c.seeds)
-        assert proba[:, clf.classes.index(c.name)].tolist() == pytest.approx(c.source["scores"],
-                                                                            abs=1e-4)
+        assert proba[:, clf.classes.index(c.name)].tolist() == pytest.approx(
+            c.source["scores"], abs=1e-4
+        )
         assert c.source["column"] == "class" and c.source["pool_seeds"] == "0-399"
         # ... and they are its most confident ones: no other pool sample of the label scores more
         k = clf.classes.index(c.name)
@@ -153,7 +159,7 @@ def test_mine_cli_stores_with_provenance(cli, run):
 @pytest.fixture
 def labelled_folder(tmp_path):
     """Digits as PNG files (8x8 upscaled), listed in a CSV and a CelebA-style attribute file."""
-    from ganlab.datasets import load_dataset
+    from ganlab.data import load_dataset
 
     ds = load_dataset("digits", split="test", image_size=32)
     root = tmp_path / "imgs"
@@ -164,12 +170,18 @@ def labelled_folder(tmp_path):
         Image.fromarray(image[0].numpy(), "L").save(root / f"{i:04d}.png")
         rows.append((f"{i:04d}.png", label))
     (tmp_path / "labels.csv").write_text(
-        "path,digit,parity\n" + "".join(f"{p},d{lab},{'even' if lab % 2 == 0 else 'odd'}\n"
-                                        for p, lab in rows))
-    (tmp_path / "single.csv").write_text("path,label\n" + "".join(
-        f"{p},{'small' if lab < 5 else 'large'}\n" for p, lab in rows) + "missing.png,small\n")
-    (tmp_path / "list_attr.txt").write_text(f"{len(rows)}\nLow Even\n" + "".join(
-        f"{p} {1 if lab < 5 else -1} {1 if lab % 2 == 0 else -1}\n" for p, lab in rows))
+        "path,digit,parity\n"
+        + "".join(f"{p},d{lab},{'even' if lab % 2 == 0 else 'odd'}\n" for p, lab in rows)
+    )
+    (tmp_path / "single.csv").write_text(
+        "path,label\n"
+        + "".join(f"{p},{'small' if lab < 5 else 'large'}\n" for p, lab in rows)
+        + "missing.png,small\n"
+    )
+    (tmp_path / "list_attr.txt").write_text(
+        f"{len(rows)}\nLow Even\n"
+        + "".join(f"{p} {1 if lab < 5 else -1} {1 if lab % 2 == 0 else -1}\n" for p, lab in rows)
+    )
     return tmp_path
 
 
@@ -179,17 +191,24 @@ def test_mine_from_label_files(run, labelled_folder):
     assert real.images.shape == (120, 1, 16, 16)
     names = {n for col in real.columns for n in col.concept_names.values()}
     assert {"digit=d0", "parity=even", "parity=odd"} <= names
-    result = mine_concepts(run, data_root=labelled_folder / "imgs",
-                           labels=labelled_folder / "single.csv", pool=100, device="cpu")
+    result = mine_concepts(
+        run,
+        data_root=labelled_folder / "imgs",
+        labels=labelled_folder / "single.csv",
+        pool=100,
+        device="cpu",
+    )
     assert {c["name"] for c in result.concepts} <= {"small", "large"}
     assert "1 listed image(s) were missing" in result.warnings[0]
-    celeba = load_labelled(ckpt, labelled_folder / "imgs", labelled_folder / "list_attr.txt",
-                           columns=["Even"])
+    celeba = load_labelled(
+        ckpt, labelled_folder / "imgs", labelled_folder / "list_attr.txt", columns=["Even"]
+    )
     assert [c.name for c in celeba.columns] == ["Even"]
     assert set(celeba.columns[0].concept_names.values()) == {"Even", "not Even"}
     with pytest.raises(GanlabError, match="its label columns are: Low, Even"):
-        load_labelled(ckpt, labelled_folder / "imgs", labelled_folder / "list_attr.txt",
-                      columns=["Smiling"])
+        load_labelled(
+            ckpt, labelled_folder / "imgs", labelled_folder / "list_attr.txt", columns=["Smiling"]
+        )
 
 
 def test_label_file_needs_a_header(run, labelled_folder):
@@ -204,5 +223,6 @@ def test_real_features_match_d_in_eval_mode(trained):
     ckpt = load_checkpoint(trained)
     images = load_labelled(ckpt).images[:10]
     D = ckpt.discriminator()
-    np.testing.assert_allclose(d_features(D, images)[3:4], d_features(D, images[3:4]),
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        d_features(D, images)[3:4], d_features(D, images[3:4]), rtol=1e-5, atol=1e-6
+    )

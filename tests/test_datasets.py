@@ -1,4 +1,4 @@
-"""Tests of ganlab.datasets on tiny fixtures written in the real published formats."""
+"""Tests of ganlab.data on tiny fixtures written in the real published formats."""
 
 from __future__ import annotations
 
@@ -14,33 +14,17 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from ganlab.datasets import (
+from ganlab.data import (
     DATASETS,
     FileDataset,
     InMemoryDataset,
     LmdbDataset,
-    collate_skipping,
     load_dataset,
 )
+from ganlab.data.batches import batches
 from ganlab.errors import DatasetError
-from tests.fixtures_data import (
-    CIFAR_NAMES,
-    FASHION_NAMES,
-    TEST_OFFSET,
-    fixture_colour,
-    fixture_pixels,
-    lsun_key,
-    write_celeba,
-    write_cifar10,
-    write_folder,
-    write_imagenet,
-    write_lsun,
-    write_mnist_idx,
-    write_svhn,
-)
 
 LAYOUT = "expects, under --data-root"  # every layout error states the expected layout
-DEBIAN_FASHION = Path("/usr/share/datasets/fashion-mnist")
 
 
 def mean_colour(image: torch.Tensor) -> np.ndarray:
@@ -122,40 +106,45 @@ def test_digits_splits_and_values():
 
 
 @pytest.mark.parametrize(("gz", "subdir"), [(True, ""), (False, "MNIST/raw"), (True, "mnist")])
-def test_mnist_layouts_native_pixels(tmp_path, gz, subdir):
-    root = write_mnist_idx(tmp_path, n_train=12, n_test=6, gz=gz, subdir=subdir, side=32)
+def test_mnist_layouts_native_pixels(tmp_path, dataset_files, gz, subdir):
+    root = dataset_files.write_mnist_idx(
+        tmp_path, n_train=12, n_test=6, gz=gz, subdir=subdir, side=32
+    )
     train = load_dataset("mnist", root)
     test = load_dataset("mnist", root, split="test")
     assert isinstance(train, InMemoryDataset)
     assert_items(train, 12, 1, 32)
     assert train.images.shape == (12, 1, 32, 32)
     for i in (0, 5, 11):
-        assert np.array_equal(train.images[i].numpy(), fixture_pixels(i, 1, 32, 32))
-    assert np.array_equal(test.images[3].numpy(), fixture_pixels(TEST_OFFSET + 3, 1, 32, 32))
+        assert np.array_equal(train.images[i].numpy(), dataset_files.fixture_pixels(i, 1, 32, 32))
+    assert np.array_equal(
+        test.images[3].numpy(),
+        dataset_files.fixture_pixels(dataset_files.TEST_OFFSET + 3, 1, 32, 32),
+    )
     assert train.labels.tolist() == [i % 10 for i in range(12)]
     assert train.class_names == [str(d) for d in range(10)]
 
 
-def test_mnist_default_resize_and_rgb(tmp_path):
-    root = write_mnist_idx(tmp_path)  # 28x28 as published
+def test_mnist_default_resize_and_rgb(tmp_path, dataset_files):
+    root = dataset_files.write_mnist_idx(tmp_path)  # 28x28 as published
     ds = load_dataset("mnist", root)
     rgb = load_dataset("mnist", root, image_size=64, channels=3)
     assert ds.images.shape == (12, 1, 32, 32)
     assert rgb.images.shape == (12, 3, 64, 64)
     assert torch.equal(rgb.images[:, 0], rgb.images[:, 2])  # grey -> RGB repeats the plane
-    native = fixture_pixels(0, 1, 28, 28).astype(float).mean()
+    native = dataset_files.fixture_pixels(0, 1, 28, 28).astype(float).mean()
     assert abs(ds.images[0].float().mean().item() - native) < 3
 
 
-def test_fashion_mnist_torchvision_layout(tmp_path):
-    root = write_mnist_idx(tmp_path, subdir="FashionMNIST/raw")
+def test_fashion_mnist_torchvision_layout(tmp_path, dataset_files):
+    root = dataset_files.write_mnist_idx(tmp_path, subdir="FashionMNIST/raw")
     ds = load_dataset("fashion-mnist", root, split="test")
-    assert ds.class_names == FASHION_NAMES
+    assert ds.class_names == dataset_files.FASHION_NAMES
     assert len(ds) == 6 and ds.describe()["source"].endswith("FashionMNIST/raw")
 
 
-def test_idx_truncated(tmp_path):
-    root = write_mnist_idx(tmp_path, gz=False)
+def test_idx_truncated(tmp_path, dataset_files):
+    root = dataset_files.write_mnist_idx(tmp_path, gz=False)
     path = root / "train-images-idx3-ubyte"
     path.write_bytes(path.read_bytes()[:-100])
     with pytest.raises(DatasetError, match="truncated") as err:
@@ -163,16 +152,16 @@ def test_idx_truncated(tmp_path):
     assert LAYOUT in str(err.value) and "yann.lecun.com" in str(err.value)
 
 
-def test_idx_truncated_gzip_stream(tmp_path):
-    root = write_mnist_idx(tmp_path, gz=True)
+def test_idx_truncated_gzip_stream(tmp_path, dataset_files):
+    root = dataset_files.write_mnist_idx(tmp_path, gz=True)
     path = root / "train-images-idx3-ubyte.gz"
     path.write_bytes(path.read_bytes()[:-50])
     with pytest.raises(DatasetError, match=LAYOUT):
         load_dataset("mnist", root)
 
 
-def test_idx_bad_magic_and_labels(tmp_path):
-    root = write_mnist_idx(tmp_path, gz=False)
+def test_idx_bad_magic_and_labels(tmp_path, dataset_files):
+    root = dataset_files.write_mnist_idx(tmp_path, gz=False)
     labels = root / "train-labels-idx1-ubyte"
     data = bytearray(labels.read_bytes())
     data[8 + 3] = 10  # label of image 3
@@ -185,8 +174,8 @@ def test_idx_bad_magic_and_labels(tmp_path):
         load_dataset("mnist", root, split="test")
 
 
-def test_idx_count_mismatch(tmp_path):
-    root = write_mnist_idx(tmp_path, n_train=12, gz=True)
+def test_idx_count_mismatch(tmp_path, dataset_files):
+    root = dataset_files.write_mnist_idx(tmp_path, n_train=12, gz=True)
     labels = np.arange(11, dtype=np.uint8) % 10
     header = (0x801).to_bytes(4, "big") + (11).to_bytes(4, "big")
     (root / "train-labels-idx1-ubyte.gz").write_bytes(gzip.compress(header + labels.tobytes()))
@@ -194,24 +183,21 @@ def test_idx_count_mismatch(tmp_path):
         load_dataset("mnist", root)
 
 
-def test_mnist_missing_files(tmp_path):
-    write_mnist_idx(tmp_path, subdir="elsewhere")
+def test_mnist_missing_files(tmp_path, dataset_files):
+    dataset_files.write_mnist_idx(tmp_path, subdir="elsewhere")
     with pytest.raises(DatasetError) as err:
         load_dataset("mnist", tmp_path)
     message = str(err.value)
     assert "train-images-idx3-ubyte" in message and "MNIST/raw" in message and LAYOUT in message
 
 
-def test_real_debian_fashion_mnist():
-    assert DEBIAN_FASHION.is_dir(), (
-        f"{DEBIAN_FASHION} is missing: install the real data with "
-        "`apt-get install dataset-fashion-mnist`"
-    )
+@pytest.mark.slow
+def test_real_debian_fashion_mnist(fashion_mnist_root):
     start = time.perf_counter()
     train = load_dataset("fashion-mnist")  # no root: Debian's install location
     elapsed = time.perf_counter() - start
     test = load_dataset("fashion-mnist", split="test", image_size=64, channels=3)
-    assert train.root == DEBIAN_FASHION
+    assert train.root == fashion_mnist_root
     assert train.images.shape == (60000, 1, 32, 32) and test.images.shape == (10000, 3, 64, 64)
     assert torch.bincount(train.labels).tolist() == [6000] * 10
     assert torch.bincount(test.labels).tolist() == [1000] * 10
@@ -221,27 +207,49 @@ def test_real_debian_fashion_mnist():
     assert elapsed < 5, f"loading Fashion-MNIST train took {elapsed:.1f} s"
 
 
+@pytest.mark.parametrize("required", [None, "0", "1"])
+def test_missing_real_data_skips_or_fails(require_real_data, tmp_path, monkeypatch, required):
+    """Absent real data skips with the install command; GANLAB_REQUIRE_REAL_DATA=1 fails."""
+    if required is None:
+        monkeypatch.delenv("GANLAB_REQUIRE_REAL_DATA", raising=False)
+    else:
+        monkeypatch.setenv("GANLAB_REQUIRE_REAL_DATA", required)
+    missing = tmp_path / "no-such-data"
+    outcome = pytest.fail.Exception if required == "1" else pytest.skip.Exception
+    with pytest.raises(outcome) as info:
+        require_real_data(missing, "dataset-example", "Example data")
+    assert info.value.msg == (
+        f"Example data is missing ({missing} does not exist): "
+        "install it with `apt-get install dataset-example`"
+    )
+    missing.mkdir()
+    assert require_real_data(missing, "dataset-example", "Example data") == missing
+
+
 # --- CIFAR-10 ---------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("py2", [True, False])
-def test_cifar10_pixels_labels_names(tmp_path, py2):
-    root = write_cifar10(tmp_path, n_train=10, n_test=5, py2=py2)
+def test_cifar10_pixels_labels_names(tmp_path, dataset_files, py2):
+    root = dataset_files.write_cifar10(tmp_path, n_train=10, n_test=5, py2=py2)
     train = load_dataset("cifar10", root)
     assert_items(train, 10, 3, 32)
     for i in range(10):
-        assert np.array_equal(train.images[i].numpy(), fixture_pixels(i, 3, 32, 32))
+        assert np.array_equal(train.images[i].numpy(), dataset_files.fixture_pixels(i, 3, 32, 32))
     assert train.labels.tolist() == list(range(10))
-    assert train.class_names == CIFAR_NAMES
+    assert train.class_names == dataset_files.CIFAR_NAMES
     test = load_dataset("cifar10", root / "cifar-10-batches-py", split="test")
-    assert np.array_equal(test.images[4].numpy(), fixture_pixels(TEST_OFFSET + 4, 3, 32, 32))
+    assert np.array_equal(
+        test.images[4].numpy(),
+        dataset_files.fixture_pixels(dataset_files.TEST_OFFSET + 4, 3, 32, 32),
+    )
 
 
-def test_cifar10_grey_and_size(tmp_path):
-    root = write_cifar10(tmp_path)
+def test_cifar10_grey_and_size(tmp_path, dataset_files):
+    root = dataset_files.write_cifar10(tmp_path)
     grey = load_dataset("cifar10", root, channels=1)
     big = load_dataset("cifar10", root, image_size=64)
-    rgb = fixture_pixels(2, 3, 32, 32).astype(float)
+    rgb = dataset_files.fixture_pixels(2, 3, 32, 32).astype(float)
     luma = np.rint(0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2])
     assert np.abs(grey.images[2, 0].numpy().astype(float) - luma).max() <= 1
     assert big.images.shape == (10, 3, 64, 64)
@@ -265,8 +273,8 @@ class _ExecExploit:
 
 
 @pytest.mark.parametrize(("exploit", "name"), [(_Exploit, "system"), (_ExecExploit, "exec")])
-def test_cifar10_malicious_pickle_refused(tmp_path, exploit, name):
-    root = write_cifar10(tmp_path / "data")
+def test_cifar10_malicious_pickle_refused(tmp_path, dataset_files, exploit, name):
+    root = dataset_files.write_cifar10(tmp_path / "data")
     marker = tmp_path / "pwned"
     batch = {b"data": np.zeros((2, 3072), np.uint8), b"labels": [0, 1], b"x": exploit(marker)}
     with (root / "cifar-10-batches-py" / "data_batch_3").open("wb") as f:
@@ -276,8 +284,8 @@ def test_cifar10_malicious_pickle_refused(tmp_path, exploit, name):
     assert not marker.exists()
 
 
-def test_cifar10_bad_labels_and_shape(tmp_path):
-    root = write_cifar10(tmp_path)
+def test_cifar10_bad_labels_and_shape(tmp_path, dataset_files):
+    root = dataset_files.write_cifar10(tmp_path)
     folder = root / "cifar-10-batches-py"
     bad = {b"data": np.zeros((2, 3072), np.uint8), b"labels": [0, 10]}
     with (folder / "test_batch").open("wb") as f:
@@ -291,8 +299,8 @@ def test_cifar10_bad_labels_and_shape(tmp_path):
         load_dataset("cifar10", root, split="test")
 
 
-def test_cifar10_missing_batch(tmp_path):
-    root = write_cifar10(tmp_path)
+def test_cifar10_missing_batch(tmp_path, dataset_files):
+    root = dataset_files.write_cifar10(tmp_path)
     (root / "cifar-10-batches-py" / "data_batch_4").unlink()
     with pytest.raises(DatasetError, match="data_batch_4 missing") as err:
         load_dataset("cifar10", root)
@@ -302,21 +310,24 @@ def test_cifar10_missing_batch(tmp_path):
 # --- SVHN -------------------------------------------------------------------------------------
 
 
-def test_svhn_pixels_labels_splits(tmp_path):
-    root = write_svhn(tmp_path, n_train=12, n_test=5, n_extra=3)
+def test_svhn_pixels_labels_splits(tmp_path, dataset_files):
+    root = dataset_files.write_svhn(tmp_path, n_train=12, n_test=5, n_extra=3)
     train = load_dataset("svhn", root)
     assert_items(train, 12, 3, 32)
-    assert np.array_equal(train.images[7].numpy(), fixture_pixels(7, 3, 32, 32))
+    assert np.array_equal(train.images[7].numpy(), dataset_files.fixture_pixels(7, 3, 32, 32))
     assert train.labels.tolist() == [i % 10 for i in range(12)]  # stored 10 -> digit 0
     extra = load_dataset("svhn", root, split="extra")
-    assert np.array_equal(extra.images[1].numpy(), fixture_pixels(2 * TEST_OFFSET + 1, 3, 32, 32))
+    assert np.array_equal(
+        extra.images[1].numpy(),
+        dataset_files.fixture_pixels(2 * dataset_files.TEST_OFFSET + 1, 3, 32, 32),
+    )
     assert len(load_dataset("svhn", root, split="test")) == 5
 
 
-def test_svhn_bad_labels_and_missing(tmp_path):
+def test_svhn_bad_labels_and_missing(tmp_path, dataset_files):
     from scipy.io import savemat
 
-    root = write_svhn(tmp_path, n_test=0)
+    root = dataset_files.write_svhn(tmp_path, n_test=0)
     with pytest.raises(DatasetError, match="test_32x32.mat does not exist") as err:
         load_dataset("svhn", root, split="test")
     assert "ufldl.stanford.edu" in str(err.value)
@@ -329,13 +340,13 @@ def test_svhn_bad_labels_and_missing(tmp_path):
 # --- download (no network: torchvision's fetchers are replaced) -------------------------------
 
 
-def test_download_places_files_where_readers_look(tmp_path, monkeypatch):
+def test_download_places_files_where_readers_look(tmp_path, dataset_files, monkeypatch):
     import shutil
 
     import torchvision.datasets.utils as tv_utils
 
-    published = write_mnist_idx(tmp_path / "published", gz=True)
-    svhn_published = write_svhn(tmp_path / "svhn_published", n_train=3)
+    published = dataset_files.write_mnist_idx(tmp_path / "published", gz=True)
+    svhn_published = dataset_files.write_svhn(tmp_path / "svhn_published", n_train=3)
     fetched = []
 
     def fake_download_url(url, root, filename=None, md5=None, max_redirect_hops=3):
@@ -379,22 +390,22 @@ def test_webp_available():
     assert features.check("webp"), "Pillow was built without webp: LSUN cannot be decoded"
 
 
-def test_lsun_items_in_key_order(tmp_path):
-    root = write_lsun(tmp_path, n=8)
+def test_lsun_items_in_key_order(tmp_path, dataset_files):
+    root = dataset_files.write_lsun(tmp_path, n=8)
     ds = load_dataset("lsun", root)
     assert isinstance(ds, LmdbDataset)
     assert_items(ds, 8, 3, 64)
-    order = sorted(range(8), key=lsun_key)  # LMDB iterates in key order
-    assert [bytes(k) for k in ds.keys] == [lsun_key(i) for i in order]
+    order = sorted(range(8), key=dataset_files.lsun_key)  # LMDB iterates in key order
+    assert [bytes(k) for k in ds.keys] == [dataset_files.lsun_key(i) for i in order]
     for pos, i in enumerate(order):
         image, label = ds[pos]
         assert label == -1
-        assert np.abs(mean_colour(image) - fixture_colour(i)).max() < 4
+        assert np.abs(mean_colour(image) - dataset_files.fixture_colour(i)).max() < 4
     assert ds.describe()["category"] == "bedroom" and ds.class_names == []
 
 
-def test_lsun_options_and_direct_lmdb(tmp_path):
-    root = write_lsun(tmp_path, category="tower", split="val", n=3, fmt="jpeg")
+def test_lsun_options_and_direct_lmdb(tmp_path, dataset_files):
+    root = dataset_files.write_lsun(tmp_path, category="tower", split="val", n=3, fmt="jpeg")
     ds = load_dataset("lsun", root / "tower_val_lmdb", image_size=32, channels=1)
     image, _ = ds[0]
     assert image.shape == (1, 32, 32)
@@ -403,25 +414,22 @@ def test_lsun_options_and_direct_lmdb(tmp_path):
 
 
 @pytest.mark.parametrize("context", ["fork", "spawn"])
-def test_lsun_dataloader_workers(tmp_path, context):
-    root = write_lsun(tmp_path, n=10)
+def test_lsun_dataloader_workers(tmp_path, dataset_files, context):
+    root = dataset_files.write_lsun(tmp_path, n=10)
     ds = load_dataset("lsun", root, image_size=16)
     parent = torch.stack([ds[i][0] for i in range(len(ds))])  # opens the env in this process
+    # each worker process opens its own LMDB environment, under fork and spawn alike
     loader = DataLoader(
-        ds,
-        batch_size=4,
-        num_workers=2,
-        collate_fn=collate_skipping,
-        multiprocessing_context=context,
+        ds, batch_size=4, num_workers=2, collate_fn=list, multiprocessing_context=context
     )
-    batches = list(loader)
-    assert sum(n for _, _, n in batches) == 0
-    assert torch.equal(torch.cat([b[0] for b in batches]), parent)
-    assert torch.cat([b[1] for b in batches]).tolist() == [-1] * 10
+    items = [item for chunk in loader for item in chunk]
+    assert all(item is not None for item in items)
+    assert torch.equal(torch.stack([image for image, _ in items]), parent)
+    assert [label for _, label in items] == [-1] * 10
 
 
-def test_lsun_pickles_and_opens_twice(tmp_path):
-    root = write_lsun(tmp_path, n=2)
+def test_lsun_pickles_and_opens_twice(tmp_path, dataset_files):
+    root = dataset_files.write_lsun(tmp_path, n=2)
     ds = load_dataset("lsun", root, image_size=16)
     ds[0]  # the environment is open in this process now
     clone = pickle.loads(pickle.dumps(ds))  # would fail on an open environment
@@ -429,8 +437,8 @@ def test_lsun_pickles_and_opens_twice(tmp_path):
     assert torch.equal(clone[1][0], ds[1][0]) and torch.equal(again[1][0], ds[1][0])
 
 
-def test_lsun_missing_category_and_download(tmp_path):
-    root = write_lsun(tmp_path, n=2)
+def test_lsun_missing_category_and_download(tmp_path, dataset_files):
+    root = dataset_files.write_lsun(tmp_path, n=2)
     with pytest.raises(DatasetError) as err:
         load_dataset("lsun", root, category="kitchen")
     message = str(err.value)
@@ -449,25 +457,26 @@ def test_lsun_corrupt_database(tmp_path):
         load_dataset("lsun", tmp_path)
 
 
-def test_lsun_corrupt_value_skipped(tmp_path):
+def test_lsun_corrupt_value_skipped(tmp_path, dataset_files):
     import lmdb
 
-    root = write_lsun(tmp_path, n=4)
+    root = dataset_files.write_lsun(tmp_path, n=4)
     env = lmdb.open(str(root / "bedroom_train_lmdb"), map_size=1 << 26)
     with env.begin(write=True) as txn:
-        txn.put(lsun_key(99), b"RIFF\x00\x00\x00\x00WEBPnot really")
+        txn.put(dataset_files.lsun_key(99), b"RIFF\x00\x00\x00\x00WEBPnot really")
     env.close()
     ds = load_dataset("lsun", root, image_size=16)
-    batches = list(DataLoader(ds, batch_size=5, collate_fn=collate_skipping))
-    assert [b[2] for b in batches] == [1] and batches[0][0].shape == (4, 3, 16, 16)
+    read = list(batches(ds, batch_size=5))
+    assert [b.skipped for b in read] == [1] and read[0].images.shape == (4, 3, 16, 16)
+    assert read[0].size == 5 and len(read[0].indices) == 4
 
 
 # --- CelebA, ImageNet, folder -----------------------------------------------------------------
 
 
 @pytest.mark.parametrize("nested", [False, True])
-def test_celeba_centre_crop(tmp_path, nested):
-    root = write_celeba(tmp_path, n=3, nested=nested)
+def test_celeba_centre_crop(tmp_path, dataset_files, nested):
+    root = dataset_files.write_celeba(tmp_path, n=3, nested=nested)
     ds = load_dataset("celeba", root)
     assert isinstance(ds, FileDataset)
     assert_items(ds, 3, 3, 64)
@@ -477,8 +486,8 @@ def test_celeba_centre_crop(tmp_path, nested):
         # The 108x108 crop holds only the face colour (JPEG bleeds the border into its edge
         # pixels); a min-side crop of the whole image would be a third border.
         assert label == -1
-        assert np.abs(mean_colour(image[:, 4:-4, 4:-4]) - fixture_colour(i)).max() < 4
-        assert np.abs(mean_colour(image) - fixture_colour(i)).max() < 12
+        assert np.abs(mean_colour(image[:, 4:-4, 4:-4]) - dataset_files.fixture_colour(i)).max() < 4
+        assert np.abs(mean_colour(image) - dataset_files.fixture_colour(i)).max() < 12
 
 
 def test_celeba_missing(tmp_path):
@@ -487,45 +496,46 @@ def test_celeba_missing(tmp_path):
     assert "mmlab.ie.cuhk.edu.hk" in str(err.value)
 
 
-def test_imagenet_labels_and_splits(tmp_path):
+def test_imagenet_labels_and_splits(tmp_path, dataset_files):
     classes = ("n01440764", "n01443537", "n01484850")
-    root = write_imagenet(tmp_path, classes=classes, per_class=2)
+    root = dataset_files.write_imagenet(tmp_path, classes=classes, per_class=2)
     train = load_dataset("imagenet", root)
     assert_items(train, 6, 3, 32)
     assert train.class_names == list(classes)
     assert train.labels.tolist() == [0, 0, 1, 1, 2, 2]
     for i in range(6):
         image, label = train[i]
-        assert np.abs(mean_colour(image) - fixture_colour(label)).max() < 4
+        assert np.abs(mean_colour(image) - dataset_files.fixture_colour(label)).max() < 4
     val = load_dataset("imagenet", root, split="val", image_size=16)
     assert val.labels.tolist() == [0, 0, 1, 1, 2, 2] and val[5][0].shape == (3, 16, 16)
     direct = load_dataset("imagenet", root / "train")
     assert direct.class_names == list(classes) and len(direct) == 6
 
 
-def test_imagenet_flat_val_explained(tmp_path):
-    root = write_imagenet(tmp_path, per_class=1, splits=("train",))
+def test_imagenet_flat_val_explained(tmp_path, dataset_files):
+    root = dataset_files.write_imagenet(tmp_path, per_class=1, splits=("train",))
     (root / "val").mkdir()
     (root / "train" / "n01440764" / "n01440764_0.JPEG").rename(root / "val" / "x.JPEG")
     with pytest.raises(DatasetError, match="one folder per class"):
         load_dataset("imagenet", root, split="val")
 
 
-def test_folder_unlabelled_with_corrupt_file(tmp_path):
-    root = write_folder(tmp_path, n=6, corrupt=1)
+def test_folder_unlabelled_with_corrupt_file(tmp_path, dataset_files):
+    root = dataset_files.write_folder(tmp_path, n=6, corrupt=1)
     ds = load_dataset("folder", root, image_size=32)
     assert len(ds) == 7 and ds.class_names == [] and ds.describe()["labelled"] is False
     for num_workers in (0, 2):
-        loader = DataLoader(ds, batch_size=3, num_workers=num_workers, collate_fn=collate_skipping)
-        batches = list(loader)
-        assert sum(b[2] for b in batches) == 1
-        images = torch.cat([b[0] for b in batches])
+        read = list(batches(ds, batch_size=3, workers=num_workers))
+        assert sum(b.skipped for b in read) == 1 and sum(b.size for b in read) == 7
+        images = torch.cat([b.images for b in read])
         assert images.shape == (6, 3, 32, 32) and images.dtype == torch.uint8
-        assert torch.cat([b[1] for b in batches]).tolist() == [-1] * 6
+        assert torch.cat([b.labels for b in read]).tolist() == [-1] * 6
+        readable = [i for i in range(len(ds)) if ds[i] is not None]
+        assert torch.cat([b.indices for b in read]).tolist() == readable
 
 
-def test_folder_labelled_grey(tmp_path):
-    root = write_folder(tmp_path, n=3, classes=("dogs", "cats"), corrupt=1)
+def test_folder_labelled_grey(tmp_path, dataset_files):
+    root = dataset_files.write_folder(tmp_path, n=3, classes=("dogs", "cats"), corrupt=1)
     ds = load_dataset("folder", root, channels=1)
     assert ds.class_names == ["cats", "dogs"] and ds.describe()["labelled"] is True
     items = [ds[i] for i in range(len(ds))]
@@ -542,6 +552,20 @@ def test_folder_empty(tmp_path):
         load_dataset("folder", tmp_path)
 
 
-def test_collate_all_skipped():
-    images, labels, skipped = collate_skipping([None, None])
-    assert images.shape[0] == 0 and labels.shape == (0,) and skipped == 2
+def test_batches_yields_an_all_unreadable_batch_empty(tmp_path, dataset_files):
+    root = dataset_files.write_folder(tmp_path, n=2, corrupt=1)
+    ds = load_dataset("folder", root, image_size=16)
+    bad = [i for i in range(len(ds)) if ds[i] is None]
+    (batch,) = batches(ds, index_batches=[bad])
+    assert batch.images.shape == (0, 3, 16, 16) and batch.labels.shape == (0,)
+    assert batch.skipped == 1 and batch.size == 1
+
+
+def test_batches_slices_in_memory_data_in_the_given_order():
+    ds = load_dataset("digits", split="all", image_size=16)
+    order = torch.tensor([5, 0, 1796])
+    (batch,) = batches(ds, index_batches=[order])
+    assert torch.equal(batch.images, ds.images[order]) and batch.indices.tolist() == [5, 0, 1796]
+    spans = [b.indices.tolist() for b in batches(ds, indices=[3, 1, 4, 1, 5], batch_size=2)]
+    assert spans == [[3, 1], [4, 1], [5]]
+    assert [len(b.indices) for b in batches(ds, start=1790, batch_size=4)] == [4, 3]

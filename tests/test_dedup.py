@@ -8,12 +8,12 @@ import lmdb
 import numpy as np
 import pytest
 import torch
-from conftest import tiny_config
 from PIL import Image
 
-from ganlab.datasets import InMemoryDataset, load_dataset
-from ganlab.dedup import DedupConfig, find_duplicates, group_codes, kept_indices
+from ganlab.data import InMemoryDataset, load_dataset
+from ganlab.data.exclusion import kept_indices
 from ganlab.errors import GanlabError
+from ganlab.experiments.dedup import DedupConfig, find_duplicates, group_codes
 
 
 @pytest.fixture(scope="module")
@@ -24,13 +24,22 @@ def digits32():
 def with_copies(base, n_exact=20, n_near=20, seed=0):
     """digits + exact copies + copies with +-3 grey-level noise, appended after the originals."""
     g = torch.Generator().manual_seed(seed)
-    src = torch.randperm(len(base), generator=g)[:n_exact + n_near]
+    src = torch.randperm(len(base), generator=g)[: n_exact + n_near]
     exact = base.images[src[:n_exact]]
     near = base.images[src[n_exact:]].int()
     near = (near + torch.randint(-3, 4, near.shape, generator=g)).clamp(0, 255).to(torch.uint8)
     images = torch.cat([base.images, exact, near])
-    data = InMemoryDataset(base.info, images, torch.zeros(len(images)), class_names=[],
-                           root=None, split="all", image_size=32, channels=1, source=None)
+    data = InMemoryDataset(
+        base.info,
+        images,
+        torch.zeros(len(images)),
+        class_names=[],
+        root=None,
+        split="all",
+        image_size=32,
+        channels=1,
+        source=None,
+    )
     return data, src.numpy()
 
 
@@ -54,13 +63,13 @@ def test_group_codes_identical_codes_and_probes():
 def test_finds_injected_copies(digits32, tmp_path):
     data, src = with_copies(digits32)
     n = len(digits32)
-    result = find_duplicates(data, tmp_path / "d.h5", DedupConfig(epochs=3),
-                             sheet=tmp_path / "d.png")
+    result = find_duplicates(
+        data, tmp_path / "d.h5", DedupConfig(epochs=3), sheet=tmp_path / "d.png"
+    )
     out = read(tmp_path / "d.h5")
     group = out["group"]
     exact = [group[n + k] >= 0 and group[n + k] == group[src[k]] for k in range(20)]
-    near = [group[n + 20 + k] >= 0 and group[n + 20 + k] == group[src[20 + k]]
-            for k in range(20)]
+    near = [group[n + 20 + k] >= 0 and group[n + 20 + k] == group[src[20 + k]] for k in range(20)]
     assert all(exact)
     assert np.mean(near) >= 0.8
     # originals grouped with something other than their own copies: false positives
@@ -76,7 +85,7 @@ def test_finds_injected_copies(digits32, tmp_path):
 
 
 def test_resume_after_interruptions_equals_straight_run(digits32, tmp_path, monkeypatch):
-    import ganlab.dedup as dedup
+    import ganlab.experiments.dedup as dedup
 
     data, _ = with_copies(digits32, 5, 5)
     cfg = DedupConfig(epochs=3, batch_size=128)
@@ -108,7 +117,10 @@ def test_resume_after_interruptions_equals_straight_run(digits32, tmp_path, monk
         find_duplicates(data, tmp_path / "r.h5", cfg, chunk=512)
     monkeypatch.undo()
     assert sorted(p.name for p in (tmp_path / "r.h5.partial").iterdir()) == [
-        "autoencoder.pt", "codes-000000000000.npz", "job.json"]
+        "autoencoder.pt",
+        "codes-000000000000.npz",
+        "job.json",
+    ]
     result = find_duplicates(data, tmp_path / "r.h5", cfg, chunk=512)
     assert result.resumed
     straight, resumed = read(tmp_path / "straight.h5"), read(tmp_path / "r.h5")
@@ -117,7 +129,7 @@ def test_resume_after_interruptions_equals_straight_run(digits32, tmp_path, monk
 
 
 def test_resume_refuses_other_options(digits32, tmp_path, monkeypatch):
-    import ganlab.dedup as dedup
+    import ganlab.experiments.dedup as dedup
 
     monkeypatch.setattr(dedup, "encode", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt))
     with pytest.raises(KeyboardInterrupt):
@@ -146,14 +158,29 @@ def write_digit_lmdb(root, images, copies):
     return keys
 
 
-def test_cli_streams_lmdb_and_train_excludes(digits32, tmp_path, cli):
+def test_cli_streams_lmdb_and_train_excludes(digits32, tmp_path, tiny_config, cli):
     distinct, n_copies = 150, 42
     copies = [(i, distinct + i) for i in range(n_copies)]
     keys = write_digit_lmdb(tmp_path / "lsun", digits32.images[:distinct], copies)
     out = tmp_path / "dups.h5"
-    result = cli("dedup", "lsun", "--data-root", tmp_path / "lsun", "--channels", "1",
-                 "--out", out, "--epochs", "2", "--workers", "0", "--device", "cpu",
-                 "--quiet", "--json")
+    result = cli(
+        "dedup",
+        "lsun",
+        "--data-root",
+        tmp_path / "lsun",
+        "--channels",
+        "1",
+        "--out",
+        out,
+        "--epochs",
+        "2",
+        "--workers",
+        "0",
+        "--device",
+        "cpu",
+        "--quiet",
+        "--json",
+    )
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert summary["images"] == distinct + n_copies and summary["excluded"] >= n_copies
@@ -167,9 +194,15 @@ def test_cli_streams_lmdb_and_train_excludes(digits32, tmp_path, cli):
     # training honours the list: 192 images are 3 batches of 64, without the copies only 2
     data = load_dataset("lsun", tmp_path / "lsun", channels=1, image_size=16)
     assert len(kept_indices(out, data)) == distinct + n_copies - summary["excluded"]
-    from ganlab.train import train
-    cfg = tiny_config(dataset="lsun", data_root=str(tmp_path / "lsun"), split="train",
-                      channels=1, exclude=str(out))
+    from ganlab.core.train import train
+
+    cfg = tiny_config(
+        dataset="lsun",
+        data_root=str(tmp_path / "lsun"),
+        split="train",
+        channels=1,
+        exclude=str(out),
+    )
     run = train(cfg, out=tmp_path / "run")
     assert run.step == 2
     config = json.loads((tmp_path / "run" / "config.json").read_text())
@@ -179,27 +212,56 @@ def test_cli_streams_lmdb_and_train_excludes(digits32, tmp_path, cli):
 def test_train_refuses_a_list_for_another_dataset(digits32, tmp_path, cli):
     data, _ = with_copies(digits32, 3, 0)
     find_duplicates(data, tmp_path / "d.h5", DedupConfig(epochs=1), sheet=None)
-    result = cli("train", "digits", "--exclude", tmp_path / "d.h5", "--out", tmp_path / "run",
-                 "--device", "cpu", "--max-steps", "1")
+    result = cli(
+        "train",
+        "digits",
+        "--exclude",
+        tmp_path / "d.h5",
+        "--out",
+        tmp_path / "run",
+        "--device",
+        "cpu",
+        "--max-steps",
+        "1",
+    )
     assert result.exit_code == 1
     assert "was made for digits all (1800 images)" in result.stderr
     assert "Traceback" not in result.output and not (tmp_path / "run").exists()
-    result = cli("train", "digits", "--exclude", tmp_path / "missing.h5", "--out",
-                 tmp_path / "run")
+    result = cli("train", "digits", "--exclude", tmp_path / "missing.h5", "--out", tmp_path / "run")
     assert result.exit_code == 1 and "ganlab dedup" in result.stderr
 
 
 def test_cli_empty_or_unreadable_dataset(tmp_path, cli):
     (tmp_path / "empty").mkdir()
-    result = cli("dedup", "folder", "--data-root", tmp_path / "empty", "--out",
-                 tmp_path / "d.h5", "--device", "cpu", "--workers", "0")
+    result = cli(
+        "dedup",
+        "folder",
+        "--data-root",
+        tmp_path / "empty",
+        "--out",
+        tmp_path / "d.h5",
+        "--device",
+        "cpu",
+        "--workers",
+        "0",
+    )
     assert result.exit_code == 1
     assert "No image files found" in result.stderr and "Traceback" not in result.output
     (tmp_path / "bad").mkdir()
     for k in range(3):
         (tmp_path / "bad" / f"x{k}.jpg").write_bytes(bytes(range(200)))
-    result = cli("dedup", "folder", "--data-root", tmp_path / "bad", "--out",
-                 tmp_path / "d.h5", "--device", "cpu", "--workers", "0")
+    result = cli(
+        "dedup",
+        "folder",
+        "--data-root",
+        tmp_path / "bad",
+        "--out",
+        tmp_path / "d.h5",
+        "--device",
+        "cpu",
+        "--workers",
+        "0",
+    )
     assert result.exit_code == 1
     assert "readable images" in result.stderr and "Traceback" not in result.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad", "empty"]  # nothing written

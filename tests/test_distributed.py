@@ -9,11 +9,27 @@ import sys
 import pytest
 import torch
 
-from ganlab.checkpoint import load_checkpoint
-from ganlab.rundir import RunDir
+from ganlab.io.checkpoint import load_checkpoint
+from ganlab.io.rundir import RunDir
 
-TINY = ["--image-size", "16", "--ngf", "8", "--ndf", "8", "--nz", "16", "--batch-size", "64",
-        "--device", "cpu", "--log-every", "5", "--checkpoint-every", "0"]
+TINY = [
+    "--image-size",
+    "16",
+    "--ngf",
+    "8",
+    "--ndf",
+    "8",
+    "--nz",
+    "16",
+    "--batch-size",
+    "64",
+    "--device",
+    "cpu",
+    "--log-every",
+    "5",
+    "--checkpoint-every",
+    "0",
+]
 
 
 def _free_port() -> int:
@@ -23,9 +39,20 @@ def _free_port() -> int:
 
 
 def torchrun(*args: str) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-           "--master_addr", "127.0.0.1", "--master_port", str(_free_port()),
-           "-m", "ganlab", *args]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--master_addr",
+        "127.0.0.1",
+        "--master_port",
+        str(_free_port()),
+        "-m",
+        "ganlab",
+        *args,
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     return subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
 
@@ -53,10 +80,19 @@ def test_two_process_gloo_train_checkpoint_resume(tmp_path):
     events = [r for r in run.read_metrics() if r["kind"] == "event"]
     assert [e["step"] for e in events] == [12]
     # the weights moved, and the result is the same as a job that never stopped
-    assert not torch.equal(resumed.state["generator"]["main.0.weight"],
-                           ckpt.state["generator"]["main.0.weight"])
-    straight = torchrun("train", "digits", *TINY, "--max-steps", "20", "--out",
-                        str(tmp_path / "straight"), "--quiet")
+    assert not torch.equal(
+        resumed.state["generator"]["main.0.weight"], ckpt.state["generator"]["main.0.weight"]
+    )
+    straight = torchrun(
+        "train",
+        "digits",
+        *TINY,
+        "--max-steps",
+        "20",
+        "--out",
+        str(tmp_path / "straight"),
+        "--quiet",
+    )
     assert straight.returncode == 0, straight.stderr[-3000:]
     a = load_checkpoint(tmp_path / "straight").state["generator"]
     for k, v in resumed.state["generator"].items():

@@ -7,15 +7,15 @@ import numpy as np
 import pytest
 import torch
 
-from ganlab.featstore import FeatureFile, FeatureStoreError, FeatureWriter, differences
-from ganlab.features import (
+from ganlab.core.features import (
     extract_features,
     feature_dim,
     pool_features,
     random_discriminator,
     recompute_bn_stats,
 )
-from ganlab.models import ModelConfig
+from ganlab.core.models import ModelConfig
+from ganlab.io.featstore import FeatureFile, FeatureStoreError, FeatureWriter, differences
 
 
 def _images(n: int, channels: int, size: int, seed: int = 0) -> torch.Tensor:
@@ -23,19 +23,28 @@ def _images(n: int, channels: int, size: int, seed: int = 0) -> torch.Tensor:
     return torch.randint(0, 256, (n, channels, size, size), generator=g, dtype=torch.uint8)
 
 
-@pytest.mark.parametrize("cfg, layers, grid, expected", [
-    # dcgan D: channels ndf * (1, 2, 4, 8, 8...) at S/2, S/4, ... down to 4x4
-    (ModelConfig(16, 1, 16, 8, 8), None, 4, (8 + 16) * 16),
-    (ModelConfig(32, 3, 16, 8, 8), None, 4, (8 + 16 + 32) * 16),  # authors' SVHN D at ndf 64: 7168
-    (ModelConfig(64, 3, 16, 8, 8), None, 2, (8 + 16 + 32 + 64) * 4),
-    (ModelConfig(128, 1, 16, 4, 4), [0, 4], 3, (4 + 32) * 9),  # widths capped at 8 * ndf
-    (ModelConfig(32, 3, 16, 8, 8), [2], 8, 32 * 64),  # a 4x4 map under an 8x8 grid: upsampled
-])
+@pytest.mark.parametrize(
+    "cfg, layers, grid, expected",
+    [
+        # dcgan D: channels ndf * (1, 2, 4, 8, 8...) at S/2, S/4, ... down to 4x4
+        (ModelConfig(16, 1, 16, 8, 8), None, 4, (8 + 16) * 16),
+        (
+            ModelConfig(32, 3, 16, 8, 8),
+            None,
+            4,
+            (8 + 16 + 32) * 16,
+        ),  # authors' SVHN D at ndf 64: 7168
+        (ModelConfig(64, 3, 16, 8, 8), None, 2, (8 + 16 + 32 + 64) * 4),
+        (ModelConfig(128, 1, 16, 4, 4), [0, 4], 3, (4 + 32) * 9),  # widths capped at 8 * ndf
+        (ModelConfig(32, 3, 16, 8, 8), [2], 8, 32 * 64),  # a 4x4 map under an 8x8 grid: upsampled
+    ],
+)
 def test_feature_dim_matches_formula_and_forward(cfg, layers, grid, expected):
     D = random_discriminator(cfg)
     assert feature_dim(D, layers, grid) == expected
-    feats = next(extract_features(D, iter([_images(2, cfg.channels, cfg.image_size)]),
-                                  layers, grid))
+    feats = next(
+        extract_features(D, iter([_images(2, cfg.channels, cfg.image_size)]), layers, grid)
+    )
     assert feats.shape == (2, expected)
 
 
@@ -55,7 +64,7 @@ def test_layers_and_grid_select_what_they_say():
     x = _images(3, 1, 32)
     full = next(extract_features(D, iter([x]), None, 4))  # (3, (8+16+32)*16)
     only_mid = next(extract_features(D, iter([x]), [1], 4))
-    assert torch.equal(only_mid, full[:, 8 * 16:(8 + 16) * 16])  # layer 1's slice, in order
+    assert torch.equal(only_mid, full[:, 8 * 16 : (8 + 16) * 16])  # layer 1's slice, in order
     # a 1x1 grid is the max over each channel, i.e. the max over its 2x2-grid cells
     g2 = next(extract_features(D, iter([x]), [0], 2)).view(3, 8, 4)
     g1 = next(extract_features(D, iter([x]), [0], 1))
@@ -86,10 +95,20 @@ def test_recomputed_bn_stats_are_the_data_statistics():
 
 # --- the store --------------------------------------------------------------------------------
 
-ATTRS = {"source": "checkpoint", "checkpoint_sha256": "ab" * 32, "init_seed": -1,
-         "dataset": "digits", "image_size": 16, "channels": 1, "layers": [0, 1], "grid": 4,
-         "bn_stats": "recompute", "feature_dim": 6, "splits": ["train", "test"],
-         "class_names": ["a", "b"]}
+ATTRS = {
+    "source": "checkpoint",
+    "checkpoint_sha256": "ab" * 32,
+    "init_seed": -1,
+    "dataset": "digits",
+    "image_size": 16,
+    "channels": 1,
+    "layers": [0, 1],
+    "grid": 4,
+    "bn_stats": "recompute",
+    "feature_dim": 6,
+    "splits": ["train", "test"],
+    "class_names": ["a", "b"],
+}
 
 
 def _write(path, n=10, dtype="float32", attrs=ATTRS, stop_after=None):

@@ -6,11 +6,11 @@ import h5py
 import numpy as np
 import pytest
 import torch
-from conftest import tiny_config
 from PIL import Image
 
-from ganlab.checkpoint import load_checkpoint
-from ganlab.forget import (
+from ganlab.core.seeds import z_from_seeds
+from ganlab.core.train import train
+from ganlab.experiments.forget import (
     ForgetMask,
     cell_labels,
     change_ratio,
@@ -18,17 +18,14 @@ from ganlab.forget import (
     layer_features,
     load_boxes,
 )
-from ganlab.seeds import z_from_seeds
-from ganlab.train import train
+from ganlab.io.checkpoint import load_checkpoint
 
 BOXES = {"0": [[4, 4, 12, 12]], "3": [[0, 0, 8, 8]], "5": [[8, 0, 16, 6], [0, 10, 5, 16]]}
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("forget") / "run"
-    train(tiny_config(max_steps=5), out=out)
-    return out
+def run(tiny_run):
+    return tiny_run  # read only: masks and images go under each test's tmp_path
 
 
 @pytest.fixture
@@ -75,8 +72,9 @@ def test_mask_zeroes_exactly_the_dropped_maps(run):
 
 def test_forget_then_sample_with_the_mask(run, boxes, cli, tmp_path):
     out, mask = tmp_path / "f.png", tmp_path / "mask.json"
-    result = cli("forget", run, "--boxes", boxes, "--save", mask, "--out", out, "--json",
-                 "--device", "cpu")
+    result = cli(
+        "forget", run, "--boxes", boxes, "--save", mask, "--out", out, "--json", "--device", "cpu"
+    )
     assert result.exit_code == 0, result.output
     res = json.loads(result.stdout)
     saved = json.loads(mask.read_text())
@@ -90,29 +88,34 @@ def test_forget_then_sample_with_the_mask(run, boxes, cli, tmp_path):
 
     # `sample --forget` draws exactly the right-hand images; without it, the left-hand ones
     for flag, name in (([], "plain.h5"), (["--forget", mask], "forgot.h5")):
-        r = cli("sample", run, "--seeds", "0,3,5", "--out", tmp_path / name, "--device", "cpu",
-                *flag)
+        r = cli(
+            "sample", run, "--seeds", "0,3,5", "--out", tmp_path / name, "--device", "cpu", *flag
+        )
         assert r.exit_code == 0, r.output
-    from ganlab.forget import load_mask, render_pair
+    from ganlab.experiments.forget import render_pair
+    from ganlab.io.masks import load_mask
+
     ckpt = load_checkpoint(run)
     z = z_from_seeds([0, 3, 5], ckpt.model_config.nz, ckpt.z_dist)
     before, after = render_pair(ckpt.generator(), z, load_mask(mask, ckpt))
-    from ganlab.images import to_uint8
+    from ganlab.io.images import to_uint8
+
     with h5py.File(tmp_path / "plain.h5") as f, h5py.File(tmp_path / "forgot.h5") as g:
         np.testing.assert_array_equal(f["images"][:], to_uint8(before).numpy())
         np.testing.assert_array_equal(g["images"][:], to_uint8(after).numpy())
         assert not np.array_equal(f["images"][:], g["images"][:])
 
     # --top K drops exactly K maps
-    r = cli("forget", run, "--boxes", boxes, "--top", "2", "--out", out, "--json",
-            "--device", "cpu")
+    r = cli(
+        "forget", run, "--boxes", boxes, "--top", "2", "--out", out, "--json", "--device", "cpu"
+    )
     assert r.exit_code == 0 and json.loads(r.stdout)["dropped"] == 2
 
 
 def test_boxes_where_one_map_peaks_pick_that_map(run, tmp_path):
     """Boxes drawn where map c is strongest: the regression's top weight is c, and dropping it
     changes the boxes more than dropping one random map does."""
-    from ganlab.forget import fit_mask, forget
+    from ganlab.experiments.forget import fit_mask, forget
 
     ckpt = load_checkpoint(run)
     G = ckpt.generator()
@@ -134,17 +137,20 @@ def test_boxes_where_one_map_peaks_pick_that_map(run, tmp_path):
         assert result.ratio > 1 and result.ratio > result.random_ratio
 
 
-@pytest.mark.parametrize("content, fragment", [
-    (None, "does not exist"),
-    ("{not json", "cannot read boxes file"),
-    ('{"cat": [[0, 0, 4, 4]]}', "'cat' is not a seed"),
-    ('{"-3": [[0, 0, 4, 4]]}', "'-3' is not a seed"),
-    ('{"7": [[0, 0, 40, 4]]}', "outside the 16x16 image"),
-    ('{"7": [[5, 0, 5, 4]]}', "is empty or outside"),
-    ('{"7": [[0, 0, 4]]}', "is not [x0, y0, x1, y1]"),
-    ("{}", "holds no boxes"),
-    ('{"image_size": 64, "boxes": {"7": [[0, 0, 4, 4]]}}', "drawn on 64px samples"),
-])
+@pytest.mark.parametrize(
+    "content, fragment",
+    [
+        (None, "does not exist"),
+        ("{not json", "cannot read boxes file"),
+        ('{"cat": [[0, 0, 4, 4]]}', "'cat' is not a seed"),
+        ('{"-3": [[0, 0, 4, 4]]}', "'-3' is not a seed"),
+        ('{"7": [[0, 0, 40, 4]]}', "outside the 16x16 image"),
+        ('{"7": [[5, 0, 5, 4]]}', "is empty or outside"),
+        ('{"7": [[0, 0, 4]]}', "is not [x0, y0, x1, y1]"),
+        ("{}", "holds no boxes"),
+        ('{"image_size": 64, "boxes": {"7": [[0, 0, 4, 4]]}}', "drawn on 64px samples"),
+    ],
+)
 def test_cli_bad_boxes(run, cli, tmp_path, content, fragment):
     path = tmp_path / "boxes.json"
     if content is not None:
@@ -162,14 +168,37 @@ def test_load_boxes_accepts_the_documented_forms(tmp_path):
     assert load_boxes(path, 16)[5] == [(8, 0, 16, 6), (0, 10, 5, 16)]
 
 
-def test_sample_refuses_a_mask_from_another_checkpoint(run, boxes, cli, tmp_path):
+def test_sample_refuses_a_mask_from_another_checkpoint(run, boxes, cli, tmp_path, tiny_config):
     mask = tmp_path / "mask.json"
-    assert cli("forget", run, "--boxes", boxes, "--save", mask, "--out", tmp_path / "f.png",
-               "--device", "cpu").exit_code == 0
+    assert (
+        cli(
+            "forget",
+            run,
+            "--boxes",
+            boxes,
+            "--save",
+            mask,
+            "--out",
+            tmp_path / "f.png",
+            "--device",
+            "cpu",
+        ).exit_code
+        == 0
+    )
     other = tmp_path / "other"
     train(tiny_config(max_steps=2, seed=1), out=other)
-    result = cli("sample", other, "--seeds", "0", "--forget", mask, "--out", tmp_path / "s.png",
-                 "--device", "cpu")
+    result = cli(
+        "sample",
+        other,
+        "--seeds",
+        "0",
+        "--forget",
+        mask,
+        "--out",
+        tmp_path / "s.png",
+        "--device",
+        "cpu",
+    )
     assert result.exit_code == 1 and "fitted on another checkpoint" in result.stderr
     assert not (tmp_path / "s.png").exists()
     result = cli("sample", run, "--forget", tmp_path / "nope.json", "--out", tmp_path / "s.png")

@@ -4,22 +4,18 @@ import json
 
 import pytest
 import torch
-from conftest import tiny_config
 from PIL import Image
 from torch import nn
 
-from ganlab.checkpoint import load_checkpoint
-from ganlab.datasets import load_dataset
-from ganlab.guided import GuidedReLU, guided_copy, layer_map, max_responses
-from ganlab.images import to_unit
-from ganlab.train import train
+from ganlab.data import load_dataset
+from ganlab.experiments.visualize import GuidedReLU, guided_copy, layer_map, max_responses
+from ganlab.io.checkpoint import load_checkpoint
+from ganlab.io.images import to_unit
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("guided") / "run"
-    train(tiny_config(max_steps=5), out=out)
-    return out
+def run(tiny_run):
+    return tiny_run  # read only: grids go under each test's tmp_path
 
 
 def tiny_net(w2):
@@ -37,11 +33,14 @@ def grad_of(net, x):
     return x.grad
 
 
-@pytest.mark.parametrize("w2, guided, plain", [
-    # pre-activations W1 x = (1 - 2, 1 + 2) = (-1, 3); unit 1's input is negative
-    ([2.0, 1.0], [1.0, 1.0], [1.4, 0.6]),  # guided: only unit 2 (input 3 > 0, grad 1 > 0)
-    ([2.0, -1.0], [0.0, 0.0], [-0.6, -1.4]),  # unit 2's gradient is negative: blocked too
-])
+@pytest.mark.parametrize(
+    "w2, guided, plain",
+    [
+        # pre-activations W1 x = (1 - 2, 1 + 2) = (-1, 3); unit 1's input is negative
+        ([2.0, 1.0], [1.0, 1.0], [1.4, 0.6]),  # guided: only unit 2 (input 3 > 0, grad 1 > 0)
+        ([2.0, -1.0], [0.0, 0.0], [-0.6, -1.4]),  # unit 2's gradient is negative: blocked too
+    ],
+)
 def test_guided_rule_by_hand(w2, guided, plain):
     x = torch.tensor([1.0, 2.0])
     net = tiny_net(w2)
@@ -55,8 +54,9 @@ def test_guided_rule_by_hand(w2, guided, plain):
 
 def test_guided_rule_through_two_nonlinearities():
     # x -> a = relu(x) -> b = relu(M a) -> y = v . b
-    net = nn.Sequential(nn.ReLU(), nn.Linear(3, 2, bias=False), nn.ReLU(),
-                        nn.Linear(2, 1, bias=False))
+    net = nn.Sequential(
+        nn.ReLU(), nn.Linear(3, 2, bias=False), nn.ReLU(), nn.Linear(2, 1, bias=False)
+    )
     with torch.no_grad():
         net[1].weight.copy_(torch.tensor([[1.0, 0.0, 1.0], [1.0, 1.0, 1.0]]))
         net[3].weight.copy_(torch.tensor([[-1.0, 2.0]]))
@@ -96,15 +96,46 @@ def test_guided_copy_of_d_keeps_its_output(run):
 
 def test_cli_grid_shapes(run, cli, tmp_path):
     out = tmp_path / "g.png"
-    result = cli("visualize", run, "--features", "3", "--top", "4", "--out", out, "--device",
-                 "cpu", "--workers", "0", "--json", "--quiet")
+    result = cli(
+        "visualize",
+        run,
+        "--features",
+        "3",
+        "--top",
+        "4",
+        "--out",
+        out,
+        "--device",
+        "cpu",
+        "--workers",
+        "0",
+        "--json",
+        "--quiet",
+    )
     assert result.exit_code == 0, result.output
     trained = json.loads(result.stdout)
     assert trained["layer"] == 1 and len(trained["indices"]) == 3
     assert Image.open(out).size == (2 + 4 * 18, 2 + 3 * 18)  # one row per feature
-    result = cli("visualize", run, "--features", "2", "--top", "3", "--with-images",
-                 "--random-init", "--layer", "0", "--out", out, "--device", "cpu",
-                 "--workers", "0", "--json", "--quiet")
+    result = cli(
+        "visualize",
+        run,
+        "--features",
+        "2",
+        "--top",
+        "3",
+        "--with-images",
+        "--random-init",
+        "--layer",
+        "0",
+        "--out",
+        out,
+        "--device",
+        "cpu",
+        "--workers",
+        "0",
+        "--json",
+        "--quiet",
+    )
     assert result.exit_code == 0, result.output
     random = json.loads(result.stdout)
     assert random["random_init"] and random["layer"] == 0
@@ -118,10 +149,15 @@ def test_cli_bad_input(run, cli, tmp_path):
     result = cli("visualize", run, "--features", "99", "--out", out, "--device", "cpu")
     assert result.exit_code == 1 and "--features 99 is more than" in result.stderr
     ckpt = load_checkpoint(run)
-    from ganlab.checkpoint import save_checkpoint
+    from ganlab.io.checkpoint import save_checkpoint
+
     (tmp_path / "empty").mkdir()
-    config = {**ckpt.train_config, "dataset": "folder", "split": "train",
-              "data_root": str(tmp_path / "empty")}
+    config = {
+        **ckpt.train_config,
+        "dataset": "folder",
+        "split": "train",
+        "data_root": str(tmp_path / "empty"),
+    }
     save_checkpoint(tmp_path / "folder.pt", {**ckpt.state, "config": config})
     result = cli("visualize", tmp_path / "folder.pt", "--out", out, "--device", "cpu")
     assert result.exit_code == 1 and "No image files found" in result.stderr

@@ -7,8 +7,8 @@ import pytest
 import torch
 from PIL import Image
 
-from ganlab.latent import default_mode, interpolate, lerp, slerp, walk
-from ganlab.sample import sample
+from ganlab.experiments.interpolate import default_mode, interpolate, lerp, slerp, walk
+from ganlab.experiments.sample import sample
 
 TILE = 16 + 2  # tiny runs render 16 px tiles with 2 px padding
 
@@ -16,14 +16,6 @@ TILE = 16 + 2  # tiny runs render 16 px tiles with 2 px padding
 @pytest.fixture(scope="module")
 def run(tiny_run):
     return tiny_run
-
-
-def tiles(path, rows, cols):
-    """(rows*cols, 16, 16) uint8 tiles of a grid PNG, row-major."""
-    arr = np.asarray(Image.open(path).convert("L"))
-    assert arr.shape == (rows * TILE + 2, cols * TILE + 2)
-    return np.stack([arr[2 + r * TILE:r * TILE + TILE, 2 + c * TILE:c * TILE + TILE]
-                     for r in range(rows) for c in range(cols)])
 
 
 @pytest.mark.parametrize("mode", ["lerp", "slerp"])
@@ -57,28 +49,41 @@ def test_default_mode_follows_the_prior():
     assert default_mode("uniform") == "lerp" and default_mode("normal") == "slerp"
 
 
-def test_walk_knots_are_the_sample_images(run, tmp_path):
+def test_walk_knots_are_the_sample_images(run, tmp_path, grid_tiles):
     seeds = [3, 17, 42, 5, 8, 13]
     result = interpolate(run, seeds, points=3, steps=2, out=str(tmp_path / "w.png"))
     assert result.rows == [[3, 17, 42], [5, 8, 13]] and result.frames_per_row == 7
     assert result.mode == "lerp"
     sample(run, seeds, str(tmp_path / "s.png"), nrow=6)
-    walked = tiles(tmp_path / "w.png", 2, 7)
-    sampled = tiles(tmp_path / "s.png", 1, 6)
+    walked = grid_tiles(tmp_path / "w.png", 2, 7)
+    sampled = grid_tiles(tmp_path / "s.png", 1, 6)
     knots = [0, 3, 6, 7, 10, 13]
     for k, s in zip(knots, sampled, strict=True):
         np.testing.assert_array_equal(walked[k], s)
     assert not np.array_equal(walked[1], walked[0])
     # --annotate marks the knot tiles only
     interpolate(run, seeds, points=3, steps=2, out=str(tmp_path / "a.png"), annotate=True)
-    annotated = tiles(tmp_path / "a.png", 2, 7)
+    annotated = grid_tiles(tmp_path / "a.png", 2, 7)
     changed = [i for i in range(14) if not np.array_equal(annotated[i], walked[i])]
     assert changed == knots
 
 
 def test_interpolate_cli_grid_gif_and_byte_identical_rerun(cli, run, tmp_path):
-    args = ["interpolate", run, "--rows", "2", "--points", "3", "--steps", "1", "--device",
-            "cpu", "--gif", tmp_path / "w.gif", "--json"]
+    args = [
+        "interpolate",
+        run,
+        "--rows",
+        "2",
+        "--points",
+        "3",
+        "--steps",
+        "1",
+        "--device",
+        "cpu",
+        "--gif",
+        tmp_path / "w.gif",
+        "--json",
+    ]
     first = cli(*args, "--out", tmp_path / "a.png")
     assert first.exit_code == 0, first.output
     data = json.loads(first.stdout)
@@ -95,22 +100,39 @@ def test_interpolate_cli_grid_gif_and_byte_identical_rerun(cli, run, tmp_path):
 
 
 def test_interpolate_cli_seeds_make_one_walk(cli, run, tmp_path):
-    result = cli("interpolate", run, "--seeds", "7,9", "--steps", "2", "--mode", "slerp",
-                 "--out", tmp_path / "w.png", "--device", "cpu", "--json")
+    result = cli(
+        "interpolate",
+        run,
+        "--seeds",
+        "7,9",
+        "--steps",
+        "2",
+        "--mode",
+        "slerp",
+        "--out",
+        tmp_path / "w.png",
+        "--device",
+        "cpu",
+        "--json",
+    )
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["rows"] == [[7, 9]] and data["mode"] == "slerp"
 
 
-@pytest.mark.parametrize("args, code, fragment", [
-    (["--seeds", "1,2,3", "--points", "2"], 2, "do not make"),
-    (["--seeds", "1,2,3,4", "--rows", "3"], 2, "do not make"),
-    (["--seeds", "1"], 2, "do not make"),
-    (["--out", "w.gif"], 2, ".png"),
-    (["--gif", "w.mp4"], 1, ".gif or .webp"),
-])
-def test_interpolate_cli_errors_write_nothing(cli, run, tmp_path, monkeypatch, args, code,
-                                              fragment):
+@pytest.mark.parametrize(
+    "args, code, fragment",
+    [
+        (["--seeds", "1,2,3", "--points", "2"], 2, "do not make"),
+        (["--seeds", "1,2,3,4", "--rows", "3"], 2, "do not make"),
+        (["--seeds", "1"], 2, "do not make"),
+        (["--out", "w.gif"], 2, ".png"),
+        (["--gif", "w.mp4"], 1, ".gif or .webp"),
+    ],
+)
+def test_interpolate_cli_errors_write_nothing(
+    cli, run, tmp_path, monkeypatch, args, code, fragment
+):
     monkeypatch.chdir(tmp_path)
     result = cli("interpolate", run, "--device", "cpu", *args)
     assert result.exit_code == code, result.output

@@ -5,24 +5,20 @@ import json
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import tiny_config
 from PIL import Image
 
-from ganlab.checkpoint import load_checkpoint, save_checkpoint
-from ganlab.datasets import load_dataset
-from ganlab.features import pool_features
-from ganlab.images import to_unit
-from ganlab.models import Discriminator, ModelConfig
-from ganlab.neighbors import nearest_training
-from ganlab.seeds import z_from_seeds
-from ganlab.train import train
+from ganlab.core.features import pool_features
+from ganlab.core.models import Discriminator, ModelConfig
+from ganlab.core.seeds import z_from_seeds
+from ganlab.data import load_dataset
+from ganlab.experiments.neighbors import nearest_training
+from ganlab.io.checkpoint import load_checkpoint, save_checkpoint
+from ganlab.io.images import to_unit
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("nn") / "run"
-    train(tiny_config(max_steps=5), out=out)
-    return out
+def run(tiny_run):
+    return tiny_run  # read only: the copying G and the sheets are written elsewhere
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +26,7 @@ def copying_run(run, tmp_path_factory):
     """The tiny run with G overfitted so that seed 0 draws training image TARGET."""
     ckpt = load_checkpoint(run)
     data = load_dataset("digits", split="all", image_size=16, channels=1)
-    target = to_unit(data.images[TARGET:TARGET + 1])  # (1, 1, 16, 16)
+    target = to_unit(data.images[TARGET : TARGET + 1])  # (1, 1, 16, 16)
     G = ckpt.generator()  # eval mode: BatchNorm uses its running statistics
     z = z_from_seeds([0], ckpt.model_config.nz, ckpt.z_dist)
     opt = torch.optim.Adam(G.parameters(), lr=0.01)
@@ -60,8 +56,10 @@ def test_exact_neighbours_match_brute_force():
         train_pix = x.flatten(1).double()
         train_feat = F.normalize(pool_features(D(x, features=True)[1]).double(), dim=1)
         q_feat = F.normalize(pool_features(D(queries, features=True)[1]).double(), dim=1)
-    brute = {"pixel": torch.cdist(queries.flatten(1).double(), train_pix) / 16,
-             "feature": torch.cdist(q_feat, train_feat)}
+    brute = {
+        "pixel": torch.cdist(queries.flatten(1).double(), train_pix) / 16,
+        "feature": torch.cdist(q_feat, train_feat),
+    }
     for space, dist in brute.items():
         d, i, _ = found[space]
         expect = dist.topk(4, dim=1, largest=False)
@@ -74,8 +72,24 @@ def test_exact_neighbours_match_brute_force():
 
 def test_copying_generator_is_caught(copying_run, cli, tmp_path):
     out = tmp_path / "nn.png"
-    result = cli("neighbors", copying_run, "--seeds", "0-3", "-k", "3", "--reference", "300",
-                 "--out", out, "--device", "cpu", "--workers", "0", "--quiet", "--json")
+    result = cli(
+        "neighbors",
+        copying_run,
+        "--seeds",
+        "0-3",
+        "-k",
+        "3",
+        "--reference",
+        "300",
+        "--out",
+        out,
+        "--device",
+        "cpu",
+        "--workers",
+        "0",
+        "--quiet",
+        "--json",
+    )
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     first = data["nearest"][0]
@@ -90,7 +104,7 @@ def test_copying_generator_is_caught(copying_run, cli, tmp_path):
 
 
 def test_uncopied_samples_are_far(run):
-    from ganlab.neighbors import neighbors
+    from ganlab.experiments.neighbors import neighbors
 
     result = neighbors(run, [0, 1, 2, 3], None, k=2, reference=200)
     pixel = result.stats["pixel"]
@@ -102,8 +116,12 @@ def test_uncopied_samples_are_far(run):
 def test_cli_bad_input(run, cli, tmp_path):
     # a run whose dataset folder is empty
     ckpt = load_checkpoint(run)
-    config = {**ckpt.train_config, "dataset": "folder", "split": "train",
-              "data_root": str(tmp_path / "empty")}
+    config = {
+        **ckpt.train_config,
+        "dataset": "folder",
+        "split": "train",
+        "data_root": str(tmp_path / "empty"),
+    }
     (tmp_path / "empty").mkdir()
     save_checkpoint(tmp_path / "folder.pt", {**ckpt.state, "config": config})
     out = tmp_path / "nn.png"
@@ -111,7 +129,7 @@ def test_cli_bad_input(run, cli, tmp_path):
     assert result.exit_code == 1
     assert "No image files found" in result.stderr and "Traceback" not in result.output
     result = cli("neighbors", tmp_path / "missing", "--out", out, "--device", "cpu")
-    assert result.exit_code == 1 and "does not exist" in result.stderr
+    assert result.exit_code == 2 and "does not exist" in result.stderr  # as in every command
     assert not out.exists()
-    result = cli("neighbors", run, "--out", "nn.jpg")
-    assert result.exit_code == 2 and "not a .png" in result.stderr
+    result = cli("neighbors", run, "--out", "nn.gif")
+    assert result.exit_code == 2 and "cannot write --out nn.gif" in result.stderr

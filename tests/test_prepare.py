@@ -2,22 +2,20 @@ import h5py
 import numpy as np
 import pytest
 import torch
-from torch.utils.data import DataLoader
 
-import ganlab.prepare as prepare_mod
-from ganlab.checkpoint import load_checkpoint
-from ganlab.datasets import collate_skipping, load_dataset
-from ganlab.datasets.prepared import PreparedDataset, open_prepared
+import ganlab.experiments.prepare as prepare_mod
+from ganlab.core.train import train
+from ganlab.data import load_dataset
+from ganlab.data.batches import batches
+from ganlab.data.prepared import PreparedDataset, open_prepared
 from ganlab.errors import DatasetError, GanlabError
-from ganlab.prepare import prepare
-from ganlab.train import train
-from tests.conftest import tiny_config
-from tests.fixtures_data import write_folder
+from ganlab.experiments.prepare import prepare
+from ganlab.io.checkpoint import load_checkpoint
 
 
 @pytest.fixture
-def folder(tmp_path):
-    return write_folder(tmp_path / "pics", n=40, corrupt=3)
+def folder(tmp_path, dataset_files):
+    return dataset_files.write_folder(tmp_path / "pics", n=40, corrupt=3)
 
 
 def test_prepare_folder_skips_corrupt_and_matches_decoding(folder, tmp_path):
@@ -39,20 +37,20 @@ def test_prepare_folder_skips_corrupt_and_matches_decoding(folder, tmp_path):
 def test_interrupted_prepare_resumes(folder, tmp_path, monkeypatch):
     straight = tmp_path / "straight.h5"
     prepare("folder", straight, data_root=folder, image_size=16, workers=0, batch_size=8)
-    real_chunks = prepare_mod._decoded_chunks
+    real_batches = prepare_mod.batches
 
-    def dying_chunks(*args, **kwargs):
-        for i, chunk in enumerate(real_chunks(*args, **kwargs)):
+    def dying_batches(*args, **kwargs):
+        for i, batch in enumerate(real_batches(*args, **kwargs)):
             if i == 3:
                 raise KeyboardInterrupt  # Ctrl-C after three chunks were committed
-            yield chunk
+            yield batch
 
     out = tmp_path / "cache.h5"
-    monkeypatch.setattr(prepare_mod, "_decoded_chunks", dying_chunks)
+    monkeypatch.setattr(prepare_mod, "batches", dying_batches)
     with pytest.raises(KeyboardInterrupt):
         prepare("folder", out, data_root=folder, image_size=16, workers=0, batch_size=8)
     assert not out.exists() and (tmp_path / "cache.h5.partial").exists()
-    monkeypatch.setattr(prepare_mod, "_decoded_chunks", real_chunks)
+    monkeypatch.setattr(prepare_mod, "batches", real_batches)
     # a different request must not be mixed into the unfinished file
     with pytest.raises(GanlabError, match="different options"):
         prepare("folder", out, data_root=folder, image_size=32, workers=0, batch_size=8)
@@ -63,11 +61,14 @@ def test_interrupted_prepare_resumes(folder, tmp_path, monkeypatch):
             np.testing.assert_array_equal(a[key][:], b[key][:])
 
 
-def test_training_on_cache_equals_training_on_source(tmp_path, quiet):
+def test_training_on_cache_equals_training_on_source(tmp_path, tiny_config, quiet):
     prepare("digits", tmp_path / "digits.h5", split="all", image_size=16)
     train(tiny_config(max_steps=6), out=tmp_path / "src", reporter=quiet)
-    train(tiny_config(max_steps=6, data=str(tmp_path / "digits.h5")), out=tmp_path / "cache",
-          reporter=quiet)
+    train(
+        tiny_config(max_steps=6, data=str(tmp_path / "digits.h5")),
+        out=tmp_path / "cache",
+        reporter=quiet,
+    )
     a = load_checkpoint(tmp_path / "src").state["generator"]
     b = load_checkpoint(tmp_path / "cache").state["generator"]
     assert all(torch.equal(a[k], b[k]) for k in a)
@@ -79,8 +80,7 @@ def test_large_cache_is_read_lazily_in_workers(folder, tmp_path):
     lazy = open_prepared(out, in_memory=False)
     whole = open_prepared(out, in_memory=True)
     assert isinstance(lazy, PreparedDataset) and not hasattr(lazy, "images")
-    loader = DataLoader(lazy, batch_size=10, num_workers=2, collate_fn=collate_skipping)
-    images = torch.cat([b for b, _, _ in loader])
+    images = torch.cat([b.images for b in batches(lazy, batch_size=10, workers=2)])
     assert torch.equal(images, whole.images)
 
 

@@ -7,12 +7,12 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import tiny_config
 from PIL import Image
 
-from ganlab import probe as probe_mod
-from ganlab.featstore import FeatureFile
-from ganlab.probe import ProbeConfig, balanced_draw, probe, stratified_holdout
+from ganlab.experiments.probe import ProbeConfig, probe
+from ganlab.experiments.probe import features as probe_features
+from ganlab.experiments.probe.protocols import balanced_draw, stratified_holdout
+from ganlab.io.featstore import FeatureFile
 
 FAST = ("--device", "cpu", "--quiet", "--C", "1e-3,1e-2")
 
@@ -26,8 +26,16 @@ def run(tiny_run):
 def feats(run, tmp_path_factory):
     """A features file of the tiny run on the digits (train 1437, test 360, 384 dims)."""
     path = tmp_path_factory.mktemp("feats") / "digits.h5"
-    probe(ProbeConfig(dataset="digits", checkpoint=str(run), features=str(path),
-                      extract_only=True, device="cpu", batch_size=256))
+    probe(
+        ProbeConfig(
+            dataset="digits",
+            checkpoint=str(run),
+            features=str(path),
+            extract_only=True,
+            device="cpu",
+            batch_size=256,
+        )
+    )
     return path
 
 
@@ -50,8 +58,19 @@ def test_cli_probe_reports_json_and_reuses_the_file(cli, run, feats, tmp_path):
 
 
 def test_mismatching_features_file_is_refused(cli, run, feats):
-    result = cli("probe", "digits", "-c", run, "--features", feats, "--grid", "2",
-                 "--bn-stats", "running", *FAST)
+    result = cli(
+        "probe",
+        "digits",
+        "-c",
+        run,
+        "--features",
+        feats,
+        "--grid",
+        "2",
+        "--bn-stats",
+        "running",
+        *FAST,
+    )
     assert result.exit_code == 1
     assert "holds different features: grid 4 (asked for 2); bn_stats" in result.stderr
     assert "Traceback" not in result.output
@@ -73,8 +92,17 @@ def test_fit_from_features_file_alone_with_sklearn(cli, feats):
 def test_layers_grid_bn_and_random_init_change_the_features(run, feats, tmp_path):
     def extract(name, **kw):
         path = tmp_path / f"{name}.h5"
-        probe(ProbeConfig(dataset="digits", checkpoint=str(run), features=str(path),
-                          extract_only=True, device="cpu", batch_size=256, **kw))
+        probe(
+            ProbeConfig(
+                dataset="digits",
+                checkpoint=str(run),
+                features=str(path),
+                extract_only=True,
+                device="cpu",
+                batch_size=256,
+                **kw,
+            )
+        )
         f = FeatureFile(path)
         X = f.load("test")
         f.close()
@@ -83,12 +111,12 @@ def test_layers_grid_bn_and_random_init_change_the_features(run, feats, tmp_path
     with FeatureFile(feats) as f:
         base = f.load("test")  # layers 0,1 at 4x4, BatchNorm recomputed
     last = extract("last", layers=(1,))
-    assert torch.equal(last, base[:, 8 * 16:])
+    assert torch.equal(last, base[:, 8 * 16 :])
     coarse = extract("grid1", grid=1)
-    assert torch.equal(coarse[:, :8], base[:, :8 * 16].view(-1, 8, 16).amax(2))
+    assert torch.equal(coarse[:, :8], base[:, : 8 * 16].view(-1, 8, 16).amax(2))
     running = extract("running", bn_stats="running")
-    assert torch.equal(running[:, :8 * 16], base[:, :8 * 16])  # layer 0 has no BatchNorm
-    assert not torch.allclose(running[:, 8 * 16:], base[:, 8 * 16:], atol=1e-3)
+    assert torch.equal(running[:, : 8 * 16], base[:, : 8 * 16])  # layer 0 has no BatchNorm
+    assert not torch.allclose(running[:, 8 * 16 :], base[:, 8 * 16 :], atol=1e-3)
     rand = extract("random", random_init=True)
     assert rand.shape == base.shape and not torch.allclose(rand, base, atol=1e-3)
     with FeatureFile(tmp_path / "random.h5") as f:
@@ -97,9 +125,15 @@ def test_layers_grid_bn_and_random_init_change_the_features(run, feats, tmp_path
 
 def test_interrupted_extraction_resumes(run, feats, tmp_path, monkeypatch):
     path = tmp_path / "f.h5"
-    cfg = ProbeConfig(dataset="digits", checkpoint=str(run), features=str(path),
-                      extract_only=True, device="cpu", batch_size=256)
-    real, calls = probe_mod.extract_features, []
+    cfg = ProbeConfig(
+        dataset="digits",
+        checkpoint=str(run),
+        features=str(path),
+        extract_only=True,
+        device="cpu",
+        batch_size=256,
+    )
+    real, calls = probe_features.extract_features, []
 
     def dying(*args, **kwargs):
         calls.append(1)
@@ -107,11 +141,11 @@ def test_interrupted_extraction_resumes(run, feats, tmp_path, monkeypatch):
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(probe_mod, "extract_features", dying)
+    monkeypatch.setattr(probe_features, "extract_features", dying)
     with pytest.raises(KeyboardInterrupt):
         probe(cfg)
     assert not path.exists() and (tmp_path / ".f.h5.partial").exists()
-    monkeypatch.setattr(probe_mod, "extract_features", real)
+    monkeypatch.setattr(probe_features, "extract_features", real)
     probe(cfg)
     with FeatureFile(path) as a, FeatureFile(feats) as b:
         for split in ("train", "test"):
@@ -132,8 +166,16 @@ def test_svhn_draws_are_class_balanced_and_seeded():
 
 
 def test_svhn_protocol_on_stored_features(feats):
-    cfg = ProbeConfig(features=str(feats), protocol="svhn", val_size=300, train_per_class=20,
-                      draws=4, select_draws=2, Cs=(1e-3, 1e-2), device="cpu")
+    cfg = ProbeConfig(
+        features=str(feats),
+        protocol="svhn",
+        val_size=300,
+        train_per_class=20,
+        draws=4,
+        select_draws=2,
+        Cs=(1e-3, 1e-2),
+        device="cpu",
+    )
     r = probe(cfg)
     assert r.protocol["name"] == "svhn" and r.protocol["labels_per_draw"] == 200
     assert r.n_train == 200 and r.n_val == 300 and r.n_test == 360
@@ -142,26 +184,43 @@ def test_svhn_protocol_on_stored_features(feats):
     assert probe(cfg).test_error == r.test_error  # reproducible by seed
 
 
-def test_paper_probe_architecture_through_the_cli(cli, tmp_path):
+def test_paper_probe_architecture_through_the_cli(cli, tiny_config, tmp_path):
     """imagenet32 (ndf 128) gives 28672 features; a folder of class subfolders is labelled."""
-    from ganlab.checkpoint import save_checkpoint, write_latest
-    from ganlab.models import ModelConfig, build_models
+    from ganlab.core.models import ModelConfig, build_models
+    from ganlab.io.checkpoint import save_checkpoint, write_latest
 
     mc = ModelConfig(image_size=32, channels=3, nz=256, ngf=128, ndf=128, arch="imagenet32")
     G, D = build_models(mc)
     ckdir = tmp_path / "run" / "checkpoints"
-    save_checkpoint(ckdir / "step-00000000.pt", {
-        "config": tiny_config(dataset="folder", image_size=32, channels=3).to_dict(),
-        "model_config": mc.to_dict(), "step": 0, "generator": G.state_dict(),
-        "discriminator": D.state_dict()})
+    save_checkpoint(
+        ckdir / "step-00000000.pt",
+        {
+            "config": tiny_config(dataset="folder", image_size=32, channels=3).to_dict(),
+            "model_config": mc.to_dict(),
+            "step": 0,
+            "generator": G.state_dict(),
+            "discriminator": D.state_dict(),
+        },
+    )
     write_latest(ckdir, "step-00000000.pt")
     for c, colour in enumerate([(200, 30, 30), (30, 30, 200)]):
         (tmp_path / "pics" / f"class{c}").mkdir(parents=True)
         for i in range(5):
             shade = tuple(max(0, v - 20 * i) for v in colour)
             Image.new("RGB", (40, 40), shade).save(tmp_path / "pics" / f"class{c}" / f"{i}.png")
-    result = cli("probe", "-c", tmp_path / "run", "--data-root", tmp_path / "pics",
-                 "--features", tmp_path / "f.h5", "--workers", "0", "--json", *FAST)
+    result = cli(
+        "probe",
+        "-c",
+        tmp_path / "run",
+        "--data-root",
+        tmp_path / "pics",
+        "--features",
+        tmp_path / "f.h5",
+        "--workers",
+        "0",
+        "--json",
+        *FAST,
+    )
     assert result.exit_code == 0, result.output
     r = json.loads(result.stdout)
     assert r["dataset"] == "folder" and r["feature_dim"] == 28672
@@ -170,21 +229,27 @@ def test_paper_probe_architecture_through_the_cli(cli, tmp_path):
         assert f.h5["train/features"].shape == (10, 28672) and f.splits == ["train"]
 
 
-@pytest.mark.parametrize("args, code, fragment", [
-    (["digits"], 2, "--checkpoint"),
-    (["digits", "-c", "RUN", "--layers", "5"], 1, "--layers 5 out of range"),
-    (["digits", "-c", "RUN", "--layers", "x"], 2, "layer numbers"),
-    (["digits", "-c", "RUN", "--C", "0,1"], 2, "positive"),
-    (["digits", "-c", "RUN", "--extract-only"], 2, "--features"),
-    (["lsun", "-c", "RUN"], 1, "no class labels"),
-    (["--features", "MISSING"], 1, "does not exist"),
-    (["--features", "CORRUPT"], 1, "truncated or corrupt"),
-    (["imagenet9", "-c", "RUN"], 2, "unknown dataset"),
-])
+@pytest.mark.parametrize(
+    "args, code, fragment",
+    [
+        (["digits"], 2, "--checkpoint"),
+        (["digits", "-c", "RUN", "--layers", "5"], 1, "--layers 5 out of range"),
+        (["digits", "-c", "RUN", "--layers", "x"], 2, "layer numbers"),
+        (["digits", "-c", "RUN", "--C", "0,1"], 2, "positive"),
+        (["digits", "-c", "RUN", "--extract-only"], 2, "--features"),
+        (["lsun", "-c", "RUN"], 1, "no class labels"),
+        (["--features", "MISSING"], 1, "does not exist"),
+        (["--features", "CORRUPT"], 1, "truncated or corrupt"),
+        (["imagenet9", "-c", "RUN"], 2, "unknown dataset"),
+    ],
+)
 def test_cli_errors(cli, run, tmp_path, args, code, fragment):
     (tmp_path / "bad.h5").write_bytes(b"\x89HDF\r\n\x1a\n" + b"\0" * 50)
-    subs = {"RUN": str(run), "MISSING": str(tmp_path / "no.h5"),
-            "CORRUPT": str(tmp_path / "bad.h5")}
+    subs = {
+        "RUN": str(run),
+        "MISSING": str(tmp_path / "no.h5"),
+        "CORRUPT": str(tmp_path / "bad.h5"),
+    }
     result = cli("probe", *[subs.get(a, a) for a in args], "--device", "cpu")
     assert result.exit_code == code, result.output
     assert fragment in result.stderr.replace("\n", " ")

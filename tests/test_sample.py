@@ -8,19 +8,16 @@ import pytest
 import torch
 from PIL import Image
 
-from ganlab.checkpoint import load_checkpoint
+from ganlab.core.generate import generate
+from ganlab.core.seeds import z_from_seeds
 from ganlab.errors import GanlabError
-from ganlab.sample import generate, sample
-from ganlab.seeds import z_from_seeds
-from ganlab.train import train
-from tests.conftest import tiny_config
+from ganlab.experiments.sample import sample
+from ganlab.io.checkpoint import load_checkpoint
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("sample") / "run"
-    train(tiny_config(epochs=1), out=out)
-    return out
+def run(tiny_run):
+    return tiny_run  # read only: every test writes its samples under its own tmp_path
 
 
 def test_grid_png_matches_training_grid(run, tmp_path):
@@ -43,6 +40,11 @@ def test_image_depends_only_on_seed(run, tmp_path):
     many = generate(ckpt, z_from_seeds([3, 42, 7], 16, "uniform"), batch_size=2)
     one = generate(ckpt, z_from_seeds([42], 16, "uniform"))
     torch.testing.assert_close(many[1], one[0])
+    # ... and so do the files `sample` writes: seed 42's image is the same with other batch-mates
+    sample(run, [3, 42, 7], str(tmp_path / "many.h5"))
+    sample(run, [42], str(tmp_path / "one.h5"))
+    with h5py.File(tmp_path / "many.h5") as f, h5py.File(tmp_path / "one.h5") as g:
+        np.testing.assert_array_equal(f["images"][1], g["images"][0])
 
 
 def test_array_outputs(run, tmp_path):
@@ -70,7 +72,22 @@ def test_directory_output(run, tmp_path):
 
 
 def test_png_to_stdout_in_a_pipeline(run):
-    proc = subprocess.run([sys.executable, "-m", "ganlab", "sample", str(run), "--seeds", "0-3",
-                           "--out", "-", "--device", "cpu"], capture_output=True, check=True)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ganlab",
+            "sample",
+            str(run),
+            "--seeds",
+            "0-3",
+            "--out",
+            "-",
+            "--device",
+            "cpu",
+        ],
+        capture_output=True,
+        check=True,
+    )
     img = Image.open(io.BytesIO(proc.stdout))
     assert img.format == "PNG" and img.size == (2 * 18 + 2, 2 * 18 + 2)

@@ -5,18 +5,16 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ganlab import svm
+from ganlab.experiments.probe import stats, svm
 
 
 @pytest.fixture(scope="module")
-def digits_features(tmp_path_factory):
+def digits_features(tiny_config, tmp_path_factory):
     """Features of a briefly trained 16px D on the digits (384 dims), raw as the probe uses."""
-    from conftest import tiny_config
-
-    from ganlab.checkpoint import load_checkpoint
-    from ganlab.datasets import load_dataset
-    from ganlab.features import extract_features, recompute_bn_stats
-    from ganlab.train import train
+    from ganlab.core.features import extract_features, recompute_bn_stats
+    from ganlab.core.train import train
+    from ganlab.data import load_dataset
+    from ganlab.io.checkpoint import load_checkpoint
 
     run = tmp_path_factory.mktemp("svm") / "run"
     train(tiny_config(epochs=2), out=run)
@@ -76,8 +74,9 @@ def test_nystrom_sketch_is_exact_for_low_rank_data():
     P = svm.nystrom_preconditioner(X, rank=10)
     Xa = torch.cat([X, torch.ones(200, 1)], 1).double()
     exact = torch.linalg.eigvalsh(Xa.T @ Xa).flip(0)[:6]
-    assert torch.allclose(P.U.T.double() @ P.U.double(), torch.eye(10, dtype=torch.float64),
-                          atol=1e-4)
+    assert torch.allclose(
+        P.U.T.double() @ P.U.double(), torch.eye(10, dtype=torch.float64), atol=1e-4
+    )
     assert torch.allclose(P.lam[:6].double(), exact, rtol=1e-3)
     assert P.lam[6:].abs().max() < 1e-3 * exact[0]
 
@@ -96,9 +95,30 @@ def test_binary_problems_map_to_two_columns():
 def test_standardize_in_place():
     X = torch.rand(1000, 7) * torch.arange(1, 8) + 3
     X[:, 2] = 5.0  # a constant feature stays finite (std 1)
-    mean, std = svm.column_stats(X, chunk=64)
-    out = svm.standardize_(X, mean, std, chunk=100)
+    mean, std = stats.column_stats(X, chunk=64)
+    out = stats.standardize_(X, mean, std, chunk=100)
     assert out.data_ptr() == X.data_ptr()
     assert torch.allclose(X.mean(0), torch.zeros(7), atol=1e-5)
     assert torch.allclose(X[:, [0, 1, 3]].std(0, unbiased=False), torch.ones(3), atol=1e-4)
     assert torch.equal(X[:, 2], torch.zeros(1000))
+
+
+def test_public_ops_fallback_fits_the_same_model(digits_features, monkeypatch):
+    """The solver's oneDNN products (CPU default) and its public-ops fallback agree."""
+    if not svm._onednn_linear_works():
+        pytest.skip("no working oneDNN linear kernel here: the fallback is the default path")
+    X, y, Xt, _ = digits_features
+    g = torch.Generator().manual_seed(0)
+    V, Z = torch.randn(X.shape[1] + 1, 10, generator=g), torch.randn(X.shape[0], 10, generator=g)
+    monkeypatch.setattr(svm, "_ONEDNN", True)
+    fast = svm.fit_torch(X, y, 1e-2, n_classes=10)
+    fast_xv, fast_xtz = svm._xv(X, V), svm._xtz(X, Z)
+    monkeypatch.setattr(svm, "_ONEDNN", False)  # torch.nn.functional.linear only
+    public = svm.fit_torch(X, y, 1e-2, n_classes=10)
+    assert torch.allclose(fast_xv, svm._xv(X, V), rtol=1e-5, atol=1e-4)
+    assert torch.allclose(fast_xtz, svm._xtz(X, Z), rtol=1e-5, atol=1e-3)
+    assert torch.allclose(fast.W, public.W, rtol=0, atol=1e-4 * public.W.abs().max().item())
+    assert torch.allclose(fast.b, public.b, rtol=0, atol=1e-4 * public.b.abs().max().item())
+    f_fast, f_public = svm.objective(X, y, fast).sum(), svm.objective(X, y, public).sum()
+    assert abs(f_fast - f_public) <= 1e-6 * f_public
+    assert torch.equal(fast.predict(Xt), public.predict(Xt))

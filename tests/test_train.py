@@ -4,12 +4,11 @@ import signal
 import pytest
 import torch
 
-import ganlab.train as train_mod
-from ganlab.checkpoint import load_checkpoint
-from ganlab.errors import GanlabError, TrainingDiverged
-from ganlab.rundir import RunDir
-from ganlab.train import Interrupted, resume_config, train
-from tests.conftest import tiny_config
+import ganlab.core.train as train_mod
+from ganlab.core.train import resume_config, train
+from ganlab.errors import GanlabError, Interrupted, TrainingDiverged
+from ganlab.io.checkpoint import load_checkpoint
+from ganlab.io.rundir import RunDir
 
 # digits "all" = 1797 images; batch 64 -> 28 steps per epoch
 STEPS_PER_EPOCH = 1797 // 64
@@ -17,8 +16,10 @@ STEPS_PER_EPOCH = 1797 // 64
 
 def weights(run_dir) -> dict:
     ckpt = load_checkpoint(run_dir)
-    return {**{f"G.{k}": v for k, v in ckpt.state["generator"].items()},
-            **{f"D.{k}": v for k, v in ckpt.state["discriminator"].items()}}
+    return {
+        **{f"G.{k}": v for k, v in ckpt.state["generator"].items()},
+        **{f"D.{k}": v for k, v in ckpt.state["discriminator"].items()},
+    }
 
 
 def assert_same_weights(a, b):
@@ -28,7 +29,7 @@ def assert_same_weights(a, b):
         assert torch.equal(wa[k], wb[k]), k
 
 
-def test_run_directory_layout(tmp_path, quiet):
+def test_run_directory_layout(tmp_path, quiet, tiny_config):
     result = train(tiny_config(epochs=2), out=tmp_path / "run", reporter=quiet)
     run = RunDir(tmp_path / "run")
     assert result.step == 2 * STEPS_PER_EPOCH and result.epoch == 2
@@ -36,8 +37,7 @@ def test_run_directory_layout(tmp_path, quiet):
     assert config["config"]["dataset"] == "digits"
     assert config["model"]["image_size"] == 16 and config["model"]["channels"] == 1
     assert config["steps_per_epoch"] == STEPS_PER_EPOCH
-    assert sorted(p.name for p in run.samples_dir.iterdir()) == ["epoch-0001.png",
-                                                                 "epoch-0002.png"]
+    assert sorted(p.name for p in run.samples_dir.iterdir()) == ["epoch-0001.png", "epoch-0002.png"]
     assert (run.checkpoints_dir / "latest").read_text().strip() == "step-00000056.pt"
     records = run.read_metrics()
     epochs = [r for r in records if r["kind"] == "epoch"]
@@ -48,7 +48,7 @@ def test_run_directory_layout(tmp_path, quiet):
     assert result.images_per_s > 0
 
 
-def test_same_seed_same_weights(tmp_path, quiet):
+def test_same_seed_same_weights(tmp_path, quiet, tiny_config):
     train(tiny_config(max_steps=6), out=tmp_path / "a", reporter=quiet)
     train(tiny_config(max_steps=6), out=tmp_path / "b", reporter=quiet)
     train(tiny_config(max_steps=6, seed=1), out=tmp_path / "c", reporter=quiet)
@@ -57,7 +57,7 @@ def test_same_seed_same_weights(tmp_path, quiet):
         assert_same_weights(tmp_path / "a", tmp_path / "c")
 
 
-def test_resume_at_epoch_boundary_is_exact(tmp_path, quiet):
+def test_resume_at_epoch_boundary_is_exact(tmp_path, quiet, tiny_config):
     train(tiny_config(epochs=2), out=tmp_path / "straight", reporter=quiet)
     train(tiny_config(epochs=1), out=tmp_path / "resumed", reporter=quiet)
     cfg = resume_config(tmp_path / "resumed", {"epochs": 2})
@@ -70,7 +70,7 @@ def test_resume_at_epoch_boundary_is_exact(tmp_path, quiet):
     assert all(torch.equal(a[k]["exp_avg"], b[k]["exp_avg"]) for k in a)
 
 
-def test_resume_mid_epoch_with_max_steps(tmp_path, quiet):
+def test_resume_mid_epoch_with_max_steps(tmp_path, quiet, tiny_config):
     train(tiny_config(max_steps=40, epochs=2), out=tmp_path / "straight", reporter=quiet)
     train(tiny_config(max_steps=11, epochs=2), out=tmp_path / "resumed", reporter=quiet)
     # --max-steps counts from the start of the run: continue to step 40
@@ -86,7 +86,7 @@ def test_resume_mid_epoch_with_max_steps(tmp_path, quiet):
     assert sorted(p.name for p in (tmp_path / "resumed" / "checkpoints").iterdir()) == before
 
 
-def test_resume_refuses_to_change_identity(tmp_path, quiet):
+def test_resume_refuses_to_change_identity(tmp_path, quiet, tiny_config):
     train(tiny_config(max_steps=2), out=tmp_path / "run", reporter=quiet)
     with pytest.raises(GanlabError, match="--ngf 16"):
         resume_config(tmp_path / "run", {"ngf": 16})
@@ -95,14 +95,15 @@ def test_resume_refuses_to_change_identity(tmp_path, quiet):
     assert cfg.lr == 1e-4 and cfg.max_steps == 3
 
 
-def test_keep_prunes_old_checkpoints(tmp_path, quiet):
-    train(tiny_config(max_steps=20, checkpoint_every=4, keep=2), out=tmp_path / "run",
-          reporter=quiet)
+def test_keep_prunes_old_checkpoints(tmp_path, quiet, tiny_config):
+    train(
+        tiny_config(max_steps=20, checkpoint_every=4, keep=2), out=tmp_path / "run", reporter=quiet
+    )
     names = sorted(p.name for p in (tmp_path / "run" / "checkpoints").glob("*.pt"))
     assert names == ["step-00000016.pt", "step-00000020.pt"]
 
 
-def test_signal_saves_checkpoint_and_resume_is_exact(tmp_path, quiet, monkeypatch):
+def test_signal_saves_checkpoint_and_resume_is_exact(tmp_path, quiet, monkeypatch, tiny_config):
     real_sample_z = train_mod.sample_z
     calls = []
 
@@ -125,7 +126,7 @@ def test_signal_saves_checkpoint_and_resume_is_exact(tmp_path, quiet, monkeypatc
     assert_same_weights(tmp_path / "straight", tmp_path / "run")
 
 
-def test_divergence_stops_and_keeps_last_good_checkpoint(tmp_path, quiet, monkeypatch):
+def test_divergence_stops_and_keeps_last_good_checkpoint(tmp_path, quiet, monkeypatch, tiny_config):
     real_sample_z = train_mod.sample_z
     calls = []
 
@@ -136,20 +137,24 @@ def test_divergence_stops_and_keeps_last_good_checkpoint(tmp_path, quiet, monkey
 
     monkeypatch.setattr(train_mod, "sample_z", poisoned)
     with pytest.raises(TrainingDiverged, match="NaN"):
-        train(tiny_config(max_steps=20, checkpoint_every=3, log_every=100), out=tmp_path / "r",
-              reporter=quiet)
+        train(
+            tiny_config(max_steps=20, checkpoint_every=3, log_every=100),
+            out=tmp_path / "r",
+            reporter=quiet,
+        )
     ckpt = load_checkpoint(tmp_path / "r")
     assert ckpt.step == 6
-    assert all(torch.isfinite(v).all() for v in ckpt.state["generator"].values()
-               if v.is_floating_point())
+    assert all(
+        torch.isfinite(v).all() for v in ckpt.state["generator"].values() if v.is_floating_point()
+    )
 
 
-def test_too_small_dataset_for_batch(tmp_path, quiet):
+def test_too_small_dataset_for_batch(tmp_path, quiet, tiny_config):
     with pytest.raises(GanlabError, match="--batch-size"):
         train(tiny_config(batch_size=4096), out=tmp_path / "r", reporter=quiet)
 
 
-def test_out_dir_must_be_new(tmp_path, quiet):
+def test_out_dir_must_be_new(tmp_path, quiet, tiny_config):
     (tmp_path / "r").mkdir()
     (tmp_path / "r" / "x").write_text("keep me")
     with pytest.raises(GanlabError, match="not empty"):
@@ -158,17 +163,21 @@ def test_out_dir_must_be_new(tmp_path, quiet):
 
 
 @pytest.mark.slow
-def test_real_digits_run_learns(tmp_path, quiet):
+def test_real_digits_run_learns(tmp_path, quiet, tiny_config):
     """A short real run on digits: losses move, samples are varied and digit-like in tone."""
-    result = train(tiny_config(image_size=32, ngf=32, ndf=32, nz=100, epochs=15, log_every=7),
-                   out=tmp_path / "run", reporter=quiet)
+    result = train(
+        tiny_config(image_size=32, ngf=32, ndf=32, nz=100, epochs=15, log_every=7),
+        out=tmp_path / "run",
+        reporter=quiet,
+    )
     records = [r for r in RunDir(tmp_path / "run").read_metrics() if r["kind"] == "train"]
     losses_g = [r["loss_g"] for r in records]
     assert max(losses_g) - min(losses_g) > 0.3
-    from ganlab.datasets import load_dataset
-    from ganlab.images import to_unit
-    from ganlab.sample import generate
-    from ganlab.seeds import z_from_seeds
+    from ganlab.core.generate import generate
+    from ganlab.core.seeds import z_from_seeds
+    from ganlab.data import load_dataset
+    from ganlab.io.images import to_unit
+
     ckpt = load_checkpoint(result.run_dir)
     images = generate(ckpt, z_from_seeds(list(range(64)), 100, "uniform"))
     flat = images.flatten(1)

@@ -1,0 +1,60 @@
+"""The `ganlab` app: the root command (`--version`) and the registration of every command."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from ganlab import __version__
+from ganlab.cli import (
+    arithmetic,
+    concept,
+    dedup,
+    forget,
+    interpolate,
+    neighbors,
+    prepare,
+    probe,
+    sample,
+    train,
+    visualize,
+)
+
+app = typer.Typer(
+    name="ganlab",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    help="DCGAN (Radford, Metz & Chintala, 2016) and its experiments, from a laptop to a "
+    "GPU cluster. Run `ganlab COMMAND --help` for each command's options and examples.",
+)
+
+
+@app.callback(invoke_without_command=True)
+def _root(
+    version: Annotated[bool, typer.Option("--version", help="Print the version.")] = False,
+) -> None:
+    if version:
+        typer.echo(f"ganlab {__version__}")
+        raise typer.Exit()
+
+
+def main() -> None:
+    """Console entry point (`ganlab`, `python -m ganlab`)."""
+    app(prog_name="ganlab")
+
+
+# --- one module per command (ganlab/cli/<command>.py), in the order of the paper ------------
+app.command("train")(train.train_cli)
+app.command("prepare")(prepare.prepare_cli)
+app.command("sample")(sample.sample_cli)  # Figs. 2-3
+app.command("interpolate")(interpolate.interpolate_cli)  # Fig. 4
+app.add_typer(concept.concept_app, name="concept")  # Figs. 7-8
+app.command("arithmetic")(arithmetic.arithmetic_cli)  # Figs. 7-8
+app.command("probe")(probe.probe_cli)  # Tables 1-2
+app.command("dedup")(dedup.dedup_cli)  # section 4.1.1
+app.command("neighbors")(neighbors.neighbors_cli)  # Figs. 2-3, memorisation
+app.command("visualize")(visualize.visualize_cli)  # Fig. 5
+app.command("forget")(forget.forget_cli)  # Fig. 6

@@ -1,0 +1,164 @@
+"""`ganlab arithmetic`: vector arithmetic and attribute walks (paper Figs. 7-8)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from ganlab.cli.options import (
+    BatchOpt,
+    Device,
+    DeviceOpt,
+    JsonOpt,
+    RunArg,
+    check_out,
+    num_option,
+    report,
+    seed_list,
+    seeds_option,
+    to_device,
+    user_errors,
+)
+
+
+@user_errors
+def arithmetic_cli(
+    run: RunArg,
+    plus: Annotated[
+        Optional[list[str]],
+        typer.Option("--plus", help="A concept to add (repeatable).", show_default=False),
+    ] = None,
+    minus: Annotated[
+        Optional[list[str]],
+        typer.Option("--minus", help="A concept to subtract (repeatable).", show_default=False),
+    ] = None,
+    base: Annotated[
+        Optional[list[str]],
+        typer.Option(
+            "--base",
+            help="The concept to start from: renders the paper's Fig. 7 layout. With "
+            "--walk, repeatable (one row each).",
+            show_default=False,
+        ),
+    ] = None,
+    walk: Annotated[
+        Optional[str],
+        typer.Option(
+            help="LEFT:RIGHT: add increasing multiples of mean(RIGHT) - mean(LEFT) to each base, "
+            "the paper's 'turn' vector (Fig. 8).",
+            show_default=False,
+        ),
+    ] = None,
+    steps: Annotated[
+        Optional[int], typer.Option(min=2, help="Frames per --walk row (default: 8).")
+    ] = None,
+    scale: Annotated[
+        Optional[float], typer.Option(help="Last multiple of the --walk direction (default: 1).")
+    ] = None,
+    seeds: seeds_option("Latents to apply the offset to (without --base), or to walk from") = None,
+    num: num_option("8 without --base") = None,
+    samples: Annotated[
+        int, typer.Option(min=0, help="With --base: results shown with noise added (paper: 8).")
+    ] = 8,
+    noise: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            help="With --base: half-width of the uniform noise added to the result (paper: 0.25).",
+        ),
+    ] = 0.25,
+    noise_seed: Annotated[int, typer.Option(min=0, help="Seeds the noise.")] = 0,
+    nrow: Annotated[
+        int, typer.Option(min=1, help="Without --base: before/after pairs per grid row.")
+    ] = 8,
+    captions: Annotated[
+        bool, typer.Option(help="Write what each row shows in a left margin.")
+    ] = True,
+    out: Annotated[
+        str,
+        typer.Option(
+            "--out", "-o", help="The grid: .png (or .webp/.jpg), or - for a PNG on stdout."
+        ),
+    ] = "arithmetic.png",
+    device: DeviceOpt = Device.auto,
+    batch_size: BatchOpt = 256,
+    json_out: JsonOpt = False,
+) -> None:
+    """Vector arithmetic on concepts (paper Fig. 7) and attribute walks (Fig. 8).
+
+    A concept's z is the mean of its exemplars' z (see `ganlab concept`).
+
+    --base: base - minus + plus, under the exemplar rows and their means, with noisy samples.
+
+    No --base: plus - minus is added to each --seeds / -n latent; before/after pairs are shown.
+
+    --walk LEFT:RIGHT: rows of base + a * (mean(RIGHT) - mean(LEFT)), a from 0 to --scale.
+
+    Examples:
+
+      ganlab arithmetic runs/faces --base "man with glasses" --minus man --plus woman
+
+      ganlab arithmetic runs/digits --minus 3 --plus 8 -n 16 --out 3to8.png
+
+      ganlab arithmetic runs/faces --walk "looking left:looking right" --steps 8 --seeds 0-3
+    """
+    from ganlab.experiments.arithmetic import arithmetic, attribute_walk, describe
+
+    check_out(out, ("image", "stdout"), json_out)
+    plus, minus, base = plus or [], minus or [], base or []
+    given_seeds = seeds is not None or num is not None
+    dev = to_device(device)
+    if walk is not None:
+        if plus or minus:
+            raise typer.BadParameter(
+                "--walk follows one direction; drop --plus/--minus", param_hint="'--walk'"
+            )
+        left, sep, right = walk.partition(":")
+        if not sep or not left or not right or ":" in right:
+            raise typer.BadParameter(
+                f"{walk!r} is not LEFT:RIGHT (two concept names and one "
+                "colon, e.g. 'looking left:looking right')",
+                param_hint="'--walk'",
+            )
+        walk_seeds = seed_list(seeds, num, 8) if given_seeds or not base else []
+        result = attribute_walk(
+            run,
+            left,
+            right,
+            out,
+            steps=steps or 8,
+            scale=1.0 if scale is None else scale,
+            bases=base,
+            seeds=walk_seeds,
+            captions=captions,
+            device=dev,
+            batch_size=batch_size,
+        )
+    else:
+        if steps is not None or scale is not None:
+            raise typer.BadParameter(
+                "--steps and --scale shape a --walk; add --walk LEFT:RIGHT", param_hint="'--steps'"
+            )
+        if len(base) > 1:
+            raise typer.BadParameter(
+                "give one --base (several only with --walk)", param_hint="'--base'"
+            )
+        if base and given_seeds:
+            raise typer.BadParameter("give --base or --seeds/-n, not both", param_hint="'--seeds'")
+        result = arithmetic(
+            run,
+            plus,
+            minus,
+            out,
+            base=base[0] if base else None,
+            seeds=[] if base else seed_list(seeds, num, 8),
+            samples=samples,
+            noise=noise,
+            noise_seed=noise_seed,
+            nrow=nrow,
+            captions=captions,
+            device=dev,
+            batch_size=batch_size,
+        )
+    report(result, json_out, None if out == "-" else describe(result))

@@ -1,0 +1,204 @@
+"""`ganlab concept add|list|remove|mine`: named sets of exemplar seeds for arithmetic."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ganlab.cli.options import (
+    BatchOpt,
+    Device,
+    DeviceOpt,
+    JsonOpt,
+    RunOpt,
+    check_seeds,
+    print_json,
+    to_device,
+    user_errors,
+)
+
+concept_app = typer.Typer(
+    no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    help="Named sets of exemplar seeds (a concept's z is their mean), stored in "
+    "RUN/concepts.json: add and remove them by hand, or mine them from labelled images.",
+)
+
+
+@concept_app.command("add")
+@user_errors
+def concept_add_cli(
+    name: Annotated[
+        str,
+        typer.Argument(
+            help='The concept\'s name; quote names with spaces ("man with glasses").',
+            show_default=False,
+        ),
+    ],
+    seeds: Annotated[
+        str,
+        typer.Option(
+            help="Exemplar seeds, e.g. 3,17,42 (the paper averages three). Find them with "
+            "`ganlab sample RUN -n 64 --annotate`.",
+            callback=check_seeds,
+            show_default=False,
+        ),
+    ],
+    run: RunOpt,
+    replace: Annotated[bool, typer.Option(help="Overwrite a concept of the same name.")] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Store a concept: a name and its exemplar seeds.
+
+    Example:
+
+      ganlab concept add "man with glasses" --seeds 3,17,42 --run runs/faces
+    """
+    from ganlab.core.seeds import format_seeds, parse_seeds
+    from ganlab.experiments.concept import add_concept
+
+    concept = add_concept(run, name, parse_seeds(seeds), replace=replace)
+    if json_out:
+        print_json(concept)
+    else:
+        typer.echo(f"concept {name!r}: seeds {format_seeds(concept.seeds)}", err=True)
+
+
+@concept_app.command("list")
+@user_errors
+def concept_list_cli(run: RunOpt, json_out: JsonOpt = False) -> None:
+    """List a run's concepts: name, seeds and where they came from."""
+    from ganlab.core.seeds import format_seeds
+    from ganlab.io.concepts import concepts_path, load_concepts
+
+    cs = load_concepts(run, missing_ok=True)
+    concepts = list(cs.concepts.values()) if cs else []
+    if json_out:
+        print_json([dataclasses.asdict(c) for c in concepts])
+        return
+    if not concepts:
+        typer.echo(
+            f"no concepts in {concepts_path(run)} yet: `ganlab concept add NAME --seeds "
+            "3,17,42 --run RUN` or `ganlab concept mine --run RUN`.",
+            err=True,
+        )
+        return
+    width = max(len(c.name) for c in concepts)
+    for c in concepts:
+        src = c.source
+        origin = (
+            f"mined from {src.get('labels')}, held-out accuracy "
+            f"{src.get('heldout_accuracy')}, scores {src.get('scores')}"
+            if src.get("kind") == "mined"
+            else f"{src.get('kind', '?')}"
+        )
+        typer.echo(
+            f"{c.name:<{width}}  {format_seeds(c.seeds):<16}  {origin} "
+            f"(step {src.get('step', '?')})"
+        )
+
+
+@concept_app.command("remove")
+@user_errors
+def concept_remove_cli(
+    name: Annotated[str, typer.Argument(help="The concept to delete.", show_default=False)],
+    run: RunOpt,
+) -> None:
+    """Delete a concept from the run's concepts.json."""
+    from ganlab.experiments.concept import remove_concept
+
+    remove_concept(run, name)
+    typer.echo(f"removed concept {name!r}", err=True)
+
+
+@concept_app.command("mine")
+@user_errors
+def concept_mine_cli(
+    run: RunOpt,
+    labels: Annotated[
+        Optional[Path],
+        typer.Option(
+            help="Labelled real images: a CSV with a header row, the image path first and one or "
+            "more label columns; or CelebA's list_attr_celeba.txt. Omit it for a run trained "
+            "on a labelled built-in dataset (digits, mnist, fashion-mnist, cifar10, svhn).",
+            exists=True,
+            dir_okay=False,
+            show_default=False,
+        ),
+    ] = None,
+    data_root: Annotated[
+        Optional[Path],
+        typer.Option(
+            help="Folder the label file's image paths are relative to (default: the label "
+            "file's folder), or the run's dataset root if it moved.",
+            show_default=False,
+        ),
+    ] = None,
+    columns: Annotated[
+        Optional[str],
+        typer.Option(
+            help="Comma-separated label columns to mine, e.g. Male,Eyeglasses,Smiling "
+            "(default: all).",
+            show_default=False,
+        ),
+    ] = None,
+    pool: Annotated[
+        int, typer.Option(min=1, help="Generated samples (seeds 0..N-1) to pick exemplars from.")
+    ] = 2000,
+    per_concept: Annotated[
+        int, typer.Option(min=1, help="Exemplar seeds per concept (the paper averages 3).")
+    ] = 3,
+    max_images: Annotated[
+        int, typer.Option(min=10, help="Labelled real images used at most (a seeded subset).")
+    ] = 10000,
+    replace: Annotated[
+        bool, typer.Option(help="Overwrite existing concepts of the same names.")
+    ] = False,
+    device: DeviceOpt = Device.auto,
+    batch_size: BatchOpt = 256,
+    json_out: JsonOpt = False,
+) -> None:
+    """Mine concepts: per label value, the generated samples a classifier is surest of.
+
+    The classifier: logistic regression on standardised features of the run's own D.
+
+    Fitted on 80% of the labelled images; concepts.json records its accuracy on the rest.
+
+    Examples:
+
+      ganlab concept mine --run runs/digits
+
+      ganlab concept mine --run runs/faces --labels celeba/list_attr_celeba.txt --columns Male
+    """
+    from ganlab.experiments.concept import mine_concepts
+
+    cols = [c.strip() for c in columns.split(",") if c.strip()] if columns else None
+    if columns is not None and not cols:
+        raise typer.BadParameter("name at least one column", param_hint="'--columns'")
+    result = mine_concepts(
+        run,
+        data_root=data_root,
+        labels=labels,
+        columns=cols,
+        pool=pool,
+        per_concept=per_concept,
+        max_images=max_images,
+        replace=replace,
+        device=to_device(device),
+        batch_size=batch_size,
+    )
+    for warning in result.warnings:
+        typer.echo(f"ganlab: warning: {warning}", err=True)
+    if json_out:
+        print_json(result)
+        return
+    for c in result.concepts:
+        typer.echo(
+            f"{c['name']}: seeds {c['seeds']} (scores {c['scores']}, held-out accuracy "
+            f"{c['heldout_accuracy']})",
+            err=True,
+        )
+    typer.echo(f"stored {len(result.concepts)} concept(s) in {result.path}", err=True)

@@ -1,0 +1,226 @@
+"""Every argument and option that more than one command takes, defined once, with its checks.
+
+A command module imports what it needs from here, so `--device`, `--json`, a run argument or a
+seed list reads, validates and fails the same way in every command: a usage mistake exits 2
+(Typer's usage error, naming the flag), a runtime failure (GanlabError) exits 1 with one
+paragraph and no traceback. Nothing here imports torch: `ganlab --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import sys
+from collections.abc import Sequence
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ganlab.errors import GanlabError
+
+
+def choices(name: str, *values: str) -> type[Enum]:
+    """A str Enum whose members are named by their values: an option Typer shows as a choice.
+
+    The library modules own the lists; commands spell them here so that `ganlab --help` need
+    not import torch (a test checks the two agree).
+    """
+    return Enum(name, {v: v for v in values}, type=str)
+
+
+Device = choices("Device", "auto", "cpu", "cuda", "mps")  # core.device.DEVICES
+ZDist = choices("ZDist", "uniform", "normal")  # core.seeds.Z_DISTS
+Amp = choices("Amp", "off", "bf16", "fp16")  # "off" + core.step.AMP_DTYPES
+Arch = choices("Arch", "dcgan", "imagenet32")  # core.models.ARCHS
+Mode = choices("Mode", "lerp", "slerp")  # experiments.interpolate.MODES
+
+
+# --- callbacks ------------------------------------------------------------------------------
+
+
+def dataset_names() -> list[str]:
+    from ganlab.data import DATASETS
+
+    return sorted(DATASETS)
+
+
+def check_dataset(value: Optional[str]) -> Optional[str]:
+    if value is not None and value not in dataset_names():
+        raise typer.BadParameter(
+            f"unknown dataset {value!r}; choose one of {', '.join(dataset_names())}"
+        )
+    return value
+
+
+def check_seeds(value: Optional[str]) -> Optional[str]:
+    from ganlab.core.seeds import parse_seeds
+
+    if value is not None:
+        try:
+            parse_seeds(value)
+        except ValueError as e:
+            raise typer.BadParameter(str(e)) from None
+    return value
+
+
+def check_image_size(value: Optional[int]) -> Optional[int]:
+    if value is not None and (value < 16 or value > 256 or value & (value - 1)):
+        raise typer.BadParameter(
+            f"{value} is not a power of two from 16 to 256 (use 16, 32, 64, 128 or 256)"
+        )
+    return value
+
+
+def check_channels(value: Optional[int]) -> Optional[int]:
+    if value is not None and value not in (1, 3):
+        raise typer.BadParameter(f"{value} channels: use 1 (grey) or 3 (RGB)")
+    return value
+
+
+# --- shared arguments and options -----------------------------------------------------------
+
+RunArg = Annotated[
+    Path,
+    typer.Argument(
+        help="A run directory (uses its latest checkpoint) or a checkpoint .pt file.",
+        exists=True,
+        show_default=False,
+    ),
+]
+RunOpt = Annotated[
+    Path,
+    typer.Option(
+        "--run",
+        help="The run directory whose concepts.json to use.",
+        exists=True,
+        show_default=False,
+    ),
+]
+DataRootOpt = Annotated[
+    Optional[Path],
+    typer.Option(help="Directory holding the dataset in its published layout."),
+]
+RunDataRootOpt = Annotated[
+    Optional[Path],
+    typer.Option(
+        help="Where the training data lies (default: the run's --data-root; built-in "
+        "datasets need none)."
+    ),
+]
+SplitOpt = Annotated[str, typer.Option(help="Dataset split.")]
+CategoryOpt = Annotated[str, typer.Option(help="LSUN scene category.")]
+ImageSizeOpt = Annotated[
+    Optional[int],
+    typer.Option(
+        help="Image side in pixels, a power of two 16..256 (default: the dataset's).",
+        callback=check_image_size,
+    ),
+]
+ChannelsOpt = Annotated[
+    Optional[int],
+    typer.Option(help="1 (grey) or 3 (RGB) (default: the dataset's).", callback=check_channels),
+]
+DeviceOpt = Annotated[Device, typer.Option(help="Where the networks run.")]
+BatchOpt = Annotated[int, typer.Option(min=1, help="Images per forward pass.")]
+WorkersOpt = Annotated[
+    int,
+    typer.Option(min=0, help="Data loading processes for file datasets (LSUN, CelebA, folders)."),
+]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")]
+JsonOpt = Annotated[
+    bool, typer.Option("--json", help="Print the result as one JSON object on stdout.")
+]
+
+
+def num_option(default: int | str):
+    """`-n/--num N`: seeds 0..N-1; `default` is what the command uses without it."""
+    return Annotated[
+        Optional[int],
+        typer.Option("-n", "--num", min=1, help=f"Use seeds 0..N-1 (default: {default})."),
+    ]
+
+
+def seeds_option(what: str = "The seeds"):
+    """`--seeds 0-15,100`: one reproducible z per seed, checked when parsed."""
+    return Annotated[
+        Optional[str],
+        typer.Option(
+            help=f"{what}, e.g. 0-15,100; each seed is one reproducible z.", callback=check_seeds
+        ),
+    ]
+
+
+# --- cross-option checks --------------------------------------------------------------------
+
+
+def seed_list(seeds: Optional[str], num: Optional[int], default: int) -> list[int]:
+    """The seeds of `--seeds` or `-n` (0..N-1), or 0..default-1; both given is a usage error."""
+    from ganlab.core.seeds import parse_seeds
+
+    if num is not None and seeds is not None:
+        raise typer.BadParameter("give -n or --seeds, not both", param_hint="'--seeds'")
+    return parse_seeds(seeds) if seeds is not None else list(range(num or default))
+
+
+def check_out(
+    out: str | Path, kinds: Sequence[str], json_out: bool = False, option: str = "--out"
+) -> str:
+    """Validate an output path against the kinds a command writes (see io.images.out_kind).
+
+    Returns the kind. "-" (a PNG on stdout) and --json both want stdout: a usage error.
+    """
+    from ganlab.io.images import out_kind
+
+    if str(out) == "-" and json_out:
+        raise typer.BadParameter(
+            f"{option} - already uses stdout for the PNG; drop --json", param_hint="'--json'"
+        )
+    try:
+        return out_kind(str(out), kinds, option)
+    except GanlabError as e:
+        raise typer.BadParameter(str(e), param_hint=f"'{option}'") from None
+
+
+def to_device(value: Device):
+    """The torch.device for a --device choice (GanlabError when it is not available)."""
+    from ganlab.core.device import resolve_device
+
+    return resolve_device(value.value)
+
+
+# --- output ---------------------------------------------------------------------------------
+
+
+def user_errors(command):
+    """Print a GanlabError as one paragraph on stderr and exit with its code, no traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except GanlabError as e:
+            typer.echo(f"ganlab: error: {e}", err=True)
+            raise typer.Exit(e.exit_code) from None
+
+    return wrapper
+
+
+def print_json(obj) -> None:
+    """One JSON object (a dataclass is converted) on stdout, keys sorted."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        obj = dataclasses.asdict(obj)
+    sys.stdout.write(json.dumps(obj, sort_keys=True) + "\n")
+    sys.stdout.flush()
+
+
+def report(result, json_out: bool, line: str | None) -> None:
+    """A command's result: its warnings on stderr, then JSON on stdout or `line` on stderr."""
+    for warning in getattr(result, "warnings", None) or []:
+        typer.echo(f"ganlab: warning: {warning}", err=True)
+    if json_out:
+        print_json(result.to_dict() if hasattr(result, "to_dict") else result)
+    elif line:
+        typer.echo(line, err=True)

@@ -1,0 +1,79 @@
+"""`ganlab sample`: render images from seeds (paper Figs. 2-3)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ganlab.cli.options import (
+    BatchOpt,
+    Device,
+    DeviceOpt,
+    JsonOpt,
+    RunArg,
+    check_out,
+    num_option,
+    report,
+    seed_list,
+    seeds_option,
+    to_device,
+    user_errors,
+)
+
+
+@user_errors
+def sample_cli(
+    run: RunArg,
+    num: num_option(64) = None,
+    seeds: seeds_option("Seeds to render") = None,
+    out: Annotated[
+        str,
+        typer.Option(
+            "--out",
+            "-o",
+            help="grid.png (also .jpg/.webp), a directory (one PNG per seed), "
+            "samples.h5 / .npz (images, z, seeds), or - for a PNG on stdout.",
+        ),
+    ] = "samples.png",
+    annotate: Annotated[bool, typer.Option(help="Print each tile's seed on the grid.")] = False,
+    nrow: Annotated[Optional[int], typer.Option(min=1, help="Tiles per grid row.")] = None,
+    device: DeviceOpt = Device.auto,
+    batch_size: BatchOpt = 256,
+    forget: Annotated[
+        Optional[Path],
+        typer.Option(
+            help="Drop G's feature maps listed in a mask from `ganlab forget --save` (Fig. 6)."
+        ),
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Render images from a trained generator (eval mode: an image depends only on its seed).
+
+    Examples:
+
+      ganlab sample runs/digits -n 64 --out grid.png
+
+      ganlab sample runs/digits --seeds 0-15,100 --annotate --out grid.png
+
+      ganlab sample runs/digits -n 1000 --out samples.h5
+
+      ganlab sample runs/digits --seeds 7 --out - | display
+    """
+    from ganlab.experiments.sample import OUT_KINDS, sample
+
+    check_out(out, OUT_KINDS, json_out)
+    result = sample(
+        run,
+        seed_list(seeds, num, 64),
+        out,
+        annotate=annotate,
+        nrow=nrow,
+        device=to_device(device),
+        batch_size=batch_size,
+        forget=forget,
+    )
+    report(
+        result, json_out, None if out == "-" else f"wrote {result.count} image(s) to {result.out}"
+    )

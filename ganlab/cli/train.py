@@ -1,0 +1,245 @@
+"""`ganlab train`: parse and validate the options, then call `ganlab.core.train.train`."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ganlab.cli.options import (
+    Amp,
+    Arch,
+    ChannelsOpt,
+    DataRootOpt,
+    Device,
+    ImageSizeOpt,
+    JsonOpt,
+    QuietOpt,
+    ZDist,
+    check_dataset,
+    report,
+    user_errors,
+)
+
+
+def _check_lr(value: Optional[float]) -> Optional[float]:
+    if value is not None and not value > 0:
+        raise typer.BadParameter(f"{value} is not a positive learning rate (paper: 0.0002)")
+    return value
+
+
+def _check_beta(value: Optional[float]) -> Optional[float]:
+    if value is not None and not 0 <= value < 1:
+        raise typer.BadParameter(f"{value} is outside [0, 1) (paper: 0.5)")
+    return value
+
+
+@user_errors
+def train_cli(
+    dataset: Annotated[
+        Optional[str],
+        typer.Argument(
+            help="Dataset to train on: digits (built in), mnist, fashion-mnist, cifar10, svhn, "
+            "lsun, celeba, imagenet, folder. Not needed with --resume.",
+            callback=check_dataset,
+            show_default=False,
+        ),
+    ] = None,
+    data_root: DataRootOpt = None,
+    data: Annotated[
+        Optional[Path],
+        typer.Option(
+            help="Read a cache made by `ganlab prepare` instead of decoding --data-root "
+            "(DATASET then only names the kind of data).",
+            exists=True,
+            dir_okay=False,
+        ),
+    ] = None,
+    exclude: Annotated[
+        Optional[Path],
+        typer.Option(
+            help="Leave out the near-duplicates listed in a file from `ganlab dedup` (made on "
+            "the same dataset and split)."
+        ),
+    ] = None,
+    download: Annotated[
+        bool,
+        typer.Option(
+            help="Download the dataset into --data-root if missing (mnist, fashion-mnist, "
+            "cifar10, svhn)."
+        ),
+    ] = False,
+    category: Annotated[
+        Optional[str], typer.Option(help="LSUN scene category (default: bedroom).")
+    ] = None,
+    image_size: ImageSizeOpt = None,
+    channels: ChannelsOpt = None,
+    arch: Annotated[
+        Optional[Arch],
+        typer.Option(
+            help="dcgan (the paper's Fig. 1 shape) or imagenet32 (the authors' 32px ImageNet "
+            "model for the probe: 6-layer D, 3x3 kernels; nz 256, ngf/ndf 128 unless given) "
+            "(default: dcgan)."
+        ),
+    ] = None,
+    epochs: Annotated[
+        Optional[int], typer.Option(min=1, help="Epochs from the start of the run (default: 25).")
+    ] = None,
+    max_steps: Annotated[
+        Optional[int],
+        typer.Option(min=1, help="Stop at this optimizer step, counted from the start of the run."),
+    ] = None,
+    batch_size: Annotated[
+        Optional[int], typer.Option(min=2, help="Minibatch size (default: 128).")
+    ] = None,
+    lr: Annotated[
+        Optional[float],
+        typer.Option(callback=_check_lr, help="Adam learning rate (default: 0.0002)."),
+    ] = None,
+    beta1: Annotated[
+        Optional[float],
+        typer.Option(callback=_check_beta, help="Adam beta1, in [0, 1) (default: 0.5)."),
+    ] = None,
+    weight_decay: Annotated[
+        Optional[float], typer.Option(min=0.0, help="L2 weight decay (default: 0).")
+    ] = None,
+    nz: Annotated[
+        Optional[int],
+        typer.Option(min=1, help="Latent size (default: 100; 256 with --arch imagenet32)."),
+    ] = None,
+    ngf: Annotated[
+        Optional[int],
+        typer.Option(min=1, help="G width (default: 64; 128 with --arch imagenet32)."),
+    ] = None,
+    ndf: Annotated[
+        Optional[int],
+        typer.Option(min=1, help="D width (default: 64; 128 with --arch imagenet32)."),
+    ] = None,
+    z_dist: Annotated[
+        Optional[ZDist],
+        typer.Option(
+            help="Latent prior: uniform U(-1,1) (paper) or normal N(0,1) (default: uniform)."
+        ),
+    ] = None,
+    out: Annotated[
+        Optional[Path],
+        typer.Option(help="Run directory to create (default: runs/DATASET-TIMESTAMP)."),
+    ] = None,
+    resume: Annotated[
+        Optional[Path],
+        typer.Option(
+            exists=True,
+            file_okay=False,
+            help="Continue this run directory from its latest "
+            "checkpoint; other options override its config.",
+        ),
+    ] = None,
+    seed: Annotated[Optional[int], typer.Option(min=0, help="Random seed (default: 0).")] = None,
+    device: Annotated[Optional[Device], typer.Option(help="(default: auto)")] = None,
+    workers: Annotated[
+        Optional[int],
+        typer.Option(min=0, help="Data loading processes for file datasets (default: 2)."),
+    ] = None,
+    amp: Annotated[
+        Optional[Amp],
+        typer.Option(
+            help="Mixed precision on CUDA (bf16 or fp16 with loss scaling); ignored on the CPU "
+            "(default: off)."
+        ),
+    ] = None,
+    channels_last: Annotated[
+        Optional[bool],
+        typer.Option(
+            "--channels-last/--no-channels-last",
+            help="NHWC memory format for faster convolutions (default: on).",
+        ),
+    ] = None,
+    compile: Annotated[
+        Optional[bool],
+        typer.Option("--compile/--no-compile", help="torch.compile both nets (default: off)."),
+    ] = None,
+    keep: Annotated[
+        Optional[int], typer.Option(min=1, help="Checkpoints to keep (default: 3).")
+    ] = None,
+    checkpoint_every: Annotated[
+        Optional[int],
+        typer.Option(
+            min=0, help="Steps between mid-epoch checkpoints; 0 = epoch ends only (default: 1000)."
+        ),
+    ] = None,
+    log_every: Annotated[
+        Optional[int],
+        typer.Option(min=1, help="Steps between metrics.jsonl records (default: 50)."),
+    ] = None,
+    quiet: QuietOpt = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Train a DCGAN.
+
+    Examples:
+
+      ganlab train digits --epochs 20 --out runs/digits
+
+      ganlab train lsun --data-root /data/lsun --category bedroom --image-size 64
+
+      ganlab train --resume runs/digits --max-steps 2000
+
+      torchrun --nproc_per_node 4 -m ganlab train lsun --data-root /data/lsun --amp bf16
+    """
+    from ganlab.core.config import TrainConfig
+    from ganlab.core.train import resume_config, train
+    from ganlab.progress import Reporter
+
+    options = {
+        "dataset": dataset,
+        "data_root": str(data_root) if data_root else None,
+        "data": str(data) if data else None,
+        "exclude": str(exclude) if exclude else None,
+        "download": download or None,
+        "category": category,
+        "image_size": image_size,
+        "channels": channels,
+        "arch": arch.value if arch else None,
+        "epochs": epochs,
+        "max_steps": max_steps,
+        "batch_size": batch_size,
+        "lr": lr,
+        "beta1": beta1,
+        "weight_decay": weight_decay,
+        "nz": nz,
+        "ngf": ngf,
+        "ndf": ndf,
+        "z_dist": z_dist.value if z_dist else None,
+        "seed": seed,
+        "device": device.value if device else None,
+        "workers": workers,
+        "keep": keep,
+        "amp": amp.value if amp else None,
+        "channels_last": channels_last,
+        "compile": compile,
+        "checkpoint_every": checkpoint_every,
+        "log_every": log_every,
+    }
+    if resume is not None:
+        if out is not None:
+            raise typer.BadParameter(
+                "--resume continues the run in place; drop --out", param_hint="'--out'"
+            )
+        cfg = resume_config(resume, options)
+    else:
+        if dataset is None:
+            raise typer.BadParameter(
+                "name a dataset (e.g. `ganlab train digits`) or give --resume RUN_DIR",
+                param_hint="'DATASET'",
+            )
+        cfg = TrainConfig().replace(**{k: v for k, v in options.items() if v is not None})
+    result = train(
+        cfg,
+        out=out,
+        resume=resume,
+        reporter=Reporter(quiet=quiet),
+        command=["ganlab", *sys.argv[1:]],
+    )
+    report(result, json_out, None)

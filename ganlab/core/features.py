@@ -1,0 +1,130 @@
+"""D as a feature extractor (paper section 5): max-pool each conv layer's map to a grid.
+
+For each chosen conv layer of D, the post-activation map (B, C_l, H_l, W_l) is max-pooled to
+(B, C_l, grid, grid), flattened, and the layers are concatenated: F = grid^2 * sum_l C_l
+(the paper's 6-layer 32x32 ImageNet D: 16 x 1792 = 28672 dims).
+
+BatchNorm statistics: a D saved by ``ganlab train`` carries running means/variances averaged
+(exponentially) over its last training batches, real and generated alike. The authors' probe
+script instead re-estimated them over the probe's own training images before extracting;
+``recompute_bn_stats`` does that (``ganlab probe --bn-stats recompute``, the default).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ganlab.core.models import Discriminator, ModelConfig
+from ganlab.io.images import to_unit
+
+
+def feature_dim(D: Discriminator, layers: Sequence[int] | None = None, grid: int = 4) -> int:
+    """Length of the pooled feature vector for `layers` (default all) at `grid` x `grid`."""
+    shapes = D.feature_shapes()
+    chosen = range(len(shapes)) if layers is None else layers
+    return sum(shapes[i][0] for i in chosen) * grid * grid
+
+
+def pool_features(
+    feats: list[torch.Tensor], layers: Sequence[int] | None = None, grid: int = 4
+) -> torch.Tensor:
+    """Max-pool and concatenate D's per-layer maps.
+
+    Args:
+        feats: D's per-layer outputs, each (B, C_l, H_l, W_l).
+        layers: indices into feats (default all), input-to-output order.
+        grid: output cells per side; a map smaller than the grid is used as is after
+            nearest upsampling (so every layer contributes grid^2 cells).
+    Returns:
+        (B, F) float tensor.
+    """
+    chosen = range(len(feats)) if layers is None else layers
+    pooled = []
+    for i in chosen:
+        f = feats[i]
+        if f.shape[-1] < grid:  # e.g. a 4x4 last layer with grid 8
+            f = F.interpolate(f, size=(grid, grid), mode="nearest")
+        pooled.append(F.adaptive_max_pool2d(f, grid).flatten(1))  # (B, C_l * grid^2)
+    return torch.cat(pooled, dim=1)
+
+
+@torch.no_grad()
+def extract_features(
+    D: Discriminator,
+    batches: Iterator[torch.Tensor],
+    layers: Sequence[int] | None = None,
+    grid: int = 4,
+    device: str | torch.device = "cpu",
+) -> Iterator[torch.Tensor]:
+    """Yield pooled features (B, F) on the CPU for each uint8 image batch (B, C, S, S).
+
+    D should be in eval mode (running BatchNorm statistics) so a feature does not depend on
+    the other images in its batch.
+    """
+    for images in batches:
+        x = to_unit(images.to(device))  # (B, C, S, S) in [-1, 1]
+        _, feats = D(x, features=True)
+        yield pool_features(feats, layers, grid).float().cpu()
+
+
+@torch.no_grad()
+def recompute_bn_stats(
+    D: Discriminator, batches: Iterator[torch.Tensor], device: str | torch.device = "cpu"
+) -> int:
+    """Re-estimate every BatchNorm's population mean and variance over `batches`, then eval.
+
+    Each BatchNorm's running statistics are reset and its momentum set to None (a cumulative
+    average over batches); the uint8 image batches (B, C, S, S) go through D in train mode
+    without gradients; D is left in eval mode with the new statistics and its old momentum.
+
+    Args:
+        D: the discriminator (changed in place).
+        batches: uint8 image batches, e.g. the probe's training images in minibatches of 128.
+        device: where D lives.
+    Returns:
+        The number of batches averaged (0 when D has no BatchNorm).
+    """
+    norms = [m for m in D.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return 0
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None
+    D.train()
+    count = 0
+    try:
+        for images in batches:
+            D(to_unit(images.to(device)))
+            count += 1
+    finally:
+        for m, momentum in zip(norms, momenta, strict=True):
+            m.momentum = momentum
+        D.eval()
+    if count == 0:
+        raise ValueError("recompute_bn_stats needs at least one batch of images")
+    return count
+
+
+def bn_buffers(D: Discriminator) -> dict[str, torch.Tensor]:
+    """D's BatchNorm running means and variances by state-dict name (to store or restore)."""
+    return {
+        k: v.detach().cpu().clone()
+        for k, v in D.state_dict().items()
+        if k.endswith(("running_mean", "running_var"))
+    }
+
+
+def random_discriminator(cfg: ModelConfig, seed: int = 0) -> Discriminator:
+    """An untrained D of shape `cfg` (the paper's init, seeded; global RNG untouched), eval mode.
+
+    The baseline a trained D's features must beat: random conv features are already a fair
+    representation, so the gap measures what adversarial training added.
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return Discriminator(cfg).eval()

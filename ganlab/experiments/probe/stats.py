@@ -1,0 +1,117 @@
+"""Feature statistics for the probe: per-feature moments, mean and std, and in-place scaling.
+
+The probe divides every feature by one global scale (the root mean square of the training
+features) or, with --standardize, by each feature's own mean and std. Statistics are
+accumulated in float64 block by block, in memory (`column_stats`) or streamed from the features
+file (`train_stats`), so they need O(F) memory besides one block.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+import torch
+
+from ganlab.io.featstore import FeatureFile
+
+
+def moments(blocks: Iterable[torch.Tensor]) -> tuple[int, torch.Tensor, torch.Tensor]:
+    """(rows, per-feature sum, per-feature sum of squares) over (b, F) blocks, in float64.
+
+    Args:
+        blocks: (b, F) feature blocks, any float dtype, at least one.
+    Returns:
+        (n, s, ss): the row count and two (F,) float64 tensors.
+    """
+    n, s, ss = 0, None, None
+    for block in blocks:
+        c = block.double()
+        if s is None:
+            s = torch.zeros(c.shape[1], dtype=torch.float64, device=c.device)
+            ss = torch.zeros_like(s)
+        n += c.shape[0]
+        s += c.sum(0)
+        ss += c.square().sum(0)  # not in place: c may be the caller's float64 block
+    if s is None:
+        raise ValueError("moments needs at least one block of rows")
+    return n, s, ss
+
+
+def mean_std(n: int, s: torch.Tensor, ss: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-feature mean and std from `moments`; constant features get std 1 (they stay 0).
+
+    Args:
+        n, s, ss: what `moments` returns.
+    Returns:
+        (mean, std), each (F,) float64.
+    """
+    mean = s / n
+    std = (ss / n - mean * mean).clamp(min=0).sqrt()
+    std[std < 1e-6 * std.max().clamp(min=1e-30)] = 1.0
+    return mean, std
+
+
+def column_stats(X: torch.Tensor, chunk: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-feature mean and standard deviation of X (n, F), accumulated in float64 by chunks.
+
+    Args:
+        X: (n, F) features.
+        chunk: rows per step; default about 8M values (64 MB in float64), so the temporaries
+            stay small next to X.
+    Returns:
+        (mean, std), each (F,) in X's dtype; constant features get std 1 so that
+        standardising leaves them at 0.
+    """
+    n, F = X.shape
+    chunk = chunk or max(1, (8 << 20) // max(1, F))
+    mean, std = mean_std(*moments(X[i : i + chunk] for i in range(0, n, chunk)))
+    return mean.to(X.dtype), std.to(X.dtype)
+
+
+def train_stats(
+    ff: FeatureFile, rows: np.ndarray, per_feature: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """What to subtract and divide by, from `rows` of the train split, streamed (O(F) memory).
+
+    per_feature: each feature's mean and std (--standardize). Otherwise zero and one global
+    scale, the root mean square of all training features: relative scales are kept (they carry
+    information; standardising measured worse) but one C grid suits every D, whatever the
+    overall size of its activations (e.g. a random D without BatchNorm statistics).
+
+    Args:
+        ff: the features file.
+        rows: positions in its train split to take the statistics over.
+        per_feature: standardise each feature, else one global scale.
+    Returns:
+        (mean, std), each (F,) float32 on the CPU.
+    """
+    mask = np.zeros(ff.rows("train"), dtype=bool)
+    mask[rows] = True
+    F = ff.feature_dim
+    n, s, ss = moments(
+        block[torch.from_numpy(mask[start : start + block.shape[0]])]
+        for start, block in ff.iter_blocks("train")
+    )
+    if not per_feature:
+        rms = (ss.sum() / (n * F)).sqrt().clamp(min=1e-30)
+        return torch.zeros(F), torch.full((F,), rms.item())
+    mean, std = mean_std(n, s, ss)
+    return mean.float(), std.float()
+
+
+def standardize_(
+    X: torch.Tensor, mean: torch.Tensor, std: torch.Tensor, chunk: int = 4096
+) -> torch.Tensor:
+    """(X - mean) / std in place, chunk by chunk (no full-size temporary).
+
+    Args:
+        X: (n, F) features, changed in place.
+        mean, std: (F,) on X's device.
+        chunk: rows per step.
+    Returns:
+        X.
+    """
+    for i in range(0, X.shape[0], chunk):
+        X[i : i + chunk].sub_(mean).div_(std)
+    return X

@@ -1,0 +1,293 @@
+"""Checkpoints: a complete, versioned record of a training run at one step.
+
+A checkpoint is a ``torch.save`` dict holding only tensors and plain Python values, so it loads
+with ``torch.load(weights_only=True)``: loading never executes code from the file. It holds both
+nets, both optimizers, the step/epoch position, the resolved config, the RNG states, the ganlab
+version and a format version. Files are written atomically; ``checkpoints/latest`` names the
+newest complete one and is only updated after that file is in place.
+
+The keys are spelled in this module only: `TrainingState` writes a training run's checkpoint
+and restores one into a run being resumed; `load_checkpoint` validates a file and `Checkpoint`
+reads the parts every other command needs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ganlab import __version__
+from ganlab.core.models import Discriminator, Generator, ModelConfig
+from ganlab.errors import CheckpointError
+from ganlab.io.atomic import atomic_path, write_text
+
+FORMAT = "ganlab-checkpoint"
+FORMAT_VERSION = 1
+LATEST = "latest"
+
+
+@dataclass
+class Checkpoint:
+    """A loaded checkpoint. `state` is the raw dict; the fields are its validated parts."""
+
+    path: Path
+    model_config: ModelConfig
+    train_config: dict
+    step: int
+    epoch: int
+    state: dict
+
+    def generator(self, device: str | torch.device = "cpu") -> Generator:
+        """G with the stored weights, in eval mode (an image must not depend on its batch)."""
+        g = Generator(self.model_config)
+        _load_weights(g, self.state["generator"], "generator", self.path)
+        return g.to(device).eval()
+
+    def discriminator(self, device: str | torch.device = "cpu") -> Discriminator:
+        """D with the stored weights, in eval mode."""
+        d = Discriminator(self.model_config)
+        _load_weights(d, self.state["discriminator"], "discriminator", self.path)
+        return d.to(device).eval()
+
+    @property
+    def z_dist(self) -> str:
+        return self.train_config.get("z_dist", "uniform")
+
+    def sha256(self) -> str:
+        """Hash of the file's bytes: records where derived artifacts came from."""
+        return file_sha256(self.path)
+
+
+@dataclass
+class TrainingState:
+    """The live objects of a training run that a checkpoint records and a resume restores.
+
+    The nets are the plain modules (not their DDP or torch.compile wrappers). The loop's own
+    randomness is position-derived (noise and data order are functions of seed and step); the
+    global RNG states are saved for anything else that draws from them.
+    """
+
+    G: nn.Module
+    D: nn.Module
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+    config: dict  # the resolved TrainConfig, as TrainConfig.to_dict()
+    model_config: ModelConfig
+    steps_per_epoch: int
+    world_size: int  # processes of the job (1 without torchrun)
+    device: torch.device  # the training device: on CUDA its RNG states are saved too
+    scaler_d: torch.amp.GradScaler | None = None  # fp16 loss scalers (--amp fp16), else None
+    scaler_g: torch.amp.GradScaler | None = None
+
+    def snapshot(self, step: int) -> dict:
+        """The checkpoint of the run at `step`, for `save_checkpoint`.
+
+        Args:
+            step: optimizer steps taken since the run's start.
+        Returns:
+            A dict of tensors and plain values (loadable with ``weights_only=True``).
+        """
+        state = {
+            "config": self.config,
+            "model_config": self.model_config.to_dict(),
+            "step": step,
+            "epoch": step // self.steps_per_epoch,
+            "steps_per_epoch": self.steps_per_epoch,
+            "world_size": self.world_size,
+            "generator": _contiguous(self.G.state_dict()),
+            "discriminator": _contiguous(self.D.state_dict()),
+            "opt_g": self.opt_g.state_dict(),
+            "opt_d": self.opt_d.state_dict(),
+            "rng": {
+                "torch": torch.get_rng_state(),
+                "cuda": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else [],
+            },
+        }
+        if self.scaler_d is not None:
+            state["scalers"] = {"d": self.scaler_d.state_dict(), "g": self.scaler_g.state_dict()}
+        return state
+
+    def restore(self, ckpt: Checkpoint) -> int:
+        """Load a checkpoint's nets, optimizers and global RNG states into this run.
+
+        The CUDA RNG states are restored only on CUDA with as many devices as saved them. The
+        loss scalers come later (`restore_scalers`), once the step models have made them.
+
+        Args:
+            ckpt: a checkpoint of a run with this model config.
+        Returns:
+            The checkpoint's step.
+        """
+        self.G.load_state_dict(ckpt.state["generator"])
+        self.D.load_state_dict(ckpt.state["discriminator"])
+        self.opt_g.load_state_dict(ckpt.state["opt_g"])
+        self.opt_d.load_state_dict(ckpt.state["opt_d"])
+        torch.set_rng_state(ckpt.state["rng"]["torch"])
+        cuda_states = ckpt.state["rng"]["cuda"]
+        if self.device.type == "cuda" and len(cuda_states) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all(cuda_states)
+        return ckpt.step
+
+    def restore_scalers(self, ckpt: Checkpoint) -> None:
+        """Load a checkpoint's fp16 loss scalers into `scaler_d`/`scaler_g`, where both exist."""
+        if self.scaler_d is not None and "scalers" in ckpt.state:
+            self.scaler_d.load_state_dict(ckpt.state["scalers"]["d"])
+            self.scaler_g.load_state_dict(ckpt.state["scalers"]["g"])
+
+
+def save_checkpoint(path: Path, state: dict) -> None:
+    """Write `state` (plus format markers) atomically to `path`."""
+    record = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "ganlab_version": __version__,
+        **state,
+    }
+    with atomic_path(path) as tmp:
+        torch.save(record, tmp)
+
+
+def load_checkpoint(path: str | Path) -> Checkpoint:
+    """Load and validate a checkpoint file or a run directory's latest checkpoint.
+
+    Args:
+        path: a ``.pt`` file written by ganlab, or a run directory.
+    Returns:
+        The validated Checkpoint (weights stay on the CPU until a net is built).
+    Raises:
+        CheckpointError: the file is missing, truncated, not a ganlab checkpoint, needs
+            arbitrary unpickling, or comes from a newer format.
+    """
+    path = resolve_checkpoint_path(path)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        if "global" not in str(e).lower():  # not a refused object: damaged bytes
+            raise CheckpointError(
+                f"cannot read checkpoint {path}: the file is truncated or corrupt, or not a "
+                "checkpoint. If a run was killed while saving, use an older checkpoint in the "
+                "same directory (checkpoints/*.pt)."
+            ) from None
+        raise CheckpointError(
+            f"refused to load {path}: it contains Python objects that would need arbitrary "
+            f"code to unpickle ({_unsupported_global(e)}). ganlab checkpoints hold only "
+            "tensors and plain values; only load files written by ganlab from a source you "
+            "trust."
+        ) from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as e:
+        raise CheckpointError(
+            f"cannot read checkpoint {path}: the file is truncated or corrupt "
+            f"({_first_line(e)}). If a run was killed while saving, use an older checkpoint "
+            "in the same directory (checkpoints/*.pt)."
+        ) from None
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise CheckpointError(
+            f"{path} is not a ganlab checkpoint (no '{FORMAT}' marker). "
+            "Pass a run directory or a .pt file written by `ganlab train`."
+        )
+    version = state.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path} has checkpoint format {version!r}, newer than this "
+            f"ganlab ({__version__}) reads (<= {FORMAT_VERSION}); upgrade "
+            "ganlab."
+        )
+    missing = [
+        k
+        for k in ("generator", "discriminator", "model_config", "config", "step")
+        if k not in state
+    ]
+    if missing:
+        raise CheckpointError(
+            f"{path} is an incomplete ganlab checkpoint: missing {', '.join(missing)}."
+        )
+    try:
+        model_config = ModelConfig(**state["model_config"])
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(f"{path} has an invalid model config: {e}") from None
+    return Checkpoint(
+        path=path,
+        model_config=model_config,
+        train_config=state["config"],
+        step=int(state["step"]),
+        epoch=int(state.get("epoch", 0)),
+        state=state,
+    )
+
+
+def resolve_checkpoint_path(path: str | Path) -> Path:
+    """A checkpoint file itself, or the one a run directory's `latest` pointer names."""
+    path = Path(path)
+    if path.is_dir():
+        ckdir = path / "checkpoints" if (path / "checkpoints").is_dir() else path
+        pointer = ckdir / LATEST
+        if not pointer.is_file():
+            raise CheckpointError(
+                f"{path} has no checkpoint yet ({pointer} is missing). Pass a run directory "
+                "written by `ganlab train` after its first checkpoint, or a .pt file."
+            )
+        path = ckdir / pointer.read_text().strip()
+    if not path.is_file():
+        raise CheckpointError(
+            f"checkpoint {path} does not exist. Pass a run directory or a "
+            ".pt file written by `ganlab train`."
+        )
+    return path
+
+
+def write_latest(ckdir: Path, name: str) -> None:
+    """Point `ckdir/latest` at checkpoint file `name` (after it is completely written)."""
+    write_text(ckdir / LATEST, name + "\n")
+
+
+def prune_checkpoints(ckdir: Path, keep: int) -> None:
+    """Delete all but the newest `keep` step checkpoints (never the one `latest` names)."""
+    files = sorted(ckdir.glob("step-*.pt"))
+    pointer = ckdir / LATEST
+    current = pointer.read_text().strip() if pointer.is_file() else None
+    for f in files[:-keep] if keep > 0 else []:
+        if f.name != current:
+            f.unlink(missing_ok=True)
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _contiguous(state: dict) -> dict:
+    """State dict tensors in the default memory format (checkpoints don't depend on NHWC)."""
+    return {k: v.contiguous() for k, v in state.items()}
+
+
+def _load_weights(net: torch.nn.Module, weights: dict, name: str, path: Path) -> None:
+    try:
+        net.load_state_dict(weights)
+    except RuntimeError as e:
+        raise CheckpointError(
+            f"the {name} weights in {path} do not fit the architecture its "
+            f"config describes ({_first_line(e)}). The file was edited or "
+            "written by an incompatible tool."
+        ) from None
+
+
+def _unsupported_global(e: BaseException) -> str:
+    """The 'Unsupported global: GLOBAL os.system' part of torch's refusal message."""
+    for line in str(e).splitlines():
+        if "global" in line.lower():
+            return line.strip()[:200]
+    return "a disallowed global"
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return text[0][:200] if text else type(e).__name__

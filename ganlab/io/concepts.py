@@ -1,0 +1,213 @@
+"""A run's concepts: named lists of exemplar seeds, stored in RUN/concepts.json.
+
+    {"format": "ganlab-concepts", "version": 1, "nz": 100, "z_dist": "uniform",
+     "concepts": {"man with glasses": {"seeds": [3, 17, 42],
+                                       "source": {"kind": "manual", "step": 880, ...}}}}
+
+The file is human-readable and written atomically; `ganlab concept` writes it and
+`ganlab arithmetic` reads it. A concept's z is the mean of its exemplars' z (paper Fig. 7).
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from ganlab import __version__
+from ganlab.core.seeds import z_from_seeds
+from ganlab.errors import GanlabError
+from ganlab.io.atomic import write_json
+from ganlab.io.checkpoint import Checkpoint
+from ganlab.io.rundir import run_dir_of
+
+CONCEPTS_FILE = "concepts.json"
+FORMAT = "ganlab-concepts"
+FORMAT_VERSION = 1
+MAX_NAME = 64
+
+
+@dataclass
+class Concept:
+    """Exemplar seeds of one named concept and how they were chosen."""
+
+    name: str
+    seeds: list[int]
+    source: dict = field(default_factory=dict)  # {"kind": "manual"|"mined", ...provenance}
+
+    def z(self, nz: int, dist: str) -> torch.Tensor:
+        """The concept's latent: the mean of its exemplars' z (nz,)."""
+        return z_from_seeds(self.seeds, nz, dist).mean(dim=0)
+
+
+@dataclass
+class ConceptSet:
+    """The concepts of one run, as stored in RUN/concepts.json."""
+
+    path: Path
+    nz: int
+    z_dist: str
+    concepts: dict[str, Concept] = field(default_factory=dict)
+
+    def check_checkpoint(self, ckpt: Checkpoint) -> None:
+        """Refuse a checkpoint whose latent space is not the one the seeds were picked in."""
+        nz, dist = ckpt.model_config.nz, ckpt.z_dist
+        if (self.nz, self.z_dist) != (nz, dist):
+            raise GanlabError(
+                f"{self.path} holds concepts for nz={self.nz} {self.z_dist} latents but "
+                f"checkpoint {ckpt.path} has nz={nz} {dist} latents: seeds only name the same "
+                "images in the latent space they were picked in. Use the run the concepts "
+                "belong to, or make new ones for this run (`ganlab concept add` or "
+                "`ganlab concept mine`)."
+            )
+
+    def require(self, names: Sequence[str]) -> list[Concept]:
+        """The named concepts, each with at least one seed; GanlabError naming the first bad one."""
+        found = []
+        for name in names:
+            if name not in self.concepts:
+                known = ", ".join(repr(n) for n in sorted(self.concepts)) or "none"
+                close = difflib.get_close_matches(name, list(self.concepts), n=1)
+                hint = f" Did you mean {close[0]!r}?" if close else ""
+                raise GanlabError(
+                    f"no concept named {name!r} in {self.path} (known: {known})."
+                    f"{hint} See `ganlab concept list --run RUN`."
+                )
+            concept = self.concepts[name]
+            if not concept.seeds:
+                raise GanlabError(
+                    f"concept {name!r} in {self.path} has no exemplar seeds. Give it some with "
+                    f"`ganlab concept add {name!r} --seeds 3,17,42 --replace --run RUN`."
+                )
+            found.append(concept)
+        return found
+
+    def stale(self, ckpt: Checkpoint, names: Sequence[str]) -> list[str]:
+        """Warnings for concepts picked on another checkpoint than `ckpt` (e.g. before resume)."""
+        sha = ckpt.sha256()
+        out = []
+        for name in names:
+            src = self.concepts[name].source
+            if src.get("checkpoint_sha256") not in (None, sha):
+                out.append(
+                    f"concept {name!r} was picked on step {src.get('step')}, this "
+                    f"checkpoint is step {ckpt.step}: its exemplars may look different "
+                    "now."
+                )
+        return out
+
+    def to_json(self) -> dict:
+        return {
+            "format": FORMAT,
+            "version": FORMAT_VERSION,
+            "nz": self.nz,
+            "z_dist": self.z_dist,
+            "ganlab_version": __version__,
+            "concepts": {
+                c.name: {"seeds": c.seeds, "source": c.source} for c in self.concepts.values()
+            },
+        }
+
+
+def concepts_path(run: str | Path) -> Path:
+    return run_dir_of(run) / CONCEPTS_FILE
+
+
+def check_name(name: str) -> str:
+    """Return `name` if it can name a concept; GanlabError saying why not otherwise."""
+    if not name or not name.strip():
+        raise GanlabError(
+            'a concept name cannot be empty or only spaces; use e.g. "man with glasses".'
+        )
+    if len(name) > MAX_NAME:
+        raise GanlabError(
+            f"concept name {name[:20]!r}... is {len(name)} characters long; use at most {MAX_NAME}."
+        )
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
+        raise GanlabError(
+            f"concept name {name!r} contains control characters (tabs, "
+            "newlines...); use letters, digits, spaces and punctuation."
+        )
+    if name != name.strip():
+        raise GanlabError(f"concept name {name!r} starts or ends with spaces; remove them.")
+    if ":" in name:
+        raise GanlabError(
+            f"concept name {name!r} contains ':', which separates the two ends of "
+            "`ganlab arithmetic --walk LEFT:RIGHT`; use another character."
+        )
+    return name
+
+
+def load_concepts(run: str | Path, missing_ok: bool = False) -> ConceptSet | None:
+    """Read RUN/concepts.json.
+
+    Args:
+        run: a run directory or a checkpoint file inside one.
+        missing_ok: return None instead of raising when the run has no concepts yet.
+    Returns:
+        The ConceptSet (or None, see missing_ok).
+    Raises:
+        GanlabError: no concepts yet, or the file is malformed (the message says where).
+    """
+    path = concepts_path(run)
+    if not path.is_file():
+        if missing_ok:
+            return None
+        raise GanlabError(
+            f"run {run_dir_of(run)} has no concepts yet ({path} does not exist). Create some "
+            "with `ganlab concept add NAME --seeds 3,17,42 --run RUN`, or `ganlab concept mine "
+            "--run RUN` for a run trained on labelled data."
+        )
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise GanlabError(
+            f"cannot read {path}: {e}. Fix the JSON by hand or delete the file."
+        ) from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise GanlabError(f'{path} is not a ganlab concepts file (no "format": "{FORMAT}").')
+    if not isinstance(data.get("version"), int) or data["version"] > FORMAT_VERSION:
+        raise GanlabError(
+            f"{path} has concepts format {data.get('version')!r}, newer than this "
+            f"ganlab reads (<= {FORMAT_VERSION}); upgrade ganlab."
+        )
+    nz, dist, entries = data.get("nz"), data.get("z_dist"), data.get("concepts")
+    if (
+        not isinstance(nz, int)
+        or dist not in ("uniform", "normal")
+        or not isinstance(entries, dict)
+    ):
+        raise GanlabError(
+            f'{path} needs an integer "nz", a "z_dist" of uniform or normal '
+            'and a "concepts" object.'
+        )
+    concepts = {}
+    for name, entry in entries.items():
+        seeds = entry.get("seeds") if isinstance(entry, dict) else None
+        if not isinstance(seeds, list) or not all(type(s) is int and s >= 0 for s in seeds):
+            raise GanlabError(
+                f'concept {name!r} in {path} needs "seeds": a list of non-negative integers.'
+            )
+        try:
+            check_name(name)
+        except GanlabError as e:
+            raise GanlabError(f"{path}: {e}") from None
+        concepts[name] = Concept(name, seeds, entry.get("source") or {})
+    return ConceptSet(path, nz, dist, concepts)
+
+
+def save_concepts(concepts: ConceptSet) -> None:
+    write_json(concepts.path, concepts.to_json())
+
+
+def open_concepts(run: str | Path, ckpt: Checkpoint) -> ConceptSet:
+    """The run's concepts, or an empty set for its latent space; checked against `ckpt`."""
+    cs = load_concepts(run, missing_ok=True)
+    if cs is None:
+        return ConceptSet(concepts_path(run), ckpt.model_config.nz, ckpt.z_dist)
+    cs.check_checkpoint(ckpt)
+    return cs
