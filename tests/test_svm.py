@@ -9,16 +9,13 @@ from ganlab.experiments.probe import stats, svm
 
 
 @pytest.fixture(scope="module")
-def digits_features(tiny_config, tmp_path_factory):
-    """Features of a briefly trained 16px D on the digits (384 dims), raw as the probe uses."""
+def digits_features(tiny_run):
+    """Features of the tiny run's 16px D on the digits (384 dims), raw as the probe uses."""
     from ganlab.core.features import extract_features, recompute_bn_stats
-    from ganlab.core.train import train
     from ganlab.data import load_dataset
     from ganlab.io.checkpoint import load_checkpoint
 
-    run = tmp_path_factory.mktemp("svm") / "run"
-    train(tiny_config(epochs=2), out=run)
-    D = load_checkpoint(run).discriminator()
+    D = load_checkpoint(tiny_run).discriminator()
     train_set = load_dataset("digits", split="train", image_size=16, channels=1)
     test_set = load_dataset("digits", split="test", image_size=16, channels=1)
     recompute_bn_stats(D, iter(train_set.images.split(128)))
