@@ -36,6 +36,7 @@ demo: $(STAMP)
 	$(VENV)/bin/ganlab arithmetic $(DEMO) --walk 1:7 --seeds 0-7 --out $(DEMO)/demo-walk.png
 	$(VENV)/bin/ganlab probe digits -c $(DEMO) --json > $(DEMO)/demo-probe.json
 	$(VENV)/bin/ganlab probe digits -c $(DEMO) --random-init --json > $(DEMO)/demo-probe-random.json
+	$(VENV)/bin/ganlab report $(DEMO)
 	@echo
 	@echo "Demo run:        $(DEMO)/"
 	@echo "Sample grid:     $(DEMO)/demo-samples.png (seeds 0-63)"
@@ -44,6 +45,7 @@ demo: $(STAMP)
 	@echo "Attribute walk:  $(DEMO)/demo-walk.png (1 -> 7 direction)      paper Fig. 8"
 	@echo "Probe (Table 1): $(DEMO)/demo-probe.json (trained D), demo-probe-random.json (random D)"
 	@echo "Per-epoch grids: $(DEMO)/samples/   metrics: $(DEMO)/metrics.jsonl"
+	@echo "All of it:       $(DEMO)/report.html (one page: curves, grids, Table 1, config)"
 
 clean-demo:
 	rm -rf $(DEMO)

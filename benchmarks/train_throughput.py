@@ -8,6 +8,7 @@ out here. FLOPs per image are counted with torch.utils.flop_counter; the fp32 ma
 measured on the spot for context.
 
     python benchmarks/train_throughput.py                 # CPU, 64x64, batch 128
+    python benchmarks/train_throughput.py --amp bf16      # + ganlab under bf16 autocast
     python benchmarks/train_throughput.py --size 32 --device cuda --amp bf16
 """
 
@@ -22,6 +23,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from ganlab.core.models import ModelConfig, build_models
+from ganlab.core.precision import AMP_DTYPES, cpu_bf16_units, resolve_amp
 from ganlab.core.step import gan_step, prepare_models
 
 
@@ -131,9 +133,10 @@ def count_flops(step, real, noise) -> int:
     return fc.get_total_flops()
 
 
-def matmul_peak(device, n=4096, repeats=5) -> float:
-    """Measured fp32 GEMM GFLOP/s: the best of `repeats` n x n x n products (a peak)."""
-    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
+def matmul_peak(device, n=4096, repeats=5, dtype=torch.float32) -> float:
+    """Measured GEMM GFLOP/s in `dtype`: the best of `repeats` n x n x n products (a peak)."""
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
     for _ in range(2):
         a @ b
     times = []
@@ -177,20 +180,26 @@ def main() -> None:
     real = torch.rand(args.batch, 3, args.size, args.size, device=device) * 2 - 1
     noise = torch.rand(args.batch, 100, 1, 1, device=device) * 2 - 1
 
-    ganlab_step, G = make_ganlab(device, args.size, 3, args.amp, args.compile)
+    ganlab_step, G = make_ganlab(device, args.size, 3, "off", args.compile)
+    amp_step = (
+        make_ganlab(device, args.size, 3, args.amp, args.compile)[0] if args.amp != "off" else None
+    )
     ref_step = make_reference(device) if args.size == 64 else None
     flops_g = count_flops(ganlab_step, real, noise) / args.batch
     flops_r = count_flops(ref_step, real, noise) / args.batch if ref_step else None
     for _ in range(2):  # warm-up (and compilation)
-        ganlab_step(real, noise)
-        if ref_step:
-            ref_step(real, noise)
-    t_g, t_r = [], []
-    for _ in range(args.repeats):
+        for step in (ganlab_step, amp_step, ref_step):
+            if step:
+                step(real, noise)
+    t_g, t_r, t_a = [], [], []
+    for _ in range(args.repeats):  # interleaved, so machine noise hits every loop alike
         if ref_step:
             t_r.append(time_steps(ref_step, real, noise, args.steps, device))
         t_g.append(time_steps(ganlab_step, real, noise, args.steps, device))
+        if amp_step:
+            t_a.append(time_steps(amp_step, real, noise, args.steps, device))
     mm_peak, conv_peak = matmul_peak(device), conv_gemm_peak(device)
+    amp_peak = matmul_peak(device, dtype=AMP_DTYPES[args.amp]) if amp_step else None
 
     # sampling: G in eval mode, no grad
     G.eval()
@@ -206,7 +215,10 @@ def main() -> None:
 
     med_g = statistics.median(t_g)
     ips_g = args.batch / med_g
-    rows = [("ganlab step", ips_g, flops_g, flops_g * ips_g / 1e9)]
+    rows = [("ganlab fp32", ips_g, flops_g, flops_g * ips_g / 1e9)]
+    if amp_step:
+        ips_a = args.batch / statistics.median(t_a)
+        rows.append((f"ganlab {args.amp}", ips_a, flops_g, flops_g * ips_a / 1e9))
     if ref_step:
         med_r = statistics.median(t_r)
         ips_r = args.batch / med_r
@@ -219,6 +231,12 @@ def main() -> None:
         f"fp32 peaks (measured, best of 5): torch.mm 4096^3 {mm_peak:.1f} GFLOP/s; "
         f"1x1-conv GEMM {conv_peak:.1f} GFLOP/s"
     )
+    if amp_step:
+        units = ", ".join(cpu_bf16_units()) or "none" if device.type == "cpu" else "n/a"
+        print(
+            f"{args.amp} peak (measured): torch.mm 4096^3 {amp_peak:.1f} GFLOP/s "
+            f"({amp_peak / mm_peak:.2f}x fp32); CPU bf16 units: {units}"
+        )
     print(f"{'loop':<16} {'img/s':>8} {'GFLOP/img':>10} {'GFLOP/s':>9} {'% mm':>7} {'% conv':>7}")
     for name, ips, fl, gfs in rows:
         print(
@@ -233,6 +251,15 @@ def main() -> None:
             f"({100 * useful / mm_peak:.1f}% of torch.mm peak, "
             f"{100 * useful / conv_peak:.1f}% of 1x1-conv peak)"
         )
+    if amp_step:
+        print(
+            f"{args.amp}: {ips_a / ips_g:.2f}x ganlab fp32"
+            + (f", {ips_a / ips_r:.2f}x the reference loop" if ref_step else "")
+            + f"; {100 * flops_g * ips_a / 1e9 / amp_peak:.1f}% of the {args.amp} mm peak"
+        )
+        if device.type == "cpu":
+            choice = resolve_amp("auto", device)
+            print(f"--amp auto here: {choice.amp} ({choice.reason})")
     print(f"sampling (G eval, batch 256): {sample_rate:.1f} img/s")
 
 

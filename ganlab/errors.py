@@ -32,3 +32,16 @@ class Interrupted(GanlabError):
     """SIGINT/SIGTERM stopped training; a checkpoint was saved first (exit 130, as shells do)."""
 
     exit_code = 130
+
+
+class ImageInputError(GanlabError):
+    """An image the user named (a file, a folder of them) is missing, empty or unreadable."""
+
+
+class LatentsError(GanlabError):
+    """A latents file is unreadable, malformed or belongs to another latent space."""
+
+
+class EvalError(GanlabError):
+    """Image-quality metrics cannot run: no metrics library, unusable Inception weights, or an
+    evaluation that cannot be computed (too few images, a run that was never evaluated)."""

@@ -6,7 +6,9 @@
 - ``grid_tiles``: the tiles of a sample grid PNG of a tiny run.
 - ``require_real_data`` / ``fashion_mnist_root``: the one gate for tests on real data sets.
   Absent data skips the test with the install command; with GANLAB_REQUIRE_REAL_DATA=1
-  (CI, .ci/run) absent data fails it instead.
+  (CI, .ci/run) absent data fails it instead. ``chromium``: the same gate for the browser.
+- ``inception``: a seeded random-weights FID Inception file (nothing is downloaded: every
+  test runs with GANLAB_OFFLINE=1), a fresh reference cache, and a 75 px network input.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import gzip
 import hashlib
 import os
 import pickle
+import shutil
 import struct
 from pathlib import Path
 from types import SimpleNamespace
@@ -46,6 +49,7 @@ def make_tiny_config(**changes) -> TrainConfig:
         log_every=5,
         checkpoint_every=0,
         grid_seeds="0-15",
+        amp="off",  # float32: exact comparisons must not hinge on this CPU's bf16 probe
     )
     return base.replace(**changes)
 
@@ -109,9 +113,13 @@ def real_data_or_skip(path: Path, package: str, what: str) -> Path:
     path = Path(path)
     if path.is_dir():
         return path
-    message = (
+    missing(
         f"{what} is missing ({path} does not exist): install it with `apt-get install {package}`"
     )
+
+
+def missing(message: str):
+    """Skip the test with `message`; fail it instead under GANLAB_REQUIRE_REAL_DATA=1 (CI)."""
     if os.environ.get(REQUIRE_REAL_DATA) == "1":  # CI: absent real data is an error
         pytest.fail(message, pytrace=False)
     pytest.skip(message)
@@ -128,6 +136,16 @@ def fashion_mnist_root() -> Path:
     """Debian's real Fashion-MNIST (package dataset-fashion-mnist), where ganlab looks for it
     when no --data-root is given; skips (fails under GANLAB_REQUIRE_REAL_DATA=1) when absent."""
     return real_data_or_skip(DEBIAN_FASHION_MNIST, "dataset-fashion-mnist", "Fashion-MNIST")
+
+
+@pytest.fixture
+def chromium() -> Path:
+    """Debian's Chromium (package chromium), for the report's headless browser test; skips
+    (fails under GANLAB_REQUIRE_REAL_DATA=1) when absent, like the real data sets."""
+    for name in ("chromium", "chromium-browser"):
+        if shutil.which(name):
+            return Path(shutil.which(name))
+    missing("Chromium is missing (no chromium on PATH): install it with `apt-get install chromium`")
 
 
 # --- sample grids -----------------------------------------------------------------------------
@@ -157,7 +175,7 @@ def grid_tiles():
     return read_grid_tiles
 
 
-# --- datasets in their published on-disk formats (the ``dataset_files`` fixture) ----------
+# --- datasets in their published on-disk formats (the ``dataset_files`` fixture) --------------
 #
 # Each ``write_*`` function creates files under ``root`` exactly as the dataset is distributed
 # (or as torchvision lays it out) and returns the path to pass as ``--data-root``. Pixel content
@@ -522,3 +540,63 @@ def dataset_files() -> SimpleNamespace:
         write_imagenet=write_imagenet,
         write_folder=write_folder,
     )
+
+
+# --- image-quality metrics (the ``inception`` fixture) ----------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def offline(monkeypatch):
+    """No test downloads anything: the Inception weights must come from a fixture."""
+    monkeypatch.setenv("GANLAB_OFFLINE", "1")
+
+
+def random_inception_state_dict(seed: int = 0) -> dict:
+    """A seeded state dict of the FID Inception's exact architecture, He-initialised so that
+    features neither vanish nor explode through its 94 convolutions (BatchNorm: identity)."""
+    import math
+    from unittest import mock
+
+    import torch_fidelity.feature_extractor_inceptionv3 as tfi
+
+    # build the network without loading weights: its own loader is stubbed out
+    with (
+        mock.patch.object(tfi, "load_state_dict_from_url", lambda *a, **k: None),
+        mock.patch.object(tfi.FeatureExtractorInceptionV3, "load_state_dict", lambda *a: None),
+    ):
+        net = tfi.FeatureExtractorInceptionV3("inception-v3-compat", ["2048"])
+    gen = torch.Generator().manual_seed(seed)
+    state = {}
+    for name, value in net.state_dict().items():
+        if name.endswith("conv.weight"):
+            value = torch.randn(value.shape, generator=gen) * math.sqrt(2 / value[0].numel())
+        elif name == "fc.weight":
+            value = torch.randn(value.shape, generator=gen) / math.sqrt(value.shape[1])
+        state[name] = value.clone()
+    return state
+
+
+@pytest.fixture(scope="session")
+def inception_weights_file(tmp_path_factory) -> Path:
+    """A random-weights FID Inception .pth (95 MB), written once per session."""
+    path = tmp_path_factory.mktemp("inception") / "inception-random.pth"
+    torch.save(random_inception_state_dict(), path)
+    return path
+
+
+@pytest.fixture
+def inception(inception_weights_file, tmp_path, monkeypatch):
+    """``weights`` (random, seeded) and ``cache`` (an empty reference cache, also
+    $GANLAB_CACHE_DIR); the network sees 75 px inputs instead of 299 px (its smallest valid
+    size, ~16x faster on a CPU; ganlab and torch-fidelity alike, so comparisons still hold).
+    BLAS runs one thread: FID's 2048x2048 eigenproblem is ~5x slower with two threads
+    spin-waiting on a shared, loaded CPU."""
+    from threadpoolctl import threadpool_limits
+    from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
+
+    monkeypatch.setattr(FeatureExtractorInceptionV3, "INPUT_IMAGE_SIZE", 75)
+    cache = tmp_path / "reference-cache"
+    monkeypatch.setenv("GANLAB_CACHE_DIR", str(cache))
+    monkeypatch.delenv("GANLAB_INCEPTION_WEIGHTS", raising=False)
+    with threadpool_limits(1, user_api="blas"):
+        yield SimpleNamespace(weights=inception_weights_file, cache=cache)

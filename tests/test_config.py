@@ -1,4 +1,8 @@
-"""TrainConfig: the architecture presets are resolved in the config, not by the CLI."""
+"""TrainConfig: the architecture presets are resolved in the config, not by the CLI; a run's
+config.json or a TOML/JSON file is a `train --config`."""
+
+import json
+import re
 
 import pytest
 
@@ -79,3 +83,94 @@ def test_cli_arch_imagenet32_trains_the_preset(tmp_path, cli):
     config = RunDir(out).read_config()
     for part in ("config", "model"):  # config.json records the numbers
         assert [config[part][k] for k in ("nz", "ngf", "ndf")] == [256, 128, 128]
+
+
+# --- --config FILE ----------------------------------------------------------------------------
+
+
+def test_config_json_repeats_a_run(tmp_path, cli, tiny_run):
+    """config.json -> `train --config` -> the same config.json but for the command and time."""
+    out = tmp_path / "again"
+    r = cli("train", "--config", tiny_run / "config.json", "--out", out, "--quiet")
+    assert r.exit_code == 0, r.output
+    before, after = RunDir(tiny_run).read_config(), RunDir(out).read_config()
+    assert after["command"][0] == "ganlab"  # this run was made by a command
+    for key in ("created", "command"):  # the time and the command line differ, by design
+        before.pop(key), after.pop(key)
+    assert after == before
+    # and the repeat trains the same weights, since the config is the whole recipe
+    steps = RunDir(tiny_run).read_config()["steps_per_epoch"]
+    name = f"step-{steps:08d}.pt"
+    assert (out / "checkpoints" / name).is_file()
+    assert (out / "samples" / "epoch-0001.png").read_bytes() == (
+        tiny_run / "samples" / "epoch-0001.png"
+    ).read_bytes()
+
+
+def test_config_toml_with_options_that_override_it(tmp_path, cli):
+    config = tmp_path / "tiny.toml"
+    config.write_text(
+        "\n".join(
+            [
+                'dataset = "digits"',
+                'split = "all"',
+                "image-size = 16  # keys as the options are spelled, or with underscores",
+                "ngf = 8",
+                "ndf = 8",
+                "nz = 16",
+                "batch_size = 64",
+                "max-steps = 3",
+                'device = "cpu"',
+                "workers = 0",
+                'amp = "off"',
+                "lr = 1  # an integer where a float is expected",
+                'grid-seeds = "0-3"',
+            ]
+        )
+    )
+    out = tmp_path / "run"
+    r = cli("train", "--config", config, "--lr", "0.0005", "--out", out, "--quiet")
+    assert r.exit_code == 0, r.output
+    cfg = RunDir(out).read_config()["config"]
+    assert cfg["lr"] == 0.0005  # the option given wins over the file
+    assert (cfg["image_size"], cfg["ngf"], cfg["max_steps"], cfg["grid_seeds"]) == (16, 8, 3, "0-3")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("batchsize = 64", "unknown key 'batchsize'; did you mean 'batch_size'?"),
+        ("image-sise = 32", "unknown key 'image-sise'; did you mean 'image-size'?"),
+        ("wibble = 1", "unknown key 'wibble'; the keys are the options"),
+        ("image_size = 48", "image_size = 48 must be a power of two from 16 to 256"),
+        ('lr = "fast"', "lr = 'fast' is not a float"),
+        ("compile = 1", "compile = 1 is not a bool"),
+        ("epochs = 0", "epochs = 0 must be at least 1"),
+        ('dataset = "imagenette"', "dataset = 'imagenette' is not one of"),
+        ('grid_seeds = "3-1"', "grid_seeds: bad range"),
+        ("lr = ", "is not valid TOML"),
+    ],
+)
+def test_config_file_errors_name_the_key(tmp_path, text, message):
+    from ganlab.core.config import read_config_file
+
+    path = tmp_path / "bad.toml"
+    path.write_text(text + "\n")
+    with pytest.raises(GanlabError, match=re.escape(message)):
+        read_config_file(path)
+
+
+def test_config_cli_errors(tmp_path, cli, tiny_run):
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"config": {"dataset": "digits", "batchsize": 8}}))
+    r = cli("train", "--config", bad, "--out", tmp_path / "x")
+    assert r.exit_code == 1 and "did you mean 'batch_size'?" in r.output
+    assert "Traceback" not in r.output and not (tmp_path / "x").exists()
+    (tmp_path / "c.yaml").write_text("dataset: digits\n")
+    r = cli("train", "--config", tmp_path / "c.yaml", "--out", tmp_path / "x")
+    assert r.exit_code == 1 and "use a .toml or .json file" in r.output
+    r = cli("train", "--config", tiny_run / "config.json", "--resume", tiny_run)
+    assert r.exit_code == 2 and "--config" in r.output
+    (tmp_path / "nodata.toml").write_text("epochs = 1\n")
+    r = cli("train", "--config", tmp_path / "nodata.toml")
+    assert r.exit_code == 2 and "name a dataset" in r.output

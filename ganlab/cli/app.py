@@ -11,15 +11,20 @@ from ganlab.cli import (
     arithmetic,
     concept,
     dedup,
+    eval,
+    export,
     forget,
     interpolate,
     neighbors,
     prepare,
     probe,
+    project,
+    report,
     sample,
     train,
     visualize,
 )
+from ganlab.cli.options import ManyValuesCommand
 
 app = typer.Typer(
     name="ganlab",
@@ -50,11 +55,15 @@ def main() -> None:
 app.command("train")(train.train_cli)
 app.command("prepare")(prepare.prepare_cli)
 app.command("sample")(sample.sample_cli)  # Figs. 2-3
-app.command("interpolate")(interpolate.interpolate_cli)  # Fig. 4
+app.command("eval")(eval.eval_cli)  # FID, KID, IS, precision/recall (docs/evaluation.md)
+app.command("interpolate", cls=ManyValuesCommand)(interpolate.interpolate_cli)  # Fig. 4
 app.add_typer(concept.concept_app, name="concept")  # Figs. 7-8
 app.command("arithmetic")(arithmetic.arithmetic_cli)  # Figs. 7-8
+app.command("project")(project.project_cli)  # real images into z (Figs. 4, 7-8 on photos)
 app.command("probe")(probe.probe_cli)  # Tables 1-2
 app.command("dedup")(dedup.dedup_cli)  # section 4.1.1
 app.command("neighbors")(neighbors.neighbors_cli)  # Figs. 2-3, memorisation
 app.command("visualize")(visualize.visualize_cli)  # Fig. 5
 app.command("forget")(forget.forget_cli)  # Fig. 6
+app.command("report")(report.report_cli)  # a run on one HTML page
+app.command("export")(export.export_cli)  # G (and D) as TorchScript or ONNX

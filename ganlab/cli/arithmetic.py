@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
 from ganlab.cli.options import (
     BatchOpt,
+    CheckpointOpt,
     Device,
     DeviceOpt,
     JsonOpt,
@@ -19,12 +21,14 @@ from ganlab.cli.options import (
     seeds_option,
     to_device,
     user_errors,
+    with_checkpoint,
 )
 
 
 @user_errors
 def arithmetic_cli(
     run: RunArg,
+    checkpoint: CheckpointOpt = None,
     plus: Annotated[
         Optional[list[str]],
         typer.Option("--plus", help="A concept to add (repeatable).", show_default=False),
@@ -39,6 +43,15 @@ def arithmetic_cli(
             "--base",
             help="The concept to start from: renders the paper's Fig. 7 layout. With "
             "--walk, repeatable (one row each).",
+            show_default=False,
+        ),
+    ] = None,
+    base_image: Annotated[
+        Optional[list[Path]],
+        typer.Option(
+            "--base-image",
+            help="Start from your own image (repeatable): it is projected as `ganlab project` "
+            "does, then shown as photo / projection / result. With --walk, one row each.",
             show_default=False,
         ),
     ] = None,
@@ -102,11 +115,14 @@ def arithmetic_cli(
       ganlab arithmetic runs/digits --minus 3 --plus 8 -n 16 --out 3to8.png
 
       ganlab arithmetic runs/faces --walk "looking left:looking right" --steps 8 --seeds 0-3
+
+      ganlab arithmetic runs/faces --base-image me.jpg --minus man --plus woman --out me.png
     """
     from ganlab.experiments.arithmetic import arithmetic, attribute_walk, describe
 
+    run = with_checkpoint(run, checkpoint)
     check_out(out, ("image", "stdout"), json_out)
-    plus, minus, base = plus or [], minus or [], base or []
+    plus, minus, base, base_image = plus or [], minus or [], base or [], base_image or []
     given_seeds = seeds is not None or num is not None
     dev = to_device(device)
     if walk is not None:
@@ -121,7 +137,7 @@ def arithmetic_cli(
                 "colon, e.g. 'looking left:looking right')",
                 param_hint="'--walk'",
             )
-        walk_seeds = seed_list(seeds, num, 8) if given_seeds or not base else []
+        walk_seeds = seed_list(seeds, num, 8) if given_seeds or not (base or base_image) else []
         result = attribute_walk(
             run,
             left,
@@ -131,6 +147,7 @@ def arithmetic_cli(
             scale=1.0 if scale is None else scale,
             bases=base,
             seeds=walk_seeds,
+            base_images=base_image,
             captions=captions,
             device=dev,
             batch_size=batch_size,
@@ -146,13 +163,19 @@ def arithmetic_cli(
             )
         if base and given_seeds:
             raise typer.BadParameter("give --base or --seeds/-n, not both", param_hint="'--seeds'")
+        if base_image and (base or given_seeds):
+            raise typer.BadParameter(
+                "--base-image is the base: drop --base and --seeds/-n (or use --walk, whose rows "
+                "may start from all three)",
+                param_hint="'--base-image'",
+            )
         result = arithmetic(
             run,
             plus,
             minus,
             out,
             base=base[0] if base else None,
-            seeds=[] if base else seed_list(seeds, num, 8),
+            seeds=[] if base or base_image else seed_list(seeds, num, 8),
             samples=samples,
             noise=noise,
             noise_seed=noise_seed,
@@ -160,5 +183,6 @@ def arithmetic_cli(
             captions=captions,
             device=dev,
             batch_size=batch_size,
+            base_images=base_image,
         )
     report(result, json_out, None if out == "-" else describe(result))

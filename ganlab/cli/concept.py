@@ -13,6 +13,7 @@ from ganlab.cli.options import (
     Device,
     DeviceOpt,
     JsonOpt,
+    ManyValuesCommand,
     RunOpt,
     check_seeds,
     print_json,
@@ -28,7 +29,7 @@ concept_app = typer.Typer(
 )
 
 
-@concept_app.command("add")
+@concept_app.command("add", cls=ManyValuesCommand)
 @user_errors
 def concept_add_cli(
     name: Annotated[
@@ -38,40 +39,72 @@ def concept_add_cli(
             show_default=False,
         ),
     ],
+    run: RunOpt,
     seeds: Annotated[
-        str,
+        Optional[str],
         typer.Option(
             help="Exemplar seeds, e.g. 3,17,42 (the paper averages three). Find them with "
             "`ganlab sample RUN -n 64 --annotate`.",
             callback=check_seeds,
             show_default=False,
         ),
-    ],
-    run: RunOpt,
+    ] = None,
+    images: Annotated[
+        Optional[list[Path]],
+        typer.Option(
+            "--images",
+            help="Exemplar images instead of (or beside) seeds: --images a.jpg b.jpg c.jpg. "
+            "Each is projected as `ganlab project` does; its z, file and loss are stored.",
+            show_default=False,
+        ),
+    ] = None,
     replace: Annotated[bool, typer.Option(help="Overwrite a concept of the same name.")] = False,
+    device: DeviceOpt = Device.auto,
     json_out: JsonOpt = False,
 ) -> None:
-    """Store a concept: a name and its exemplar seeds.
+    """Store a concept: a name and its exemplars (seeds, or your own images).
 
-    Example:
+    Examples:
 
       ganlab concept add "man with glasses" --seeds 3,17,42 --run runs/faces
+
+      ganlab concept add smiling --images a.jpg b.jpg c.jpg --run runs/faces
     """
-    from ganlab.core.seeds import format_seeds, parse_seeds
+    from ganlab.core.seeds import parse_seeds
     from ganlab.experiments.concept import add_concept
 
-    concept = add_concept(run, name, parse_seeds(seeds), replace=replace)
+    if seeds is None and not images:
+        raise typer.BadParameter(
+            "give the exemplars: --seeds 3,17,42 or --images a.jpg b.jpg c.jpg",
+            param_hint="'--seeds'",
+        )
+    concept = add_concept(
+        run,
+        name,
+        parse_seeds(seeds) if seeds is not None else [],
+        replace=replace,
+        images=images or (),
+        device=to_device(device),
+    )
+    for note in concept.source.get("notes", []):
+        typer.echo(f"ganlab: warning: {note}", err=True)
     if json_out:
         print_json(concept)
-    else:
-        typer.echo(f"concept {name!r}: seeds {format_seeds(concept.seeds)}", err=True)
+        return
+    typer.echo(f"concept {name!r}: {concept.describe()}", err=True)
+    for src, mse, dist in zip(
+        concept.source.get("images", []),
+        concept.source.get("pixel_mse", []),
+        concept.source.get("feature_dist", []),
+        strict=True,
+    ):
+        typer.echo(f"  {src}: pixel mse {mse:.4f}, D-feature distance {dist:.3f}", err=True)
 
 
 @concept_app.command("list")
 @user_errors
 def concept_list_cli(run: RunOpt, json_out: JsonOpt = False) -> None:
     """List a run's concepts: name, seeds and where they came from."""
-    from ganlab.core.seeds import format_seeds
     from ganlab.io.concepts import concepts_path, load_concepts
 
     cs = load_concepts(run, missing_ok=True)
@@ -95,10 +128,7 @@ def concept_list_cli(run: RunOpt, json_out: JsonOpt = False) -> None:
             if src.get("kind") == "mined"
             else f"{src.get('kind', '?')}"
         )
-        typer.echo(
-            f"{c.name:<{width}}  {format_seeds(c.seeds):<16}  {origin} "
-            f"(step {src.get('step', '?')})"
-        )
+        typer.echo(f"{c.name:<{width}}  {c.describe():<16}  {origin} (step {src.get('step', '?')})")
 
 
 @concept_app.command("remove")

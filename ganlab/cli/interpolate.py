@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
 from ganlab.cli.options import (
     BatchOpt,
+    CheckpointOpt,
     Device,
     DeviceOpt,
     JsonOpt,
@@ -18,12 +20,14 @@ from ganlab.cli.options import (
     report,
     to_device,
     user_errors,
+    with_checkpoint,
 )
 
 
 @user_errors
 def interpolate_cli(
     run: RunArg,
+    checkpoint: CheckpointOpt = None,
     rows: Annotated[
         Optional[int],
         typer.Option(min=1, help="Walks, one per grid row (default: 4, or from --seeds)."),
@@ -44,6 +48,16 @@ def interpolate_cli(
             "the grid's knot tiles are exactly `ganlab sample --seeds` images "
             "(default: 0 .. rows*points-1).",
             callback=check_seeds,
+        ),
+    ] = None,
+    images: Annotated[
+        Optional[list[Path]],
+        typer.Option(
+            "--images",
+            help="Walk between your own images instead of seeds: --images a.jpg b.jpg c.jpg "
+            "(files or folders; each is projected as `ganlab project` does, the run's encoder "
+            "included). One walk through all of them, or --points per walk.",
+            show_default=False,
         ),
     ] = None,
     mode: Annotated[
@@ -87,12 +101,23 @@ def interpolate_cli(
       ganlab interpolate runs/digits --seeds 3,17,42 --steps 7 --out walk.png
 
       ganlab interpolate runs/faces --seeds 0-17 --rows 2 --mode slerp
+
+      ganlab interpolate runs/faces --images me.jpg you.jpg --steps 7 --out us.png
     """
     from ganlab.core.seeds import parse_seeds
     from ganlab.experiments.interpolate import interpolate
 
+    run = with_checkpoint(run, checkpoint)
     check_out(out, ("image", "stdout"), json_out)
-    if seeds is None:
+    if images:
+        if seeds is not None or rows is not None:
+            raise typer.BadParameter(
+                "--images are the walk's points: drop --seeds and --rows (--points splits the "
+                "images into walks)",
+                param_hint="'--images'",
+            )
+        seed_list, points = [], points or 0
+    elif seeds is None:
         rows, points = rows or 4, points or 9
         seed_list = list(range(rows * points))
     else:
@@ -118,6 +143,7 @@ def interpolate_cli(
         annotate=annotate,
         device=to_device(device),
         batch_size=batch_size,
+        images=images or (),
     )
     anim = f" and {result.gif}" if result.gif else ""
     line = (

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from typer.core import TyperCommand
 
 from ganlab.errors import GanlabError
 
@@ -33,9 +34,48 @@ def choices(name: str, *values: str) -> type[Enum]:
 
 Device = choices("Device", "auto", "cpu", "cuda", "mps")  # core.device.DEVICES
 ZDist = choices("ZDist", "uniform", "normal")  # core.seeds.Z_DISTS
-Amp = choices("Amp", "off", "bf16", "fp16")  # "off" + core.step.AMP_DTYPES
+Amp = choices("Amp", "auto", "off", "bf16", "fp16")  # core.precision.AMP_CHOICES
 Arch = choices("Arch", "dcgan", "imagenet32")  # core.models.ARCHS
 Mode = choices("Mode", "lerp", "slerp")  # experiments.interpolate.MODES
+
+
+class ManyValuesCommand(TyperCommand):
+    """A command whose `--images` takes several values after one flag: `--images a.jpg b.jpg`.
+
+    Click gives an option one value per occurrence; this rewrites `--images a b` into
+    `--images a --images b` before parsing, up to the next token that starts with "-" (name a
+    file like "-a.jpg" as ./-a.jpg). Repeating the flag works too. Arguments go before it.
+    """
+
+    many = ("--images",)
+
+    def parse_args(self, ctx, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, spread_values(args, self.many))
+
+
+def spread_values(args: Sequence[str], flags: Sequence[str]) -> list[str]:
+    """`--images a b --x` -> `--images a --images b --x` for each of `flags` (see above)."""
+    out: list[str] = []
+    flag, given = None, 0
+    for i, arg in enumerate(args):
+        if arg == "--":
+            out += args[i:]
+            flag = None
+            break
+        if flag is not None and not arg.startswith("-"):
+            out += [flag, arg]
+            given += 1
+            continue
+        if flag is not None and given == 0:
+            out.append(flag)  # no value: let Click say so
+        flag = None
+        if arg in flags:
+            flag, given = arg, 0
+        else:
+            out.append(arg)
+    if flag is not None and given == 0:
+        out.append(flag)
+    return out
 
 
 # --- callbacks ------------------------------------------------------------------------------
@@ -80,13 +120,62 @@ def check_channels(value: Optional[int]) -> Optional[int]:
     return value
 
 
+CHECKPOINT_SPECS = ("latest", "best")  # and step numbers (io.checkpoint.split_checkpoint_spec)
+
+
+def _spec(text: str) -> bool:
+    return text in CHECKPOINT_SPECS or text.isdigit()
+
+
+def check_run(value: Optional[Path]) -> Optional[Path]:
+    """An existing run directory or checkpoint file, or RUN:best / RUN:latest / RUN:STEP."""
+    if value is None or value.exists():
+        return value
+    head, sep, spec = str(value).rpartition(":")
+    if sep and head and _spec(spec) and Path(head).exists():
+        return value
+    raise typer.BadParameter(f"{str(value)!r} does not exist")
+
+
+def check_checkpoint(value: Optional[str]) -> Optional[str]:
+    if value is not None and not _spec(value):
+        raise typer.BadParameter(f"{value!r}: use latest, best or a step number")
+    return value
+
+
+def with_checkpoint(run: Path, checkpoint: Optional[str]) -> Path:
+    """RUN and `--checkpoint SPEC` as the one path the library reads: RUN:SPEC."""
+    if checkpoint is None:
+        return run
+    head, sep, spec = str(run).rpartition(":")
+    if not run.exists() and sep and _spec(spec):
+        if spec != checkpoint:
+            raise typer.BadParameter(
+                f"{run} and --checkpoint {checkpoint} name different checkpoints; give one",
+                param_hint="'--checkpoint'",
+            )
+        return run
+    return Path(f"{run}:{checkpoint}")
+
+
 # --- shared arguments and options -----------------------------------------------------------
 
 RunArg = Annotated[
     Path,
     typer.Argument(
-        help="A run directory (uses its latest checkpoint) or a checkpoint .pt file.",
-        exists=True,
+        help="A run directory (its latest checkpoint), RUN:best (the lowest FID), RUN:STEP, or "
+        "a checkpoint .pt file.",
+        callback=check_run,
+        show_default=False,
+    ),
+]
+CheckpointOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--checkpoint",
+        help="Which checkpoint of RUN: latest (default), best (the lowest FID, kept by `train "
+        "--eval-every`) or a step number; the same as RUN:best.",
+        callback=check_checkpoint,
         show_default=False,
     ),
 ]
@@ -124,6 +213,13 @@ ChannelsOpt = Annotated[
     typer.Option(help="1 (grey) or 3 (RGB) (default: the dataset's).", callback=check_channels),
 ]
 DeviceOpt = Annotated[Device, typer.Option(help="Where the networks run.")]
+AmpOpt = Annotated[
+    Amp,
+    typer.Option(
+        help="Compute precision of the forward passes: auto (bf16 on a GPU that has it, or on a "
+        "CPU with bf16 units where measured faster), off (float32), bf16, fp16 (CUDA)."
+    ),
+]
 BatchOpt = Annotated[int, typer.Option(min=1, help="Images per forward pass.")]
 WorkersOpt = Annotated[
     int,

@@ -8,11 +8,14 @@ from typing import Annotated, Optional
 import typer
 
 from ganlab.cli.options import (
+    Amp,
+    AmpOpt,
     Device,
     DeviceOpt,
     JsonOpt,
     QuietOpt,
     check_dataset,
+    check_run,
     choices,
     print_json,
     user_errors,
@@ -74,8 +77,9 @@ def probe_cli(
         typer.Option(
             "--checkpoint",
             "-c",
-            exists=True,
-            help="Run directory (latest checkpoint) or .pt file whose D extracts the features.",
+            callback=check_run,
+            help="Run directory (latest checkpoint), RUN:best, RUN:STEP or .pt file whose D "
+            "extracts the features.",
         ),
     ] = None,
     data_root: Annotated[
@@ -190,6 +194,7 @@ def probe_cli(
     ] = 10,
     seed: Annotated[int, typer.Option(min=0, help="Seeds splits, draws and --random-init.")] = 0,
     device: DeviceOpt = Device.auto,
+    amp: AmpOpt = Amp.auto,
     batch_size: Annotated[
         int,
         typer.Option(
@@ -256,6 +261,7 @@ def probe_cli(
         select_draws=select_draws,
         seed=seed,
         device=device.value,
+        amp=amp.value,
         batch_size=batch_size,
         workers=workers,
     )

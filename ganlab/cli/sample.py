@@ -9,6 +9,7 @@ import typer
 
 from ganlab.cli.options import (
     BatchOpt,
+    CheckpointOpt,
     Device,
     DeviceOpt,
     JsonOpt,
@@ -20,12 +21,14 @@ from ganlab.cli.options import (
     seeds_option,
     to_device,
     user_errors,
+    with_checkpoint,
 )
 
 
 @user_errors
 def sample_cli(
     run: RunArg,
+    checkpoint: CheckpointOpt = None,
     num: num_option(64) = None,
     seeds: seeds_option("Seeds to render") = None,
     out: Annotated[
@@ -47,6 +50,14 @@ def sample_cli(
             help="Drop G's feature maps listed in a mask from `ganlab forget --save` (Fig. 6)."
         ),
     ] = None,
+    latents: Annotated[
+        Optional[Path],
+        typer.Option(
+            help="Render the z of a latents file (from `ganlab project`, or a samples .h5) "
+            "instead of seeds.",
+            show_default=False,
+        ),
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Render images from a trained generator (eval mode: an image depends only on its seed).
@@ -60,19 +71,27 @@ def sample_cli(
       ganlab sample runs/digits -n 1000 --out samples.h5
 
       ganlab sample runs/digits --seeds 7 --out - | display
+
+      ganlab sample runs/faces --latents me.h5 --out me.png
     """
     from ganlab.experiments.sample import OUT_KINDS, sample
 
+    run = with_checkpoint(run, checkpoint)
     check_out(out, OUT_KINDS, json_out)
+    if latents is not None and (seeds is not None or num is not None):
+        raise typer.BadParameter(
+            "--latents renders every z in the file; drop --seeds / -n", param_hint="'--latents'"
+        )
     result = sample(
         run,
-        seed_list(seeds, num, 64),
+        [] if latents is not None else seed_list(seeds, num, 64),
         out,
         annotate=annotate,
         nrow=nrow,
         device=to_device(device),
         batch_size=batch_size,
         forget=forget,
+        latents=latents,
     )
     report(
         result, json_out, None if out == "-" else f"wrote {result.count} image(s) to {result.out}"

@@ -47,6 +47,16 @@ def train_cli(
             show_default=False,
         ),
     ] = None,
+    config: Annotated[
+        Optional[Path],
+        typer.Option(
+            help="Read the options from a TOML or JSON file (keys named like the options, e.g. "
+            "batch-size = 64), or a run's config.json to repeat that run; options given here "
+            "override the file.",
+            exists=True,
+            dir_okay=False,
+        ),
+    ] = None,
     data_root: DataRootOpt = None,
     data: Annotated[
         Optional[Path],
@@ -145,8 +155,10 @@ def train_cli(
     amp: Annotated[
         Optional[Amp],
         typer.Option(
-            help="Mixed precision on CUDA (bf16 or fp16 with loss scaling); ignored on the CPU "
-            "(default: off)."
+            help="Mixed precision: auto picks bf16 on a CUDA GPU that has it, and on a CPU with "
+            "bf16 units (AMX, AVX512-BF16) where a short probe measures it faster; off is "
+            "float32; bf16 forces it; fp16 (CUDA) adds loss scaling. The choice and its reason "
+            "go into config.json (default: auto)."
         ),
     ] = None,
     channels_last: Annotated[
@@ -173,6 +185,44 @@ def train_cli(
         Optional[int],
         typer.Option(min=1, help="Steps between metrics.jsonl records (default: 50)."),
     ] = None,
+    tensorboard: Annotated[
+        Optional[bool],
+        typer.Option(
+            "--tensorboard/--no-tensorboard",
+            help="Also write the metrics and grids to RUN/tb for TensorBoard (needs ganlab's "
+            "tb extra, i.e. the tensorboard package) (default: off).",
+        ),
+    ] = None,
+    eval_every: Annotated[
+        Optional[int],
+        typer.Option(
+            min=0,
+            help="Steps between FID/KID evaluations (logged as eval records in metrics.jsonl); "
+            "the checkpoint with the lowest FID is kept as checkpoints/best (RUN:best). Needs "
+            "ganlab's eval extra and the Inception weights (docs/evaluation.md) (default: 0, "
+            "off).",
+        ),
+    ] = None,
+    eval_n: Annotated[
+        Optional[int],
+        typer.Option(min=2, help="Generated images per evaluation, seeds 0..N-1 (default: 10000)."),
+    ] = None,
+    eval_real_n: Annotated[
+        Optional[int],
+        typer.Option(
+            min=2,
+            help="Reference images from the training split (all if it is smaller; cached) "
+            "(default: 50000).",
+        ),
+    ] = None,
+    inception_weights: Annotated[
+        Optional[Path],
+        typer.Option(
+            help="The FID Inception weights file for --eval-every (default: "
+            "$GANLAB_INCEPTION_WEIGHTS, then torch-fidelity's cache).",
+            show_default=False,
+        ),
+    ] = None,
     quiet: QuietOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
@@ -186,9 +236,13 @@ def train_cli(
 
       ganlab train --resume runs/digits --max-steps 2000
 
+      ganlab train --config runs/digits/config.json --seed 1 --out runs/digits-seed1
+
+      ganlab train cifar10 --data-root ~/data --eval-every 5000 --eval-n 10000
+
       torchrun --nproc_per_node 4 -m ganlab train lsun --data-root /data/lsun --amp bf16
     """
-    from ganlab.core.config import TrainConfig
+    from ganlab.core.config import TrainConfig, read_config_file
     from ganlab.core.train import resume_config, train
     from ganlab.progress import Reporter
 
@@ -221,20 +275,34 @@ def train_cli(
         "compile": compile,
         "checkpoint_every": checkpoint_every,
         "log_every": log_every,
+        "tensorboard": tensorboard,
+        "eval_every": eval_every,
+        "eval_n": eval_n,
+        "eval_real_n": eval_real_n,
+        "inception_weights": str(inception_weights) if inception_weights else None,
     }
     if resume is not None:
+        if config is not None:
+            raise typer.BadParameter(
+                "--resume continues the run with its own config; drop --config (or start a "
+                "new run from the file with --out)",
+                param_hint="'--config'",
+            )
         if out is not None:
             raise typer.BadParameter(
                 "--resume continues the run in place; drop --out", param_hint="'--out'"
             )
         cfg = resume_config(resume, options)
     else:
-        if dataset is None:
+        from_file = read_config_file(config) if config is not None else {}
+        if dataset is None and "dataset" not in from_file:
             raise typer.BadParameter(
-                "name a dataset (e.g. `ganlab train digits`) or give --resume RUN_DIR",
+                "name a dataset (e.g. `ganlab train digits`), or give --config FILE or "
+                "--resume RUN_DIR",
                 param_hint="'DATASET'",
             )
-        cfg = TrainConfig().replace(**{k: v for k, v in options.items() if v is not None})
+        given = {k: v for k, v in options.items() if v is not None}
+        cfg = TrainConfig().replace(**from_file).replace(**given)  # the options win
     result = train(
         cfg,
         out=out,

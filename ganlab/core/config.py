@@ -10,9 +10,20 @@ uses, and config.json records those numbers, not "the preset".
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import json
+import sys
+import typing
 from dataclasses import asdict, dataclass, fields
+from pathlib import Path
 
 from ganlab.core.models import ModelConfig
+from ganlab.errors import GanlabError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # the same parser, before it joined the standard library
+    import tomli as tomllib
 
 # Each architecture's (ganlab.core.models.ARCHS) latent size and widths, used where a config
 # leaves them out (None).
@@ -68,13 +79,18 @@ class TrainConfig:
     seed: int = 0  # seeds init, data order and noise
     device: str = "auto"  # auto | cpu | cuda | mps
     workers: int = 2  # DataLoader worker processes for file-backed datasets
-    amp: str = "off"  # mixed precision on CUDA: "off", "bf16" or "fp16" (float32 on the CPU)
+    amp: str = "auto"  # "auto" (bf16 where measured faster), "off", "bf16" or "fp16" (CUDA)
     channels_last: bool = True  # NHWC memory format: faster convolutions on CPU and GPU
     compile: bool = False  # torch.compile both nets (slow start, faster steps)
     checkpoint_every: int = 1000  # steps between mid-epoch checkpoints (0: epoch ends only)
     keep: int = 3  # keep the last N checkpoints
     log_every: int = 50  # steps between metrics.jsonl records
+    tensorboard: bool = False  # also write metrics and grids to RUN/tb (needs ganlab[tb])
     grid_seeds: str = "0-63"  # seeds of the fixed-noise grid rendered after each epoch
+    eval_every: int = 0  # steps between FID/KID evaluations, keeping checkpoints/best (0: off)
+    eval_n: int = 10_000  # generated images per evaluation (seeds 0..eval_n-1)
+    eval_real_n: int = 50_000  # reference images (the training split; all if it is smaller)
+    inception_weights: str | None = None  # FID Inception weights file (None: see docs)
 
     def __post_init__(self) -> None:
         """Fill nz, ngf and ndf left as None from the arch's preset (the config is frozen)."""
@@ -118,3 +134,151 @@ class TrainConfig:
                 if name not in changes and getattr(self, name) == old[name]:
                     changes[name] = None
         return dataclasses.replace(self, **changes)
+
+
+# --- --config FILE ----------------------------------------------------------------------------
+
+CONFIG_SUFFIXES = (".toml", ".json")
+
+
+def _positive(v) -> bool:
+    return v >= 1
+
+
+def _non_negative(v) -> bool:
+    return v >= 0
+
+
+def _fraction(v) -> bool:
+    return 0 <= v < 1
+
+
+def _power_of_two(v) -> bool:
+    return 16 <= v <= 256 and not v & (v - 1)
+
+
+# The checks the CLI's options make, for values read from a file: field -> (test, the rule).
+_VALUE_CHECKS = {
+    "image_size": (_power_of_two, "a power of two from 16 to 256"),
+    "channels": (lambda v: v in (1, 3), "1 (grey) or 3 (RGB)"),
+    "nz": (_positive, "at least 1"),
+    "ngf": (_positive, "at least 1"),
+    "ndf": (_positive, "at least 1"),
+    "batch_size": (lambda v: v >= 2, "at least 2"),
+    "lr": (lambda v: v > 0, "positive (paper: 0.0002)"),
+    "beta1": (_fraction, "in [0, 1) (paper: 0.5)"),
+    "beta2": (_fraction, "in [0, 1)"),
+    "weight_decay": (_non_negative, "0 or more"),
+    "epochs": (_positive, "at least 1"),
+    "max_steps": (_positive, "at least 1"),
+    "seed": (_non_negative, "0 or more"),
+    "workers": (_non_negative, "0 or more"),
+    "checkpoint_every": (_non_negative, "0 or more"),
+    "keep": (_positive, "at least 1"),
+    "log_every": (_positive, "at least 1"),
+    "eval_every": (_non_negative, "0 or more"),
+    "eval_n": (lambda v: v >= 2, "at least 2"),
+    "eval_real_n": (lambda v: v >= 2, "at least 2"),
+}
+
+
+def read_config_file(path: str | Path) -> dict:
+    """The TrainConfig values a `--config` file sets, checked like the options.
+
+    The file is TOML or JSON with keys named like `ganlab train`'s options (`batch-size` or
+    `batch_size`; `dataset` for the DATASET argument). A run's own config.json is valid: its
+    TrainConfig is the "config" part, and the run's other records (model, dataset description,
+    command...) are ignored, so `ganlab train --config runs/a/config.json --out runs/b` repeats
+    run a.
+
+    Args:
+        path: a .toml or .json file.
+    Returns:
+        {TrainConfig field: value} for the keys the file sets, to apply with
+        `TrainConfig().replace(**values)` before the options given on the command line.
+    Raises:
+        GanlabError: the file is missing or malformed, has a key that is not an option (the
+            message names the closest one) or a value of the wrong type or range.
+    """
+    path = Path(path)
+    if path.suffix.lower() not in CONFIG_SUFFIXES:
+        raise GanlabError(f"--config {path}: use a .toml or .json file.")
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise GanlabError(f"cannot read --config {path}: {e.strerror or e}.") from None
+    try:
+        data = tomllib.loads(text) if path.suffix.lower() == ".toml" else json.loads(text)
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise GanlabError(f"--config {path} is not valid {path.suffix[1:].upper()}: {e}.") from None
+    if isinstance(data, dict) and isinstance(data.get("config"), dict):
+        data = data["config"]  # a run's config.json
+    if not isinstance(data, dict):
+        raise GanlabError(f"--config {path} must hold a table of option = value.")
+    hints = typing.get_type_hints(TrainConfig)
+    values = {}
+    for key, value in data.items():
+        name = key.replace("-", "_")
+        if name not in hints:
+            raise GanlabError(f"--config {path}: unknown key {key!r}{_closest(key, hints)}")
+        values[name] = _checked(path, key, value, hints[name])
+    return values
+
+
+def _closest(key: str, names) -> str:
+    """'; did you mean 'batch_size'?' (in the key's own spelling), or '' if nothing is close."""
+    match = difflib.get_close_matches(key.replace("-", "_"), list(names), n=1, cutoff=0.6)
+    if not match:
+        return f"; the keys are the options of `ganlab train --help`: {', '.join(names)}."
+    return f"; did you mean {match[0].replace('_', '-') if '-' in key else match[0]!r}?"
+
+
+def _checked(path: Path, key: str, value, hint):
+    """`value` of field `key` if it has the field's type and passes its check; else raise."""
+    name = key.replace("-", "_")
+    types = typing.get_args(hint) or (hint,)
+    if value is None:
+        if type(None) in types:
+            return None
+        raise GanlabError(f"--config {path}: {key} cannot be null.")
+    if float in types and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)  # `lr = 1` means 1.0
+    # bool is an int in Python: a bool field takes only true/false, an int field no bool
+    if not any(type(value) is t for t in types):
+        wanted = " or ".join(t.__name__ for t in types if t is not type(None))
+        raise GanlabError(f"--config {path}: {key} = {value!r} is not a {wanted}.")
+    check = _VALUE_CHECKS.get(name)
+    if check is not None and not check[0](value):
+        raise GanlabError(f"--config {path}: {key} = {value!r} must be {check[1]}.")
+    choices = _choices(name)
+    if choices is not None and value not in choices:
+        raise GanlabError(
+            f"--config {path}: {key} = {value!r} is not one of {', '.join(map(str, choices))}."
+        )
+    if name == "grid_seeds":
+        from ganlab.core.seeds import parse_seeds
+
+        try:
+            parse_seeds(value)
+        except ValueError as e:
+            raise GanlabError(f"--config {path}: grid_seeds: {e}.") from None
+    return value
+
+
+def _choices(name: str):
+    """The values a choice field may take (the libraries' lists), or None."""
+    if name == "dataset":
+        from ganlab.data import DATASETS
+
+        return sorted(DATASETS)
+    if name == "arch":
+        return list(ARCH_PRESETS)
+    if name == "z_dist":
+        from ganlab.core.seeds import Z_DISTS
+
+        return list(Z_DISTS)
+    if name == "device":
+        from ganlab.core.device import DEVICES
+
+        return list(DEVICES)
+    return None

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ganlab.core.models import Discriminator, ModelConfig
+from ganlab.core.precision import FLOAT32, AmpChoice
 from ganlab.io.images import to_unit
 
 
@@ -59,21 +60,29 @@ def extract_features(
     layers: Sequence[int] | None = None,
     grid: int = 4,
     device: str | torch.device = "cpu",
+    precision: AmpChoice = FLOAT32,
 ) -> Iterator[torch.Tensor]:
     """Yield pooled features (B, F) on the CPU for each uint8 image batch (B, C, S, S).
 
     D should be in eval mode (running BatchNorm statistics) so a feature does not depend on
-    the other images in its batch.
+    the other images in its batch. `precision` (default float32) sets the compute precision;
+    the features come back in float32 either way.
     """
+    device = torch.device(device)
     for images in batches:
         x = to_unit(images.to(device))  # (B, C, S, S) in [-1, 1]
-        _, feats = D(x, features=True)
-        yield pool_features(feats, layers, grid).float().cpu()
+        with precision.autocast(device):
+            _, feats = D(x, features=True)
+            pooled = pool_features(feats, layers, grid)
+        yield pooled.float().cpu()
 
 
 @torch.no_grad()
 def recompute_bn_stats(
-    D: Discriminator, batches: Iterator[torch.Tensor], device: str | torch.device = "cpu"
+    D: Discriminator,
+    batches: Iterator[torch.Tensor],
+    device: str | torch.device = "cpu",
+    precision: AmpChoice = FLOAT32,
 ) -> int:
     """Re-estimate every BatchNorm's population mean and variance over `batches`, then eval.
 
@@ -85,6 +94,7 @@ def recompute_bn_stats(
         D: the discriminator (changed in place).
         batches: uint8 image batches, e.g. the probe's training images in minibatches of 128.
         device: where D lives.
+        precision: the compute precision of the convolutions (BatchNorm is float32 always).
     Returns:
         The number of batches averaged (0 when D has no BatchNorm).
     """
@@ -99,7 +109,8 @@ def recompute_bn_stats(
     count = 0
     try:
         for images in batches:
-            D(to_unit(images.to(device)))
+            with precision.autocast(torch.device(device)):
+                D(to_unit(images.to(device)))
             count += 1
     finally:
         for m, momentum in zip(norms, momenta, strict=True):

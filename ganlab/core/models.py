@@ -74,6 +74,21 @@ def _width(base: int, level: int) -> int:
     return base * min(2**level, MAX_WIDTH_MULT)
 
 
+class BatchNorm2d(nn.BatchNorm2d):
+    """BatchNorm whose statistics are float32 under autocast (bf16 convolutions around it).
+
+    DCGAN's batch statistics drive both nets (the paper's fix for training instability), so they
+    are not computed in bf16; the output returns in the input's dtype for the next convolution.
+    In float32 this is exactly nn.BatchNorm2d (same state dict).
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dtype == torch.float32:
+            return super().forward(x)
+        with torch.autocast(x.device.type, enabled=False):
+            return super().forward(x.float()).to(x.dtype)
+
+
 class Generator(nn.Module):
     """z (B, nz) -> image (B, C, S, S) in [-1, 1]."""
 
@@ -130,7 +145,7 @@ def _dcgan_generator(cfg: ModelConfig) -> nn.Sequential:
     layers: list[nn.Module] = [
         # (B, nz, 1, 1) -> (B, w, 4, 4)
         nn.ConvTranspose2d(cfg.nz, _width(cfg.ngf, n - 1), 4, 1, 0, bias=False),
-        nn.BatchNorm2d(_width(cfg.ngf, n - 1)),
+        BatchNorm2d(_width(cfg.ngf, n - 1)),
         nn.ReLU(True),
     ]
     for level in range(n - 1, 0, -1):
@@ -138,7 +153,7 @@ def _dcgan_generator(cfg: ModelConfig) -> nn.Sequential:
         c_in, c_out = _width(cfg.ngf, level), _width(cfg.ngf, level - 1)
         layers += [
             nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=False),
-            nn.BatchNorm2d(c_out),
+            BatchNorm2d(c_out),
             nn.ReLU(True),
         ]
     # (B, ngf, S/2, S/2) -> (B, C, S, S); no BatchNorm on G's output
@@ -160,7 +175,7 @@ def _dcgan_disc_blocks(cfg: ModelConfig) -> list[nn.Sequential]:
         blocks.append(
             nn.Sequential(
                 nn.Conv2d(c_in, c_out, 4, 2, 1, bias=False),
-                nn.BatchNorm2d(c_out),
+                BatchNorm2d(c_out),
                 nn.LeakyReLU(0.2, inplace=True),
             )
         )
@@ -180,7 +195,7 @@ def _imagenet32_disc_blocks(cfg: ModelConfig) -> list[nn.Sequential]:
         c_out = cfg.ndf * mult
         # (B, c_in, s, s) -> (B, c_out, s / stride, s / stride); no BatchNorm on the input layer
         conv = nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False)
-        norm = [nn.BatchNorm2d(c_out)] if i > 0 else []
+        norm = [BatchNorm2d(c_out)] if i > 0 else []
         blocks.append(nn.Sequential(conv, *norm, nn.LeakyReLU(0.2, inplace=True)))
         c_in = c_out
     return blocks
@@ -190,14 +205,14 @@ def _imagenet32_generator(cfg: ModelConfig) -> nn.Sequential:
     c_in = 4 * cfg.ngf
     layers: list[nn.Module] = [
         nn.ConvTranspose2d(cfg.nz, c_in, 4, 1, 0, bias=False),  # (B, 4g, 4, 4)
-        nn.BatchNorm2d(c_in),
+        BatchNorm2d(c_in),
         nn.ReLU(True),
     ]
     for mult, stride in _IMAGENET32_G:
         c_out = cfg.ngf * mult
         # (B, c_in, s, s) -> (B, c_out, s * stride, s * stride)
         conv = nn.ConvTranspose2d(c_in, c_out, 3, stride, 1, output_padding=stride - 1, bias=False)
-        layers += [conv, nn.BatchNorm2d(c_out), nn.ReLU(True)]
+        layers += [conv, BatchNorm2d(c_out), nn.ReLU(True)]
         c_in = c_out
     # (B, g, 32, 32) -> (B, C, 32, 32); no BatchNorm on G's output
     layers += [nn.ConvTranspose2d(c_in, cfg.channels, 3, 1, 1, bias=False), nn.Tanh()]

@@ -7,7 +7,8 @@ against a plain reference loop. The speed-ups, all optional except the first:
   through D computes only input gradients, not the weight gradients a plain loop computes and
   then throws away (about a sixth of a step's convolution work).
 - channels_last memory format (NHWC), which oneDNN and cuDNN convolutions prefer.
-- Mixed precision (`--amp bf16|fp16`) on CUDA, with a GradScaler per optimiser for fp16.
+- Mixed precision (`--amp`, see `precision`): bf16 autocast on CUDA or a CPU with bf16 units,
+  fp16 on CUDA with a GradScaler per optimiser.
 - `torch.compile` of both nets (`--compile`).
 """
 
@@ -20,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+from ganlab.core.precision import AMP_DTYPES
 
 
 @dataclass

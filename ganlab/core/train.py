@@ -26,7 +26,9 @@ from ganlab.core.device import resolve_device
 from ganlab.core.distributed import DistEnv, any_rank, barrier, mean_over_ranks
 from ganlab.core.distributed import setup as setup_distributed
 from ganlab.core.distributed import teardown as teardown_distributed
+from ganlab.core.metrics import TrainingEval
 from ganlab.core.models import build_models
+from ganlab.core.precision import AmpChoice, resolve_amp
 from ganlab.core.seeds import parse_seeds, sample_z, z_from_seeds
 from ganlab.core.step import gan_step, prepare_models
 from ganlab.core.trainset import open_training_data
@@ -41,8 +43,9 @@ from ganlab.io.checkpoint import (
     save_checkpoint,
     write_latest,
 )
-from ganlab.io.images import grid_image, save_png, to_unit
-from ganlab.io.rundir import RunDir, default_run_dir
+from ganlab.io.images import grid_image, png_bytes, save_png, to_unit
+from ganlab.io.rundir import COLLAPSED_LOSS_D, RunDir, default_run_dir
+from ganlab.io.tensorboard import TensorBoardWriter, summary_writer_class
 from ganlab.progress import Reporter
 
 
@@ -189,15 +192,20 @@ def _train(
     device: torch.device,
 ) -> TrainResult:
     rep = reporter if reporter is not None and env.is_main else Reporter(quiet=True)
-    amp = cfg.amp
-    if amp != "off" and device.type != "cuda":
-        rep.warn(f"--amp {amp} is for CUDA GPUs; training in float32 on {device.type}")
-        amp = "off"
+    if cfg.tensorboard:
+        summary_writer_class()  # without the extra installed, fail before any work
+    precision = resolve_amp(cfg.amp, device)
+    if env.enabled and any_rank(precision.amp != "bf16", env, device) and precision.amp == "bf16":
+        precision = AmpChoice("off", f"{precision.reason}; another rank chose float32, so float32")
+    rep.log(f"precision: {precision.reason}")
+    amp = precision.amp
     if cfg.batch_size % env.world_size:
         raise GanlabError(
             f"--batch-size {cfg.batch_size} (the global batch) must divide evenly "
             f"among {env.world_size} processes."
         )
+    # --eval-every: the metrics library and Inception weights are checked before any work
+    evaluator = TrainingEval(cfg, device, env.is_main, rep) if cfg.eval_every else None
     data = open_training_data(cfg)
     keep = _kept_indices(cfg, data, rep)  # None, or the indices left by --exclude
     n = len(data) if keep is None else len(keep)
@@ -253,6 +261,7 @@ def _train(
                     "step": step,
                     "checkpoint": ckpt.path.name,
                     "world_size": env.world_size,
+                    "precision": precision.to_dict(),
                     "time": time.time(),
                 }
             )
@@ -268,6 +277,7 @@ def _train(
                     "dataset": data.describe(),
                     "steps_per_epoch": steps_per_epoch,
                     "device": str(device),
+                    "precision": precision.to_dict(),
                     "world_size": env.world_size,
                     "command": command or [],
                     "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -275,6 +285,9 @@ def _train(
             )
         barrier(env)  # the directory exists before any rank goes on
         rep.log(f"run directory: {run.path}")
+    if evaluator is not None:  # the reference features (cached) and, resuming, the best FID
+        evaluator.prepare(data, mcfg.image_size, mcfg.channels, run)
+        barrier(env)
     m = prepare_models(
         G,
         D,
@@ -321,6 +334,8 @@ def _train(
             img = grid_image(G(grid_z).float())
         G.train()
         save_png(img, run.samples_dir / name)
+        if run.tensorboard is not None:
+            run.tensorboard.write_grid(step, png_bytes(img))
 
     # --- loop ---------------------------------------------------------------------------------
     stop_signal: list[int] = []
@@ -333,6 +348,10 @@ def _train(
     last_ckpt: Path | None = None
     resident = _resident_images(data, device)
     rep.start(f"{cfg.dataset} {mcfg.image_size}px", total=total_steps, completed=step)
+    if cfg.tensorboard and env.is_main:  # from here on every metrics record goes to RUN/tb too
+        # a resumed run logs again from the step after its checkpoint: TensorBoard hides what
+        # the interrupted session logged from there on
+        run.tensorboard = TensorBoardWriter(run.tb_dir, purge_step=step + 1 if step else None)
     try:
         while step < total_steps:
             # data: the rest of the current epoch, this rank's slice of every global batch
@@ -388,7 +407,7 @@ def _train(
                             f"D(x) {last['d_x']:.3f} D(G(z)) {last['d_g_z']:.3f} "
                             f"{record['images_per_s']:.1f} img/s"
                         )
-                    if last["loss_d"] < 1e-3:
+                    if last["loss_d"] < COLLAPSED_LOSS_D:
                         rep.warn(
                             f"D's loss is {last['loss_d']:.2e} at step {step}: D wins outright "
                             "and G gets almost no gradient. Usual fixes: check the data is "
@@ -430,6 +449,19 @@ def _train(
                     _check_finite(step, log_meter, epoch_meter)
                     last_ckpt = checkpoint()
 
+                # evaluate: FID/KID of G at a checkpoint, which becomes `best` if the lowest;
+                # rank 0 scores, the other ranks wait
+                if evaluator is not None and step % cfg.eval_every == 0:
+                    if last_ckpt is None or last_ckpt.name != run.checkpoint_path(step).name:
+                        _check_finite(step, log_meter, epoch_meter)
+                        last_ckpt = checkpoint()
+                    paused = time.perf_counter()
+                    evaluator.evaluate(G, step, step / steps_per_epoch, last_ckpt, run)
+                    barrier(env)
+                    paused = time.perf_counter() - paused  # not training: keep img/s honest
+                    log_meter.started += paused
+                    epoch_meter.started += paused
+
                 if not env.enabled:
                     stop = bool(stop_signal)
                 if stop or step >= total_steps:
@@ -449,9 +481,16 @@ def _train(
             _check_finite(step, log_meter, epoch_meter)
             render_grid(f"step-{step:08d}.png")
             last_ckpt = checkpoint()
+    except TrainingDiverged as e:
+        if env.is_main:  # recorded for `ganlab report`, which lists the run's warnings
+            event = {"kind": "event", "event": "diverged", "step": step, "message": str(e)}
+            run.append_metrics({**event, "time": time.time()})
+        raise
     finally:
         rep.stop()
         _restore_signal_handlers(old_handlers)
+        if run.tensorboard is not None:
+            run.tensorboard.close()
 
     elapsed = time.perf_counter() - t_start
     result = TrainResult(

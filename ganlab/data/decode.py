@@ -15,6 +15,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ganlab.data.resize import resize_images
+
 # Pillow's decoders report malformed data through many exception types, not only OSError.
 DECODE_ERRORS = (
     OSError,
@@ -80,3 +82,31 @@ def decode_image(
             return _to_tensor(img)
     except DECODE_ERRORS:
         return None
+
+
+def decode_square(
+    source: str | bytes | os.PathLike[str] | BinaryIO, size: int, channels: int
+) -> torch.Tensor | None:
+    """Decode an image the way array datasets' images are brought to size (``data.resize``).
+
+    The centred square of the shorter side is cut, then resized by ``resize_images``
+    (antialiased bilinear): what MNIST's, CIFAR-10's and the other array datasets' native
+    images go through at load time. For a user's image projected into a run on one of them.
+
+    Args:
+        source: a file path or an open binary file.
+        size: output side S.
+        channels: 1 (converted to "L") or 3 ("RGB").
+
+    Returns:
+        uint8 (channels, S, S), or None when the image cannot be read or decoded.
+    """
+    mode = "L" if channels == 1 else "RGB"
+    try:
+        with Image.open(source) as img:
+            img.draft(mode, (2 * size, 2 * size))  # JPEG: decode large photos at a cheaper scale
+            img = img.convert(mode)
+            square = _to_tensor(_centre_crop(img, min(img.width, img.height)))  # (C, s, s)
+    except DECODE_ERRORS:
+        return None
+    return resize_images(square[None], size, channels)[0]

@@ -13,6 +13,8 @@ IDX_FILES = (
     "the four idx files train-images-idx3-ubyte, train-labels-idx1-ubyte, "
     "t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte (each optionally .gz)"
 )
+# Published as arrays: read whole into memory and resized there (data.resize), see _read.
+ARRAY_DATASETS = ("digits", "mnist", "fashion-mnist", "cifar10", "svhn")
 # Debian's dataset-fashion-mnist package installs here; used when no --data-root is given.
 DEFAULT_ROOTS = {"fashion-mnist": Path("/usr/share/datasets/fashion-mnist")}
 
@@ -222,3 +224,28 @@ def _read(
     if name == "imagenet":
         return files.load_imagenet(info, root, split, size, channels)
     return files.load_folder(info, root, size, channels)
+
+
+def decode_as(name: str, source, image_size: int, channels: int):
+    """Decode one image file as dataset `name`'s reader prepares its training images.
+
+    CelebA: the 108 px centre crop, then resize; the other file datasets (folder, imagenet,
+    lsun): shorter side resized, then centre-cropped; the array datasets: centre square, then
+    the antialiased resize their arrays get at load time.
+
+    Args:
+        name: a key of DATASETS (a run's dataset).
+        source: an image file path or an open binary file.
+        image_size: output side S.
+        channels: 1 or 3.
+
+    Returns:
+        uint8 (channels, S, S), or None when the file cannot be decoded.
+    """
+    from ganlab.data.decode import decode_image, decode_square
+    from ganlab.data.files import CELEBA_CROP
+
+    if name in ARRAY_DATASETS:
+        return decode_square(source, image_size, channels)
+    crop = CELEBA_CROP if name == "celeba" else None
+    return decode_image(source, image_size, channels, crop)

@@ -7,6 +7,9 @@ and their averaged image. Without a base, the offset (plus - minus) is applied t
 and each before/after pair is shown. `attribute_walk` adds increasing multiples of
 mean(right) - mean(left) (the paper's "turn" vector) to base latents, one row per base.
 
+Base latents may also be a user's own images (`--base-image`), projected as `ganlab project`
+projects them; the grid then shows each photo over its reconstruction and the result.
+
 All images come from G in eval mode, so the same command gives the same bytes.
 """
 
@@ -20,11 +23,12 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 
 from ganlab.core.generate import generate
+from ganlab.core.projection import project_files
 from ganlab.core.seeds import format_seeds, sample_z, z_from_seeds
 from ganlab.errors import GanlabError
 from ganlab.io.checkpoint import Checkpoint, load_checkpoint
 from ganlab.io.concepts import Concept, ConceptSet, load_concepts
-from ganlab.io.images import grid_image, out_kind, write_image
+from ganlab.io.images import grid_image, out_kind, to_unit, write_image
 
 PADDING = 2  # pixels between tiles, as in `ganlab sample`
 
@@ -32,7 +36,7 @@ PADDING = 2  # pixels between tiles, as in `ganlab sample`
 @dataclass
 class ArithmeticResult:
     out: str
-    mode: str  # "base" (Fig. 7), "pairs" (offset applied to seeds) or "walk" (Fig. 8)
+    mode: str  # "base" (Fig. 7), "pairs" (offset applied to seeds or images), "walk" (Fig. 8)
     concepts: dict[str, list[int]]  # every concept used -> its exemplar seeds
     expression: str  # e.g. "man with glasses - man + woman"
     seeds: list[int]  # base seeds (pairs, walk); empty otherwise
@@ -44,6 +48,7 @@ class ArithmeticResult:
     noise_seed: int | None = None
     samples: int | None = None
     warnings: list[str] = field(default_factory=list)
+    images: list[dict] = field(default_factory=list)  # base images: source, errors, start
 
 
 def _open(
@@ -88,6 +93,7 @@ def arithmetic(
     captions: bool = True,
     device: str | torch.device = "cpu",
     batch_size: int = 256,
+    base_images: Sequence[str | Path] = (),
 ) -> ArithmeticResult:
     """Decode concept arithmetic and write the grid to `out`.
 
@@ -95,7 +101,9 @@ def arithmetic(
     a row of `samples` results with uniform noise in [-noise, noise] added (drawn from
     `noise_seed`) and the result Y = base - minus + plus under the averages (paper Fig. 7).
     Without: the offset plus - minus is added to the latent of each of `seeds`; the grid
-    shows a "before" row over an "after" row, `nrow` pairs wide.
+    shows a "before" row over an "after" row, `nrow` pairs wide. With `base_images` instead of
+    seeds, their projections are the base latents, and a row of the photos (as the run sees
+    them) tops each block.
 
     Args:
         run: a run directory (its latest checkpoint and concepts.json) or a checkpoint in one.
@@ -110,13 +118,20 @@ def arithmetic(
         captions: write what each row is in a left margin.
         device: where G runs.
         batch_size: images per forward pass.
+        base_images: image files (or folders) whose projections are the base latents, when
+            `base` and `seeds` are not given.
     Returns:
         An ArithmeticResult.
     """
     if not plus and not minus:
         raise GanlabError("nothing to add: give at least one --plus or --minus concept.")
-    if base is None and not seeds:
-        raise GanlabError("give --base CONCEPT, or seeds (--seeds / -n) to apply the offset to.")
+    if sum(map(bool, (base, seeds, base_images))) > 1:
+        raise GanlabError("give one of --base, --base-image and --seeds / -n.")
+    if base is None and not seeds and not base_images:
+        raise GanlabError(
+            "give --base CONCEPT, --base-image FILE, or seeds (--seeds / -n) to apply the "
+            "offset to."
+        )
     out_kind(out, ("image", "stdout"))  # fail on a bad suffix before any work
     ckpt, cs, concepts = _open(run, [*([base] if base else []), *minus, *plus])
     nz, dist = ckpt.model_config.nz, ckpt.z_dist
@@ -130,6 +145,23 @@ def arithmetic(
         step=ckpt.step,
         warnings=cs.stale(ckpt, list(concepts)),
     )
+    if base_images:
+        proj, real, notes = project_files(ckpt, base_images, device=device)
+        z = proj.z  # (N, nz)
+        images = generate(ckpt, torch.cat([z, z + offset]), device, batch_size)  # (2N, C, S, S)
+        photos = torch.cat([to_unit(real.images), images])  # (3N, C, S, S)
+        tiles, labels, cols = _pairs_layout(photos, len(z), nrow, text, photos=True)
+        img = _captioned_grid(tiles, cols, labels if captions else None)
+        write_image(img, out)
+        common["warnings"] = notes + common["warnings"]
+        return ArithmeticResult(
+            out=out,
+            mode="pairs",
+            seeds=[],
+            grid=[len(tiles) // cols, cols],
+            images=_projected(proj, real.sources),
+            **common,
+        )
     if base is None:
         z = z_from_seeds(list(seeds), nz, dist)  # (N, nz)
         images = generate(ckpt, torch.cat([z, z + offset]), device, batch_size)  # (2N, C, S, S)
@@ -142,14 +174,14 @@ def arithmetic(
 
     # Fig. 7: one row per term (exemplars ... mean), then the noisy results ... Y
     terms = [("", base)] + [("- ", m) for m in minus] + [("+ ", p) for p in plus]
-    widest = max(len(concepts[name].seeds) for _, name in terms)
+    widest = max(len(concepts[name].exemplars(nz, dist)) for _, name in terms)
     cols = max(widest, samples) + 2  # a blank column before the means / Y
     result = concepts[base].z(nz, dist) + offset  # (nz,)
     gen = torch.Generator().manual_seed(noise_seed)
     noisy = result + sample_z(samples, nz, "uniform", gen) * noise  # (samples, nz) U(-n, n)
     latents, slots = [], []  # slots: (row, column) of each latent's tile
     for row, (_, name) in enumerate(terms):
-        ex = z_from_seeds(concepts[name].seeds, nz, dist)  # (E, nz)
+        ex = concepts[name].exemplars(nz, dist)  # (E, nz)
         latents += [*ex, ex.mean(dim=0)]
         slots += [(row, j) for j in range(len(ex))] + [(row, cols - 1)]
     latents += [*noisy, result]
@@ -184,6 +216,7 @@ def attribute_walk(
     captions: bool = True,
     device: str | torch.device = "cpu",
     batch_size: int = 256,
+    base_images: Sequence[str | Path] = (),
 ) -> ArithmeticResult:
     """Walk along mean(right) - mean(left) from each base latent (paper Fig. 8).
 
@@ -197,28 +230,36 @@ def attribute_walk(
         steps: frames per row, >= 2.
         scale: the last multiple of the direction.
         bases: concepts whose mean latents start rows.
-        seeds: seeds whose latents start rows (after the bases).
+        seeds: seeds whose latents start rows (after the bases and images).
         captions: write each row's base in a left margin.
         device: where G runs.
         batch_size: images per forward pass.
+        base_images: image files (or folders) whose projections start rows (after the bases).
     Returns:
         An ArithmeticResult.
     """
     if steps < 2:
         raise GanlabError(f"--steps {steps}: a walk needs at least 2 frames.")
-    if not bases and not seeds:
-        raise GanlabError("give --base CONCEPT or seeds (--seeds / -n) to start the walk from.")
+    if not bases and not seeds and not base_images:
+        raise GanlabError(
+            "give --base CONCEPT, --base-image FILE or seeds (--seeds / -n) to start the walk from."
+        )
     out_kind(out, ("image", "stdout"))  # fail on a bad suffix before any work
     ckpt, cs, concepts = _open(run, [left, right, *bases])
     nz, dist = ckpt.model_config.nz, ckpt.z_dist
     direction = offset_vector(concepts, [right], [left], nz, dist)  # (nz,)
     starts = [concepts[b].z(nz, dist) for b in bases]
+    projected, notes, sources = [], [], []
+    if base_images:
+        proj, real, notes = project_files(ckpt, base_images, device=device)
+        starts += list(proj.z)
+        projected, sources = _projected(proj, real.sources), real.sources
     if seeds:
         starts += list(z_from_seeds(list(seeds), nz, dist))
     alphas = torch.linspace(0, scale, steps)  # (steps,)
     z = torch.stack([s + a * direction for s in starts for a in alphas])  # (rows*steps, nz)
     images = generate(ckpt, z, device, batch_size)
-    labels = [*bases, *(f"seed {s}" for s in seeds)]
+    labels = [*bases, *(Path(src).name for src in sources), *(f"seed {s}" for s in seeds)]
     img = _captioned_grid(images, steps, labels if captions else None)
     write_image(img, out)
     return ArithmeticResult(
@@ -231,8 +272,22 @@ def attribute_walk(
         grid=[len(starts), steps],
         checkpoint=str(ckpt.path),
         step=ckpt.step,
-        warnings=cs.stale(ckpt, list(concepts)),
+        warnings=notes + cs.stale(ckpt, list(concepts)),
+        images=projected,
     )
+
+
+def _projected(proj, sources: Sequence[str]) -> list[dict]:
+    """Per projected base image: its file, errors and start (for the result's JSON)."""
+    return [
+        {
+            "source": src,
+            "pixel_mse": round(float(proj.pixel_mse[i]), 6),
+            "feature_dist": round(float(proj.feature_dist[i]), 6),
+            "start": proj.start[i],
+        }
+        for i, src in enumerate(sources)
+    ]
 
 
 def _place(
@@ -246,17 +301,22 @@ def _place(
 
 
 def _pairs_layout(
-    images: torch.Tensor, n: int, nrow: int, text: str
+    images: torch.Tensor, n: int, nrow: int, text: str, photos: bool = False
 ) -> tuple[torch.Tensor, list[str], int]:
-    """Before images over after images, `nrow` per row: (2*ceil(n/nrow)*cols, C, S, S)."""
+    """Before images over after images, `nrow` per row: (2*ceil(n/nrow)*cols, C, S, S).
+
+    With `photos`, `images` is (photos, before, after), each n long, and each block is three
+    rows: the photo, its projection (before), the result (after).
+    """
     cols = min(nrow, n)
     blocks = -(-n // cols)
-    before, after = images[:n], images[n:]
-    slots = [(2 * (i // cols), i % cols) for i in range(n)]
-    slots += [(2 * (i // cols) + 1, i % cols) for i in range(n)]
-    tiles = _place(torch.cat([before, after]), slots, 2 * blocks, cols)
-    labels = ["before: z", f"after: {text}"] * blocks
-    return tiles, labels, cols
+    per = 3 if photos else 2
+    slots = [(per * (i // cols) + r, i % cols) for r in range(per) for i in range(n)]
+    tiles = _place(images, slots, per * blocks, cols)
+    labels = ["before: z", f"after: {text}"]
+    if photos:
+        labels = ["photo", "before: its projection z", f"after: {text}"]
+    return tiles, labels * blocks, cols
 
 
 def _captioned_grid(tiles: torch.Tensor, cols: int, labels: list[str] | None) -> Image.Image:
@@ -279,6 +339,8 @@ def _captioned_grid(tiles: torch.Tensor, cols: int, labels: list[str] | None) ->
 def describe(result: ArithmeticResult) -> str:
     """One line for the log: what was rendered where."""
     seeds = f" on seeds {format_seeds(result.seeds)}" if result.seeds else ""
+    if result.images:
+        seeds += f" on {len(result.images)} projected image(s)"
     return (
         f"wrote {result.grid[0]}x{result.grid[1]} grid of {result.expression}{seeds} "
         f"to {result.out}"

@@ -28,6 +28,7 @@ import torch
 
 from ganlab.core.features import extract_features
 from ganlab.core.generate import generate
+from ganlab.core.projection import project_files
 from ganlab.core.seeds import format_seeds, z_from_seeds
 from ganlab.data.batches import batches
 from ganlab.errors import GanlabError
@@ -56,7 +57,14 @@ def _provenance(ckpt: Checkpoint, kind: str) -> dict:
     }
 
 
-def add_concept(run: str | Path, name: str, seeds: list[int], replace: bool = False) -> Concept:
+def add_concept(
+    run: str | Path,
+    name: str,
+    seeds: list[int],
+    replace: bool = False,
+    images: Sequence[str | Path] = (),
+    device: str | torch.device = "cpu",
+) -> Concept:
     """Store a hand-picked concept in RUN/concepts.json.
 
     Args:
@@ -64,21 +72,39 @@ def add_concept(run: str | Path, name: str, seeds: list[int], replace: bool = Fa
         name: the concept's name (may contain spaces: "man with glasses").
         seeds: its exemplars; the paper averages three.
         replace: overwrite an existing concept of that name.
+        images: image files (or folders) whose projections are exemplars too, projected as
+            `ganlab project` projects them (the run's encoder included); their z, files and
+            losses are stored.
+        device: where the projection runs.
     Returns:
-        The stored Concept.
+        The stored Concept (its source's "notes" hold conversions of the images, if any).
     """
     check_name(name)
-    if not seeds:
-        raise GanlabError(f"concept {name!r} needs at least one seed (--seeds 3,17,42).")
+    if not seeds and not images:
+        raise GanlabError(
+            f"concept {name!r} needs exemplars: seeds (--seeds 3,17,42) or images (--images "
+            "a.jpg b.jpg c.jpg)."
+        )
     ckpt = load_checkpoint(run)
     cs = open_concepts(run, ckpt)
     if name in cs.concepts and not replace:
         raise GanlabError(
-            f"concept {name!r} already exists in {cs.path} (seeds "
-            f"{format_seeds(cs.concepts[name].seeds)}); pass --replace to "
-            "overwrite it."
+            f"concept {name!r} already exists in {cs.path} ({cs.concepts[name].describe()}); "
+            "pass --replace to overwrite it."
         )
-    concept = Concept(name, list(seeds), _provenance(ckpt, "manual"))
+    source = _provenance(ckpt, "manual" if seeds else "images")
+    latents = []
+    if images:
+        proj, real, notes = project_files(ckpt, images, device=device)
+        latents = proj.z.tolist()  # float32 values, exact as JSON doubles
+        source.update(
+            images=real.sources,
+            pixel_mse=[round(v, 6) for v in proj.pixel_mse.tolist()],
+            feature_dist=[round(v, 6) for v in proj.feature_dist.tolist()],
+            start=proj.start,
+            notes=notes,
+        )
+    concept = Concept(name, list(seeds), source, latents)
     cs.concepts[name] = concept
     save_concepts(cs)
     return concept

@@ -13,6 +13,7 @@ a region G never saw in training; spherical interpolation (slerp) keeps the norm
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +21,7 @@ import torch
 from PIL import Image
 
 from ganlab.core.generate import generate
+from ganlab.core.projection import project_files
 from ganlab.core.seeds import z_from_seeds
 from ganlab.errors import GanlabError
 from ganlab.io.checkpoint import load_checkpoint
@@ -101,12 +103,13 @@ class InterpolateResult:
     out: str
     gif: str | None
     mode: str
-    rows: list[list[int]]  # the seeds each walk passes through
+    rows: list[list[int | str]]  # the seeds (or image files) each walk passes through
     steps: int
     frames_per_row: int
     checkpoint: str
     step: int
     warnings: list[str] = field(default_factory=list)
+    projections: list[dict] = field(default_factory=list)  # with images: each one's errors
 
 
 def interpolate(
@@ -121,13 +124,14 @@ def interpolate(
     annotate: bool = False,
     device: str | torch.device = "cpu",
     batch_size: int = 256,
+    images: Sequence[str | Path] = (),
 ) -> InterpolateResult:
     """Render latent walks as a grid, one row per walk, and optionally as an animation.
 
     Args:
         checkpoint: a run directory (its latest checkpoint) or a checkpoint file.
         seeds: the knot seeds, row after row; len(seeds) must be a multiple of `points`.
-        points: knots per walk (the paper: 9).
+        points: knots per walk (the paper: 9); with `images`, 0 makes them one walk.
         steps: frames strictly between consecutive knots.
         out: the grid file (.png, .webp or .jpg), or "-" for a PNG on stdout.
         mode: "lerp" or "slerp"; None picks by the run's prior (default_mode).
@@ -136,9 +140,15 @@ def interpolate(
         annotate: print each knot's seed on its tile.
         device: where G runs.
         batch_size: images per forward pass.
+        images: instead of seeds, image files (or folders) whose projections are the knots,
+            found as `ganlab project` finds them (the run's encoder included).
     Returns:
         An InterpolateResult.
     """
+    if images:
+        return _interpolate_images(
+            checkpoint, images, points, steps, out, mode, gif, fps, annotate, device, batch_size
+        )
     if points < 2:
         raise GanlabError(f"--points {points}: a walk needs at least 2 points.")
     if not seeds or len(seeds) % points:
@@ -150,18 +160,65 @@ def interpolate(
     if gif is not None:
         out_kind(gif, ("animation",), "--gif")
     ckpt = load_checkpoint(checkpoint)
+    knots = z_from_seeds(seeds, ckpt.model_config.nz, ckpt.z_dist)  # (R * K, nz)
+    return _render(
+        ckpt, knots, seeds, [str(s) for s in seeds], points, steps, out, mode, gif, fps,
+        annotate, device, batch_size,
+    )  # fmt: skip
+
+
+def _interpolate_images(
+    checkpoint, images, points, steps, out, mode, gif, fps, annotate, device, batch_size
+) -> InterpolateResult:
+    """`interpolate` through the projections of image files (the walk's knots)."""
+    out_kind(out, ("image", "stdout"))  # fail on a bad suffix before any work
+    if gif is not None:
+        out_kind(gif, ("animation",), "--gif")
+    ckpt = load_checkpoint(checkpoint)
+    proj, real, notes = project_files(ckpt, images, device=device)
+    n = len(real.sources)
+    points = points or n
+    if points < 2 or n % points:
+        raise GanlabError(
+            f"{n} image(s) do not make whole walks of --points {points}; a walk needs at least "
+            "2 images, and --rows must divide their number."
+        )
+    result = _render(
+        ckpt, proj.z, real.sources, [Path(s).stem[:8] for s in real.sources], points, steps,
+        out, mode, gif, fps, annotate, device, batch_size,
+    )  # fmt: skip
+    result.warnings[:0] = notes
+    result.projections = [
+        {
+            "source": src,
+            "pixel_mse": round(float(proj.pixel_mse[i]), 6),
+            "feature_dist": round(float(proj.feature_dist[i]), 6),
+            "start": proj.start[i],
+        }
+        for i, src in enumerate(real.sources)
+    ]
+    return result
+
+
+def _render(
+    ckpt, knots, names, tags, points, steps, out, mode, gif, fps, annotate, device, batch_size
+) -> InterpolateResult:
+    """Walk through knots (R * K, nz), K per row, and write the grid (and animation).
+
+    `names` (seeds or files) fill the result's rows; `tags` label the knot tiles.
+    """
     mode = mode or default_mode(ckpt.z_dist)
     nz = ckpt.model_config.nz
-    rows = [seeds[i : i + points] for i in range(0, len(seeds), points)]
-    knots = z_from_seeds(seeds, nz, ckpt.z_dist).view(len(rows), points, nz)  # (R, K, nz)
+    rows = [list(names[i : i + points]) for i in range(0, len(names), points)]
+    knots = knots.view(len(rows), points, nz)  # (R, K, nz)
     z = torch.cat([walk(k, steps, mode) for k in knots])  # (R * F, nz)
     frames = points + (points - 1) * steps
     images = generate(ckpt, z, device, batch_size)  # (R * F, C, S, S)
-    # knot tiles carry their seed; the frames between them stay unlabelled
+    # knot tiles carry their seed (or file name); the frames between them stay unlabelled
     labels = (
         [
-            str(row[f // (steps + 1)]) if f % (steps + 1) == 0 else ""
-            for row in rows
+            tags[r * points + f // (steps + 1)] if f % (steps + 1) == 0 else ""
+            for r in range(len(rows))
             for f in range(frames)
         ]
         if annotate

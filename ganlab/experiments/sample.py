@@ -4,11 +4,14 @@ G runs in eval mode, so each image depends only on its seed, never on its batch-
 The output kind follows the `--out` suffix: an image grid (.png/.jpg/.webp), a directory of
 PNGs (no suffix), an array file (.h5/.npz with images, z and seeds), or "-" for a PNG grid
 on stdout.
+
+With a latents file (`ganlab project`'s, or a `sample --out FILE.h5`), its z are rendered
+instead of seeds: a projected image is as reproducible as a seed.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +30,7 @@ from ganlab.io.images import (
     write_image,
     write_image_dir,
 )
+from ganlab.io.latents import read_latents
 from ganlab.io.masks import load_mask
 
 OUT_KINDS = ("image", "stdout", "dir", "array")
@@ -39,6 +43,8 @@ class SampleResult:
     seeds: str  # compact seed list, e.g. "0-63"
     checkpoint: str
     step: int
+    latents: str | None = None  # the latents file rendered instead of seeds
+    warnings: list[str] = field(default_factory=list)
 
 
 def sample(
@@ -50,6 +56,7 @@ def sample(
     device: str | torch.device = "cpu",
     batch_size: int = 256,
     forget: str | Path | None = None,
+    latents: str | Path | None = None,
 ) -> SampleResult:
     """Render one image per seed and write them to `out`.
 
@@ -62,18 +69,29 @@ def sample(
         device: where G runs.
         batch_size: images per forward pass (does not change the images).
         forget: a mask file from `ganlab forget --save`: G drops its feature maps.
+        latents: a latents file (.h5) whose z to render instead of `seeds` (give no seeds).
     Returns:
         A SampleResult describing what was written.
     """
     kind = out_kind(out, OUT_KINDS)
-    if not seeds:
+    if latents is not None and seeds:
+        raise GanlabError("give seeds or a latents file to sample, not both.")
+    if not seeds and latents is None:
         raise GanlabError("no seeds to sample: give -n N or --seeds like 0-63,100.")
     ckpt = load_checkpoint(checkpoint)
     mask = load_mask(forget, ckpt) if forget is not None else None
-    z = z_from_seeds(seeds, ckpt.model_config.nz, ckpt.z_dist)  # (N, nz)
+    warnings = []
+    if latents is not None:
+        found = read_latents(latents)
+        warnings = found.check(ckpt)
+        z = found.z  # (N, nz)
+        tags = [Path(label).stem[:8] for label in found.labels]
+    else:
+        z = z_from_seeds(seeds, ckpt.model_config.nz, ckpt.z_dist)  # (N, nz)
+        tags = [str(s) for s in seeds]
     images = generate(ckpt, z, device, batch_size, mask=mask)  # (N, C, S, S)
     if kind in ("image", "stdout"):
-        labels = [str(s) for s in seeds] if annotate else None
+        labels = tags if annotate else None
         write_image(grid_image(images, nrow=nrow, labels=labels), out)
     elif kind == "array":
         provenance = {
@@ -83,14 +101,28 @@ def sample(
             "z_dist": ckpt.z_dist,
             "ganlab_version": __version__,
         }
-        arrays = {"images": to_uint8(images).numpy(), "z": z.numpy(), "seeds": np.asarray(seeds)}
+        arrays = {"images": to_uint8(images).numpy(), "z": z.numpy()}
+        if latents is None:
+            arrays["seeds"] = np.asarray(seeds)
+        else:  # row i of the latents file; its sources stay there
+            arrays["latent_index"] = np.arange(len(z))
+            provenance["latents"] = str(latents)
         write_arrays(out, arrays, provenance)  # (N, C, S, S) uint8, (N, nz), (N,)
     else:
-        write_image_dir(out, images, [f"seed-{s}" for s in seeds])
+        names = [f"seed-{s}" for s in seeds] if latents is None else _row_names(len(z))
+        write_image_dir(out, images, names)
     return SampleResult(
         out=out,
-        count=len(seeds),
+        count=len(z),
         seeds=format_seeds(seeds),
         checkpoint=str(ckpt.path),
         step=ckpt.step,
+        latents=None if latents is None else str(latents),
+        warnings=warnings,
     )
+
+
+def _row_names(n: int) -> list[str]:
+    """latent-000 ... : file stems for the rows of a latents file, in order when sorted."""
+    width = len(str(n - 1))
+    return [f"latent-{i:0{width}d}" for i in range(n)]

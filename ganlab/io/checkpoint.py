@@ -26,10 +26,11 @@ from ganlab import __version__
 from ganlab.core.models import Discriminator, Generator, ModelConfig
 from ganlab.errors import CheckpointError
 from ganlab.io.atomic import atomic_path, write_text
+from ganlab.io.rundir import LATEST
 
 FORMAT = "ganlab-checkpoint"
 FORMAT_VERSION = 1
-LATEST = "latest"
+BEST = "best"  # the checkpoint with the lowest FID (`train --eval-every`)
 
 
 @dataclass
@@ -153,18 +154,20 @@ def save_checkpoint(path: Path, state: dict) -> None:
         torch.save(record, tmp)
 
 
-def load_checkpoint(path: str | Path) -> Checkpoint:
-    """Load and validate a checkpoint file or a run directory's latest checkpoint.
+def load_checkpoint(path: str | Path, which: str | int | None = None) -> Checkpoint:
+    """Load and validate a checkpoint file or one of a run directory's checkpoints.
 
     Args:
-        path: a ``.pt`` file written by ganlab, or a run directory.
+        path: a ``.pt`` file written by ganlab, or a run directory, optionally as RUN:best,
+            RUN:latest or RUN:STEP (see `resolve_checkpoint_path`).
+        which: the checkpoint of a run directory: "latest" (default), "best" or a step.
     Returns:
         The validated Checkpoint (weights stay on the CPU until a net is built).
     Raises:
         CheckpointError: the file is missing, truncated, not a ganlab checkpoint, needs
             arbitrary unpickling, or comes from a newer format.
     """
-    path = resolve_checkpoint_path(path)
+    path = resolve_checkpoint_path(path, which)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
@@ -221,18 +224,79 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     )
 
 
-def resolve_checkpoint_path(path: str | Path) -> Path:
-    """A checkpoint file itself, or the one a run directory's `latest` pointer names."""
-    path = Path(path)
-    if path.is_dir():
-        ckdir = path / "checkpoints" if (path / "checkpoints").is_dir() else path
-        pointer = ckdir / LATEST
-        if not pointer.is_file():
+def split_checkpoint_spec(path: str | Path) -> tuple[Path, str | None]:
+    """RUN:best -> (RUN, "best"); also RUN:latest and RUN:STEP. An existing path is itself."""
+    text = str(path)
+    head, sep, spec = text.rpartition(":")
+    if Path(text).exists() or not sep or not head:
+        return Path(text), None
+    if spec in (LATEST, BEST) or spec.isdigit():
+        return Path(head), spec
+    return Path(text), None
+
+
+def resolve_checkpoint_path(path: str | Path, which: str | int | None = None) -> Path:
+    """The checkpoint file a run directory (or RUN:SPEC) names, or a checkpoint file itself.
+
+    One convention for every command: RUN (its latest checkpoint), RUN:latest, RUN:best (the
+    lowest FID `train --eval-every` measured), RUN:STEP (checkpoints/step-0000STEP.pt), or
+    RUN with ``which`` (`--checkpoint best`) meaning the same.
+
+    Args:
+        path: a run directory, a checkpoints/ folder, a .pt file, or any of those as PATH:SPEC.
+        which: "latest", "best" or a step; None for PATH's own spec (default latest).
+    Returns:
+        An existing checkpoint file.
+    Raises:
+        CheckpointError: no such checkpoint, or the spec is given twice differently.
+    """
+    path, spec = split_checkpoint_spec(path)
+    if which is not None:
+        which = str(which)
+        if spec is not None and spec != which:
             raise CheckpointError(
-                f"{path} has no checkpoint yet ({pointer} is missing). Pass a run directory "
-                "written by `ganlab train` after its first checkpoint, or a .pt file."
+                f"{path}:{spec} and --checkpoint {which} name different checkpoints; give one."
             )
-        path = ckdir / pointer.read_text().strip()
+        spec = which
+    if spec is not None and spec not in (LATEST, BEST) and not spec.isdigit():
+        raise CheckpointError(
+            f"--checkpoint {spec} is not a checkpoint: use latest, best or a step number."
+        )
+    if not path.is_dir():
+        if spec not in (None, LATEST):
+            raise CheckpointError(
+                f"{path} is a checkpoint file; --checkpoint {spec} (or :{spec}) picks a "
+                "checkpoint of a run directory. Pass the run directory instead."
+            )
+    else:
+        ckdir = path / "checkpoints" if (path / "checkpoints").is_dir() else path
+        if spec is not None and spec.isdigit():
+            path = ckdir / f"step-{int(spec):08d}.pt"
+            if not path.is_file():
+                steps = ", ".join(str(s) for s, _ in list_checkpoints(ckdir)) or "none"
+                raise CheckpointError(
+                    f"{ckdir} has no checkpoint at step {int(spec)} (kept steps: {steps}). "
+                    "Older ones are pruned by --keep."
+                )
+            return path
+        if spec == BEST:
+            name = read_pointer(ckdir, BEST)
+            if name is None:
+                raise CheckpointError(
+                    f"{path} has no best checkpoint: it was never evaluated during training. "
+                    "Train with --eval-every STEPS to keep the checkpoint with the lowest FID, "
+                    f"or pick one by step (`ganlab eval {path} --checkpoint all` scores each "
+                    "kept checkpoint)."
+                )
+        else:
+            name = read_pointer(ckdir, LATEST)
+            if name is None:
+                raise CheckpointError(
+                    f"{path} has no checkpoint yet ({ckdir / LATEST} is missing). Pass a run "
+                    "directory written by `ganlab train` after its first checkpoint, or a .pt "
+                    "file."
+                )
+        path = ckdir / name
     if not path.is_file():
         raise CheckpointError(
             f"checkpoint {path} does not exist. Pass a run directory or a "
@@ -241,18 +305,42 @@ def resolve_checkpoint_path(path: str | Path) -> Path:
     return path
 
 
+def list_checkpoints(path: str | Path) -> list[tuple[int, Path]]:
+    """(step, file) of every step checkpoint of a run directory (or checkpoints/), by step."""
+    path = Path(path)
+    ckdir = path / "checkpoints" if (path / "checkpoints").is_dir() else path
+    found = []
+    for f in ckdir.glob("step-*.pt"):
+        digits = f.stem.removeprefix("step-")
+        if digits.isdigit():
+            found.append((int(digits), f))
+    return sorted(found)
+
+
+def read_pointer(ckdir: Path, pointer: str) -> str | None:
+    """The checkpoint name `ckdir/latest` (or `best`) holds, or None without the file."""
+    file = Path(ckdir) / pointer
+    if not file.is_file():
+        return None
+    return file.read_text().strip() or None
+
+
 def write_latest(ckdir: Path, name: str) -> None:
     """Point `ckdir/latest` at checkpoint file `name` (after it is completely written)."""
     write_text(ckdir / LATEST, name + "\n")
 
 
+def write_best(ckdir: Path, name: str) -> None:
+    """Point `ckdir/best` at checkpoint file `name`, the lowest FID so far."""
+    write_text(ckdir / BEST, name + "\n")
+
+
 def prune_checkpoints(ckdir: Path, keep: int) -> None:
-    """Delete all but the newest `keep` step checkpoints (never the one `latest` names)."""
+    """Delete all but the newest `keep` step checkpoints (never one `latest` or `best` names)."""
     files = sorted(ckdir.glob("step-*.pt"))
-    pointer = ckdir / LATEST
-    current = pointer.read_text().strip() if pointer.is_file() else None
+    protected = {read_pointer(ckdir, LATEST), read_pointer(ckdir, BEST)}
     for f in files[:-keep] if keep > 0 else []:
-        if f.name != current:
+        if f.name not in protected:
             f.unlink(missing_ok=True)
 
 

@@ -6,12 +6,19 @@
 
 The file is human-readable and written atomically; `ganlab concept` writes it and
 `ganlab arithmetic` reads it. A concept's z is the mean of its exemplars' z (paper Fig. 7).
+
+Exemplars may also be real images (`concept add NAME --images a.jpg b.jpg`): their projected
+z are stored as "latents" (one list of nz floats per image, exact: float32 values written as
+JSON doubles read back bit for bit), with the image files and projection losses in "source".
+Files with such concepts are written as version 2; files without them stay version 1, which
+older ganlab reads.
 """
 
 from __future__ import annotations
 
 import difflib
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +26,7 @@ from pathlib import Path
 import torch
 
 from ganlab import __version__
-from ganlab.core.seeds import z_from_seeds
+from ganlab.core.seeds import format_seeds, z_from_seeds
 from ganlab.errors import GanlabError
 from ganlab.io.atomic import write_json
 from ganlab.io.checkpoint import Checkpoint
@@ -27,21 +34,36 @@ from ganlab.io.rundir import run_dir_of
 
 CONCEPTS_FILE = "concepts.json"
 FORMAT = "ganlab-concepts"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2 added "latents"; a file without latent exemplars is written as 1
 MAX_NAME = 64
 
 
 @dataclass
 class Concept:
-    """Exemplar seeds of one named concept and how they were chosen."""
+    """Exemplars of one named concept (seeds, projected images' z) and how they were chosen."""
 
     name: str
     seeds: list[int]
-    source: dict = field(default_factory=dict)  # {"kind": "manual"|"mined", ...provenance}
+    source: dict = field(default_factory=dict)  # {"kind": "manual"|"mined"|"images", ...}
+    latents: list[list[float]] = field(default_factory=list)  # projected images' z, (E, nz)
+
+    def exemplars(self, nz: int, dist: str) -> torch.Tensor:
+        """Every exemplar's z (E, nz): the seeds' first, then the projected images'."""
+        z = z_from_seeds(self.seeds, nz, dist)
+        if not self.latents:
+            return z
+        return torch.cat([z, torch.tensor(self.latents, dtype=torch.float32)])
 
     def z(self, nz: int, dist: str) -> torch.Tensor:
         """The concept's latent: the mean of its exemplars' z (nz,)."""
-        return z_from_seeds(self.seeds, nz, dist).mean(dim=0)
+        return self.exemplars(nz, dist).mean(dim=0)
+
+    def describe(self) -> str:
+        """Its exemplars in a few words: "3,17,42", "3 images" or "3,17 + 2 images"."""
+        parts = [format_seeds(self.seeds)] if self.seeds else []
+        if self.latents:
+            parts.append(f"{len(self.latents)} image{'s' if len(self.latents) > 1 else ''}")
+        return " + ".join(parts)
 
 
 @dataclass
@@ -78,7 +100,7 @@ class ConceptSet:
                     f"{hint} See `ganlab concept list --run RUN`."
                 )
             concept = self.concepts[name]
-            if not concept.seeds:
+            if not concept.seeds and not concept.latents:
                 raise GanlabError(
                     f"concept {name!r} in {self.path} has no exemplar seeds. Give it some with "
                     f"`ganlab concept add {name!r} --seeds 3,17,42 --replace --run RUN`."
@@ -101,14 +123,17 @@ class ConceptSet:
         return out
 
     def to_json(self) -> dict:
+        with_latents = any(c.latents for c in self.concepts.values())
         return {
             "format": FORMAT,
-            "version": FORMAT_VERSION,
+            "version": FORMAT_VERSION if with_latents else 1,
             "nz": self.nz,
             "z_dist": self.z_dist,
             "ganlab_version": __version__,
             "concepts": {
-                c.name: {"seeds": c.seeds, "source": c.source} for c in self.concepts.values()
+                c.name: {"seeds": c.seeds, "source": c.source}
+                | ({"latents": c.latents} if c.latents else {})
+                for c in self.concepts.values()
             },
         }
 
@@ -192,11 +217,22 @@ def load_concepts(run: str | Path, missing_ok: bool = False) -> ConceptSet | Non
             raise GanlabError(
                 f'concept {name!r} in {path} needs "seeds": a list of non-negative integers.'
             )
+        latents = entry.get("latents", [])
+        if not isinstance(latents, list) or not all(
+            isinstance(z, list)
+            and len(z) == nz
+            and all(isinstance(v, (int, float)) and math.isfinite(v) for v in z)
+            for z in latents
+        ):
+            raise GanlabError(
+                f'concept {name!r} in {path} has bad "latents": a list of lists of {nz} '
+                "finite numbers (one per projected image) is needed."
+            )
         try:
             check_name(name)
         except GanlabError as e:
             raise GanlabError(f"{path}: {e}") from None
-        concepts[name] = Concept(name, seeds, entry.get("source") or {})
+        concepts[name] = Concept(name, seeds, entry.get("source") or {}, latents)
     return ConceptSet(path, nz, dist, concepts)
 
 

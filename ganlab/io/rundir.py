@@ -7,6 +7,9 @@
         checkpoints/step-00000140.pt   complete checkpoints (the last --keep of them)
         checkpoints/latest   name of the newest complete checkpoint
         concepts.json        named exemplar seed sets (`ganlab concept`; updated atomically)
+        tb/                  TensorBoard event files (`train --tensorboard`, `report --tensorboard`)
+        report.html          the run on one page (`ganlab report`; rewritten each time)
+        export/              G (and D) as TorchScript or ONNX (`ganlab export`)
 
 The directory only grows: nothing rewrites config.json or earlier metrics lines; a resume
 appends a "resume" event to metrics.jsonl. concepts.json is the one file updated in place
@@ -21,7 +24,11 @@ from pathlib import Path
 
 from ganlab.errors import CheckpointError
 from ganlab.io.atomic import write_json
-from ganlab.io.checkpoint import resolve_checkpoint_path
+
+# A train record's loss_d below this: D wins outright and G gets almost no gradient (`train`
+# warns as it logs one; `report` lists them)
+COLLAPSED_LOSS_D = 1e-3
+LATEST = "latest"  # checkpoints/latest: the name of the newest complete checkpoint
 
 
 class RunDir:
@@ -29,6 +36,8 @@ class RunDir:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
+        # a TensorBoardWriter that also receives every metrics record (train --tensorboard)
+        self.tensorboard = None
 
     @property
     def config_path(self) -> Path:
@@ -45,6 +54,14 @@ class RunDir:
     @property
     def checkpoints_dir(self) -> Path:
         return self.path / "checkpoints"
+
+    @property
+    def tb_dir(self) -> Path:
+        return self.path / "tb"
+
+    @property
+    def latest_pointer(self) -> Path:
+        return self.checkpoints_dir / LATEST
 
     def checkpoint_path(self, step: int) -> Path:
         return self.checkpoints_dir / f"step-{step:08d}.pt"
@@ -76,6 +93,8 @@ class RunDir:
         """Append one JSON line (flushed at once so `tail -f` and crashes see it)."""
         with open(self.metrics_path, "a") as f:
             f.write(json.dumps(record, sort_keys=True) + "\n")
+        if self.tensorboard is not None:
+            self.tensorboard.write_record(record)
 
     def read_metrics(self) -> list[dict]:
         if not self.metrics_path.is_file():
@@ -97,5 +116,7 @@ def run_dir_of(run: str | Path) -> Path:
     path = Path(run)
     if path.is_dir():
         return path
+    from ganlab.io.checkpoint import resolve_checkpoint_path  # imports torch: only for a file
+
     path = resolve_checkpoint_path(path)
     return path.parent.parent if path.parent.name == "checkpoints" else path.parent

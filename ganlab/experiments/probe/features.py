@@ -21,6 +21,7 @@ from ganlab.core.features import (
     random_discriminator,
     recompute_bn_stats,
 )
+from ganlab.core.precision import resolve_amp
 from ganlab.data.base import ImageDataset
 from ganlab.data.batches import batches
 from ganlab.errors import GanlabError
@@ -90,6 +91,9 @@ def ensure_features(cfg: ProbeConfig, path: Path, device: torch.device, rep: Rep
         "feature_dim": feature_dim(D, layers, grid),
         "splits": ["train", "test"] if test_split else ["train"],
     }
+    compute = resolve_amp(cfg.amp, device).amp
+    if compute != "off":  # float32 files (all files before --amp) carry no such attribute
+        request["precision"] = compute
     if path.is_file():
         with FeatureFile(path) as ff:
             diff = differences(ff.attrs, request)
@@ -169,6 +173,8 @@ def _extract(
         )
     request = {**request, "class_names": list(names)}
     D = D.to(device)
+    precision = resolve_amp(cfg.amp, device)
+    rep.log(f"precision: {precision.reason}")
     writer = FeatureWriter(path, request, cfg.dtype or "float32", log=rep.log)
     try:
         if request["bn_stats"] == "recompute":
@@ -178,7 +184,9 @@ def _extract(
                     f"re-estimating BatchNorm statistics over {len(data['train'])} "
                     f"{dataset} training images"
                 )
-                n = recompute_bn_stats(D, _stat_batches(data["train"], cfg.workers), device)
+                n = recompute_bn_stats(
+                    D, _stat_batches(data["train"], cfg.workers), device, precision
+                )
                 rep.log(f"BatchNorm statistics averaged over {n} batches of {BN_BATCH}")
                 writer.save_bn_state(bn_buffers(D))
             else:
@@ -194,7 +202,12 @@ def _extract(
                 if batch.images.shape[0]:
                     feats = next(
                         extract_features(
-                            D, iter([batch.images]), request["layers"], request["grid"], device
+                            D,
+                            iter([batch.images]),
+                            request["layers"],
+                            request["grid"],
+                            device,
+                            precision,
                         )
                     )  # (B, F)
                 else:  # every image of the batch failed to decode
