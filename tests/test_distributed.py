@@ -29,6 +29,8 @@ TINY = [
     "5",
     "--checkpoint-every",
     "0",
+    "--amp",
+    "off",  # jobs are compared bit for bit: not left to each job's bf16 probe
 ]
 
 
