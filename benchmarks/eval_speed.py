@@ -18,7 +18,6 @@ would not). With --run RUN it also times `ganlab eval RUN -n N` end to end (defa
 from __future__ import annotations
 
 import argparse
-import math
 import platform
 import time
 from pathlib import Path
@@ -30,24 +29,9 @@ PROTOCOL_N = 50_000
 
 def random_weights(seed: int = 0):
     """InceptionWeights of the FID Inception's architecture with seeded He-normal values."""
-    from unittest import mock
+    from ganlab.core.inception import InceptionWeights, random_state_dict
 
-    import torch_fidelity.feature_extractor_inceptionv3 as tfi
-
-    from ganlab.core.inception import InceptionWeights
-
-    with (
-        mock.patch.object(tfi, "load_state_dict_from_url", lambda *a, **k: None),
-        mock.patch.object(tfi.FeatureExtractorInceptionV3, "load_state_dict", lambda *a: None),
-    ):
-        net = tfi.FeatureExtractorInceptionV3("inception-v3-compat", ["2048"])
-    gen = torch.Generator().manual_seed(seed)
-    state = {}
-    for name, value in net.state_dict().items():
-        if name.endswith("conv.weight"):
-            value = torch.randn(value.shape, generator=gen) * math.sqrt(2 / value[0].numel())
-        state[name] = value.clone()
-    return InceptionWeights(Path("(random, seeded)"), "random", state)
+    return InceptionWeights(Path("(random, seeded)"), "random", random_state_dict(seed))
 
 
 def sync(device: torch.device) -> None:

@@ -552,28 +552,9 @@ def offline(monkeypatch):
 
 
 def random_inception_state_dict(seed: int = 0) -> dict:
-    """A seeded state dict of the FID Inception's exact architecture, He-initialised so that
-    features neither vanish nor explode through its 94 convolutions (BatchNorm: identity)."""
-    import math
-    from unittest import mock
+    from ganlab.core.inception import random_state_dict
 
-    import torch_fidelity.feature_extractor_inceptionv3 as tfi
-
-    # build the network without loading weights: its own loader is stubbed out
-    with (
-        mock.patch.object(tfi, "load_state_dict_from_url", lambda *a, **k: None),
-        mock.patch.object(tfi.FeatureExtractorInceptionV3, "load_state_dict", lambda *a: None),
-    ):
-        net = tfi.FeatureExtractorInceptionV3("inception-v3-compat", ["2048"])
-    gen = torch.Generator().manual_seed(seed)
-    state = {}
-    for name, value in net.state_dict().items():
-        if name.endswith("conv.weight"):
-            value = torch.randn(value.shape, generator=gen) * math.sqrt(2 / value[0].numel())
-        elif name == "fc.weight":
-            value = torch.randn(value.shape, generator=gen) / math.sqrt(value.shape[1])
-        state[name] = value.clone()
-    return state
+    return random_state_dict(seed)
 
 
 @pytest.fixture(scope="session")
