@@ -119,3 +119,11 @@ def test_public_ops_fallback_fits_the_same_model(digits_features, monkeypatch):
     f_fast, f_public = svm.objective(X, y, fast).sum(), svm.objective(X, y, public).sum()
     assert abs(f_fast - f_public) <= 1e-6 * f_public
     assert torch.equal(fast.predict(Xt), public.predict(Xt))
+
+
+def test_the_onednn_check_leaves_the_global_rng_alone():
+    torch.manual_seed(123)
+    expected = torch.rand(4)
+    torch.manual_seed(123)
+    svm._onednn_linear_works()
+    assert torch.equal(torch.rand(4), expected)

@@ -195,7 +195,9 @@ def _train(
     if cfg.tensorboard:
         summary_writer_class()  # without the extra installed, fail before any work
     precision = resolve_amp(cfg.amp, device)
-    if env.enabled and any_rank(precision.amp != "bf16", env, device) and precision.amp == "bf16":
+    # `auto` probes on each rank; the ranks train in bf16 only if every one of them chose it
+    any_float32 = env.enabled and any_rank(precision.amp != "bf16", env, device)
+    if any_float32 and precision.amp == "bf16":
         precision = AmpChoice("off", f"{precision.reason}; another rank chose float32, so float32")
     rep.log(f"precision: {precision.reason}")
     amp = precision.amp

@@ -108,7 +108,8 @@ def _signs(y: torch.Tensor, k: int, dtype, device) -> torch.Tensor:
 def _onednn_linear_works() -> bool:
     """Whether oneDNN's fp32 linear kernel runs here and agrees with torch's matmul."""
     try:
-        a, b = torch.randn(8, 5), torch.randn(3, 5)
+        gen = torch.Generator().manual_seed(0)  # leaves the global RNG as the caller had it
+        a, b = torch.randn(8, 5, generator=gen), torch.randn(3, 5, generator=gen)
         out = torch.ops.mkldnn._linear_pointwise(a, b, None, "none", [], "")
         return torch.allclose(out, a @ b.T, atol=1e-5)
     except (AttributeError, RuntimeError):
