@@ -6,7 +6,6 @@ import gzip
 import json
 import os
 import pickle
-import time
 from pathlib import Path
 
 import numpy as np
@@ -193,9 +192,7 @@ def test_mnist_missing_files(tmp_path, dataset_files):
 
 @pytest.mark.slow
 def test_real_debian_fashion_mnist(fashion_mnist_root):
-    start = time.perf_counter()
     train = load_dataset("fashion-mnist")  # no root: Debian's install location
-    elapsed = time.perf_counter() - start
     test = load_dataset("fashion-mnist", split="test", image_size=64, channels=3)
     assert train.root == fashion_mnist_root
     assert train.images.shape == (60000, 1, 32, 32) and test.images.shape == (10000, 3, 64, 64)
@@ -204,7 +201,6 @@ def test_real_debian_fashion_mnist(fashion_mnist_root):
     assert train.labels[:3].tolist() == [9, 0, 0]  # Ankle boot, T-shirt/top, T-shirt/top
     assert train.class_names[9] == "Ankle boot"
     assert 60 < train.images.float().mean().item() < 80  # Fashion-MNIST's mean is 72.9 / 255
-    assert elapsed < 5, f"loading Fashion-MNIST train took {elapsed:.1f} s"
 
 
 @pytest.mark.parametrize("required", [None, "0", "1"])
