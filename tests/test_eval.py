@@ -116,6 +116,25 @@ def test_fid_is_zero_for_identical_sets_and_grows_with_noise(inception):
     assert fids == sorted(fids) and fids[0] > 0, fids
 
 
+def test_bf16_inception_is_recorded_cached_apart_and_close(tiny_run, inception, tmp_path):
+    """--amp bf16: the protocol and a warning say so, its reference features are cached apart
+    from the float32 ones (never mixed), and the scores stay near the float32 scores."""
+    common = dict(n=32, real_n=64, metrics=("fid", "kid"), inception_weights=inception.weights)
+    fp32 = evaluate(tiny_run, **common, amp="off")
+    bf16 = evaluate(tiny_run, **common, amp="bf16")
+    assert fp32.protocol["extractor"]["precision"] == "off"
+    assert not any("ran in" in w for w in fp32.warnings)
+    assert bf16.protocol["extractor"]["precision"] == "bf16"
+    assert any("ran in bf16" in w and "--amp off" in w for w in bf16.warnings)
+    caches = {fp32.protocol["reference"]["cache"], bf16.protocol["reference"]["cache"]}
+    assert len(caches) == 2 and not bf16.protocol["reference"]["cached"]
+    assert bf16.results[0]["fid"] == pytest.approx(fp32.results[0]["fid"], rel=0.1)
+    assert bf16.results[0]["fid"] != fp32.results[0]["fid"]  # it did compute in bf16
+    again = evaluate(tiny_run, **common, amp="off")  # the float32 entry is still float32's
+    assert again.protocol["reference"]["cached"]
+    assert again.results[0]["fid"] == pytest.approx(fp32.results[0]["fid"], rel=1e-6)
+
+
 def test_precision_recall_on_synthetic_clusters():
     gen = torch.Generator().manual_seed(0)
     a = torch.randn(200, 8, generator=gen)
@@ -267,7 +286,7 @@ def test_best_checkpoint_is_one_convention_everywhere(cli, evaluated_run, incept
 
     result = cli(
         "eval", run, "--checkpoint", "all", "-n", 16, "--real-num", 64, "--metrics", "fid",
-        "--json", "--inception-weights", inception.weights,
+        "--json", "--inception-weights", inception.weights, "--amp", "off",
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout)

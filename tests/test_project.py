@@ -104,6 +104,21 @@ def test_real_images_optimisation_beats_restarts_and_encoder_does_no_harm(
     assert with_encoder.loss.mean() <= optimised.loss.mean() * 1.02
 
 
+def test_bf16_search_reports_float32_errors_of_what_it_found(ckpt, digits_test):
+    """--amp bf16: the search runs under autocast, and the reported errors are the float32
+    errors of the z it returns (what `sample --latents` renders), close to a float32 search's."""
+    config = ProjectionConfig(steps=40, restarts=8, amp="bf16")
+    found = project(ckpt, digits_test[:4], config)
+    assert found.precision == "bf16"
+    images = generate(ckpt, found.z)  # float32 rendering of the returned latents
+    target = digits_test[:4].float() / 127.5 - 1
+    mse = (images - target).square().flatten(1).mean(1) / 4
+    torch.testing.assert_close(found.pixel_mse, mse, rtol=1e-4, atol=1e-7)
+    fp32 = project(ckpt, digits_test[:4], ProjectionConfig(steps=40, restarts=8))
+    assert fp32.precision == "off"
+    assert found.loss.mean() < 1.25 * fp32.loss.mean()
+
+
 def test_results_do_not_depend_on_the_batch(ckpt, digits_test):
     one = project(ckpt, digits_test[:4], ProjectionConfig(steps=10, restarts=4, batch_size=4))
     two = project(ckpt, digits_test[:4], ProjectionConfig(steps=10, restarts=4, batch_size=2))
@@ -118,6 +133,9 @@ def test_cli_defaults_are_the_library_defaults():
 
     params = inspect.signature(project_cli).parameters
     for name, value in vars(ProjectionConfig()).items():
+        if name == "amp":  # the command follows the machine's policy; the library is float32
+            assert (params[name].default, value) == ("auto", "off")
+            continue
         assert params[name].default == value, name
 
 

@@ -54,6 +54,8 @@ def test_array_outputs(run, tmp_path):
         assert list(f["seeds"][:]) == [5, 6, 9]
         assert f["z"].shape == (3, 16)
         assert len(f.attrs["checkpoint_sha256"]) == 64
+        # seeds, not a latents file: no latent rows, no labels of an unconditional run
+        assert "latent_index" not in f and "labels" not in f and "latents" not in f.attrs
     sample(run, [5, 6, 9], str(tmp_path / "s.npz"))
     data = np.load(tmp_path / "s.npz", allow_pickle=False)
     with h5py.File(tmp_path / "s.h5") as f:
@@ -91,3 +93,27 @@ def test_png_to_stdout_in_a_pipeline(run):
     )
     img = Image.open(io.BytesIO(proc.stdout))
     assert img.format == "PNG" and img.size == (2 * 18 + 2, 2 * 18 + 2)
+
+
+def test_sort_by_d_score_orders_by_d_and_keeps_each_seeds_image(run, tmp_path):
+    from ganlab.experiments.sample import d_probabilities
+
+    seeds = list(range(12))
+    result = sample(run, seeds, str(tmp_path / "sorted.h5"), sort_by="d-score")
+    plain = sample(run, seeds, str(tmp_path / "plain.h5"))
+    assert plain.d_scores is None
+    order = [s["seed"] for s in result.d_scores]
+    scores = [s["d_score"] for s in result.d_scores]
+    assert sorted(order) == seeds and scores == sorted(scores, reverse=True)
+    ckpt = load_checkpoint(run)
+    with h5py.File(tmp_path / "sorted.h5") as f, h5py.File(tmp_path / "plain.h5") as g:
+        assert list(f["seeds"][:]) == order
+        np.testing.assert_array_equal(f["images"][:], g["images"][:][order])
+        # the scores are D's on the written images, recomputed independently here
+        x = torch.from_numpy(g["images"][:]).float() / 127.5 - 1
+        with torch.no_grad():
+            p = torch.sigmoid(ckpt.discriminator()(x))
+    np.testing.assert_allclose(scores, p[order].numpy(), rtol=1e-5)
+    assert d_probabilities(ckpt, x, None, "cpu", 5).shape == (12,)
+    with pytest.raises(GanlabError, match="--sort-by"):
+        sample(run, seeds, str(tmp_path / "x.png"), sort_by="fid")

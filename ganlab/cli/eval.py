@@ -1,4 +1,4 @@
-"""`ganlab eval`: FID, KID, IS and precision/recall of a run, with the protocol printed."""
+"""`ganlab eval`: FID, KID, IS, precision/recall and nn-error of a run, with the protocol."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from typing import Annotated, Optional
 import typer
 
 from ganlab.cli.options import (
+    Amp,
+    AmpOpt,
     BatchOpt,
     Device,
     DeviceOpt,
@@ -15,6 +17,7 @@ from ganlab.cli.options import (
     QuietOpt,
     RunArg,
     WorkersOpt,
+    choices,
     num_option,
     print_json,
     to_device,
@@ -22,14 +25,17 @@ from ganlab.cli.options import (
 )
 
 METRICS = ("fid", "kid", "is", "pr")  # core.metrics.METRICS
+NN_METRIC = "nn-error"  # core.nnerror.NN_METRIC
+NNSpace = choices("NNSpace", "pixel", "d-features")  # core.nnerror.SPACES
 
 
 def check_metrics(value: str) -> str:
     names = [m.strip().lower() for m in value.split(",") if m.strip()]
-    bad = [m for m in names if m not in METRICS]
+    bad = [m for m in names if m not in (*METRICS, NN_METRIC)]
     if bad or not names:
         raise typer.BadParameter(
-            f"{value!r}: choose from {', '.join(METRICS)}, comma-separated (e.g. fid,kid,is,pr)"
+            f"{value!r}: choose from {', '.join((*METRICS, NN_METRIC))}, comma-separated (e.g. "
+            "fid,kid,is,pr)"
         )
     return ",".join(names)
 
@@ -56,7 +62,10 @@ def eval_cli(
     metrics: Annotated[
         str,
         typer.Option(
-            help="Comma-separated: fid, kid, is (Inception Score), pr (precision/recall).",
+            help="Comma-separated: fid, kid, is (Inception Score), pr (precision/recall), "
+            "nn-error (a conditional run: the test error of a 1-nearest-neighbour classifier "
+            "built from its -n samples, beside one built from -n real training images; the "
+            "paper's appendix).",
             callback=check_metrics,
         ),
     ] = "fid,kid",
@@ -104,7 +113,15 @@ def eval_cli(
     cache: Annotated[
         bool, typer.Option("--cache/--no-cache", help="Read and write the reference cache.")
     ] = True,
+    nn_space: Annotated[
+        NNSpace,
+        typer.Option(
+            help="nn-error's distance: pixel (the authors') or d-features (each checkpoint's "
+            "D, every layer max-pooled to 4x4)."
+        ),
+    ] = NNSpace.pixel,
     device: DeviceOpt = Device.auto,
+    amp: AmpOpt = Amp.auto,
     batch_size: BatchOpt = 128,
     workers: WorkersOpt = 2,
     quiet: QuietOpt = False,
@@ -123,6 +140,8 @@ def eval_cli(
       ganlab eval runs/cifar10:best --metrics fid,kid,is,pr --json
 
       ganlab eval runs/celeba --reference ~/data/celeba-64px.h5 --inception-weights inception.pth
+
+      ganlab eval runs/mnist-cond --metrics nn-error -n 10000
     """
     from ganlab.experiments.eval import evaluate
     from ganlab.progress import Reporter
@@ -144,6 +163,8 @@ def eval_cli(
         batch_size=batch_size,
         workers=workers,
         reporter=reporter,
+        nn_space=nn_space.value,
+        amp=amp.value,
     )
     for warning in result.warnings:
         typer.echo(f"ganlab: warning: {warning}", err=True)
@@ -164,6 +185,8 @@ def _print_tables(result, run: str, console) -> None:
         ("is", "IS", "{:.3f}"),
         ("precision", "precision", "{:.4f}"),
         ("recall", "recall", "{:.4f}"),
+        ("nn_error", "nn-error", "{:.4f}"),
+        ("nn_error_real", "nn-error (real)", "{:.4f}"),
     ]
     present = [c for c in columns if any(c[0] in r for r in result.results)]
     scores.add_column("step", justify="right")
@@ -182,15 +205,27 @@ def _print_tables(result, run: str, console) -> None:
     console.print(scores)
 
     p = result.protocol
-    g, ref, ex = p["generated"], p["reference"], p["extractor"]
+    g = p["generated"]
     t = Table(title="protocol", show_header=False, title_justify="left")
     t.add_column(style="bold")
     t.add_column()
     t.add_row(
         "generated",
         f"{g['n']} images, seeds {g['seeds']}, z {g['z_dist']}, G in {g['generator']}, "
-        f"{g['image_size']}px x {g['channels']} channel(s), {g['quantisation']}",
+        f"{g['image_size']}px x {g['channels']} channel(s), {g['quantisation']}"
+        + (f", {g['classes']}" if "classes" in g else ""),
     )
+    if "nn_error" in p:
+        nn = p["nn_error"]
+        t.add_row(
+            "nn-error",
+            f"{nn['distance']} in {nn['space']} space; classifies {nn['test']}; reference: "
+            f"{nn['reference']}",
+        )
+    if "extractor" not in p:  # nn-error alone: no Inception network
+        console.print(t)
+        return
+    ref, ex = p["reference"], p["extractor"]
     t.add_row(
         "reference",
         f"{ref['n']} images of {ref['dataset']} {ref['split']} ({ref['subset']} of "

@@ -10,6 +10,7 @@ import typer
 from ganlab.cli.options import (
     BatchOpt,
     CheckpointOpt,
+    ClassOpt,
     Device,
     DeviceOpt,
     JsonOpt,
@@ -88,6 +89,7 @@ def interpolate_cli(
     annotate: Annotated[bool, typer.Option(help="Print each point's seed on its tile.")] = False,
     device: DeviceOpt = Device.auto,
     batch_size: BatchOpt = 256,
+    class_: ClassOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Walk through latent space between seeded points (paper Fig. 4).
@@ -103,6 +105,8 @@ def interpolate_cli(
       ganlab interpolate runs/faces --seeds 0-17 --rows 2 --mode slerp
 
       ganlab interpolate runs/faces --images me.jpg you.jpg --steps 7 --out us.png
+
+      ganlab interpolate runs/fashion-cond --class sneaker --rows 2 --out sneakers.png
     """
     from ganlab.core.seeds import parse_seeds
     from ganlab.experiments.interpolate import interpolate
@@ -144,6 +148,7 @@ def interpolate_cli(
         device=to_device(device),
         batch_size=batch_size,
         images=images or (),
+        class_=class_,
     )
     anim = f" and {result.gif}" if result.gif else ""
     line = (

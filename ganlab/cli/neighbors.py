@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from ganlab.cli.options import (
+    ClassOpt,
     Device,
     DeviceOpt,
     JsonOpt,
@@ -56,6 +57,7 @@ def neighbors_cli(
     workers: WorkersOpt = 2,
     device: DeviceOpt = Device.auto,
     quiet: QuietOpt = False,
+    class_: ClassOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Is G copying its training set? Nearest training images of samples (Figs. 2-3).
@@ -85,6 +87,7 @@ def neighbors_cli(
         annotate=annotate,
         device=to_device(device),
         reporter=Reporter(quiet=quiet),
+        class_=class_,
     )
     if json_out:
         print_json(result)

@@ -221,6 +221,15 @@ AmpOpt = Annotated[
     ),
 ]
 BatchOpt = Annotated[int, typer.Option(min=1, help="Images per forward pass.")]
+ClassOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--class",
+        help="For a class-conditional run (`train --conditional`): the class to render, by "
+        "name (e.g. shirt) or index; an unknown name lists the run's classes.",
+        show_default=False,
+    ),
+]
 WorkersOpt = Annotated[
     int,
     typer.Option(min=0, help="Data loading processes for file datasets (LSUN, CelebA, folders)."),

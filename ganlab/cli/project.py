@@ -8,6 +8,9 @@ from typing import Annotated, Optional
 import typer
 
 from ganlab.cli.options import (
+    Amp,
+    AmpOpt,
+    ClassOpt,
     Device,
     DeviceOpt,
     JsonOpt,
@@ -91,9 +94,11 @@ def project_cli(
         int, typer.Option(min=1, help="With --train-encoder: its Adam steps.")
     ] = 1000,
     device: DeviceOpt = Device.auto,
+    amp: AmpOpt = Amp.auto,
     batch_size: Annotated[
         int, typer.Option(min=1, help="Images optimised together (results do not change).")
     ] = 64,
+    class_: ClassOpt = None,
     quiet: QuietOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
@@ -150,11 +155,13 @@ def project_cli(
             seed=seed,
             feature_weight=feature_weight,
             batch_size=batch_size,
+            amp=amp.value,
         ),
         use_encoder=encoder,
         grid=grid,
         device=dev,
         reporter=reporter,
+        class_=class_,
     )
     result.encoder_fit = fitted
     if json_out:

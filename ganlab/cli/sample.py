@@ -10,11 +10,13 @@ import typer
 from ganlab.cli.options import (
     BatchOpt,
     CheckpointOpt,
+    ClassOpt,
     Device,
     DeviceOpt,
     JsonOpt,
     RunArg,
     check_out,
+    choices,
     num_option,
     report,
     seed_list,
@@ -23,6 +25,8 @@ from ganlab.cli.options import (
     user_errors,
     with_checkpoint,
 )
+
+SortBy = choices("SortBy", "d-score")  # experiments.sample.SORT_KEYS
 
 
 @user_errors
@@ -58,6 +62,15 @@ def sample_cli(
             show_default=False,
         ),
     ] = None,
+    class_: ClassOpt = None,
+    sort_by: Annotated[
+        Optional[SortBy],
+        typer.Option(
+            help="d-score: order the images by D's probability of being real, highest first "
+            "(the authors' ImageNet demo); --json reports each seed's score.",
+            show_default=False,
+        ),
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Render images from a trained generator (eval mode: an image depends only on its seed).
@@ -73,6 +86,12 @@ def sample_cli(
       ganlab sample runs/digits --seeds 7 --out - | display
 
       ganlab sample runs/faces --latents me.h5 --out me.png
+
+      ganlab sample runs/authors-imagenet32 -n 400 --sort-by d-score --out sorted.png
+
+      ganlab sample runs/fashion-cond --class shirt -n 16 --out shirts.png
+
+      ganlab sample runs/fashion-cond -n 100 --out classes.png  (one row per class)
     """
     from ganlab.experiments.sample import OUT_KINDS, sample
 
@@ -92,6 +111,8 @@ def sample_cli(
         batch_size=batch_size,
         forget=forget,
         latents=latents,
+        class_=class_,
+        sort_by=sort_by.value if sort_by else None,
     )
     report(
         result, json_out, None if out == "-" else f"wrote {result.count} image(s) to {result.out}"

@@ -30,6 +30,12 @@ def _check_lr(value: Optional[float]) -> Optional[float]:
     return value
 
 
+def _check_eps(value: Optional[float]) -> Optional[float]:
+    if value is not None and not value > 0:
+        raise typer.BadParameter(f"{value} is not a positive epsilon (the authors' code: 1e-8)")
+    return value
+
+
 def _check_beta(value: Optional[float]) -> Optional[float]:
     if value is not None and not 0 <= value < 1:
         raise typer.BadParameter(f"{value} is outside [0, 1) (paper: 0.5)")
@@ -133,6 +139,39 @@ def train_cli(
             help="Latent prior: uniform U(-1,1) (paper) or normal N(0,1) (default: uniform)."
         ),
     ] = None,
+    conditional: Annotated[
+        Optional[bool],
+        typer.Option(
+            "--conditional/--no-conditional",
+            help="Class-conditional G and D, as the paper's appendix MNIST model: the label "
+            "goes to every layer of both nets. Needs a labelled dataset (digits, mnist, "
+            "fashion-mnist, cifar10, svhn, imagenet, a folder of class subfolders); sample a "
+            "class with `ganlab sample RUN --class NAME` (default: off).",
+        ),
+    ] = None,
+    kernel_size: Annotated[
+        Optional[int],
+        typer.Option(
+            min=3,
+            max=5,
+            help="Kernel size of the dcgan convs: 4 (pytorch/examples), 5 (the paper's Fig. 1 "
+            "and the authors' SVHN model) or 3 (default: 4; imagenet32 is 3x3).",
+        ),
+    ] = None,
+    g_dense: Annotated[
+        Optional[bool],
+        typer.Option(
+            "--g-dense/--no-g-dense",
+            help="G's first layer as the authors' code: a dense nz -> 4x4xw layer with "
+            "BatchNorm per unit, not per channel (default: off).",
+        ),
+    ] = None,
+    bn_eps: Annotated[
+        Optional[float],
+        typer.Option(
+            callback=_check_eps, help="BatchNorm epsilon (default: 1e-5; the authors' 1e-8)."
+        ),
+    ] = None,
     out: Annotated[
         Optional[Path],
         typer.Option(help="Run directory to create (default: runs/DATASET-TIMESTAMP)."),
@@ -232,6 +271,8 @@ def train_cli(
 
       ganlab train digits --epochs 20 --out runs/digits
 
+      ganlab train fashion-mnist --conditional --epochs 5 --out runs/fashion-cond
+
       ganlab train lsun --data-root /data/lsun --category bedroom --image-size 64
 
       ganlab train --resume runs/digits --max-steps 2000
@@ -266,6 +307,10 @@ def train_cli(
         "ngf": ngf,
         "ndf": ndf,
         "z_dist": z_dist.value if z_dist else None,
+        "conditional": conditional,
+        "kernel_size": kernel_size,
+        "g_dense": g_dense,
+        "bn_eps": bn_eps,
         "seed": seed,
         "device": device.value if device else None,
         "workers": workers,

@@ -17,7 +17,7 @@ import typing
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from ganlab.core.models import ModelConfig
+from ganlab.core.models import KERNEL_SIZES, ModelConfig
 from ganlab.errors import GanlabError
 
 if sys.version_info >= (3, 11):
@@ -48,6 +48,10 @@ IDENTITY_FIELDS = (
     "seed",
     "batch_size",
     "exclude",
+    "conditional",
+    "kernel_size",
+    "g_dense",
+    "bn_eps",
 )
 
 
@@ -69,6 +73,10 @@ class TrainConfig:
     ngf: int | None = None  # generator width; None: the arch's preset (dcgan 64, imagenet32 128)
     ndf: int | None = None  # discriminator width; None: the arch's preset (64, 128)
     z_dist: str = "uniform"  # "uniform": U(-1, 1) as in the authors' code; or "normal"
+    conditional: bool = False  # class-conditional G and D (the appendix MNIST model)
+    kernel_size: int | None = None  # dcgan kernels 3, 4 or 5 (paper Fig. 1: 5); None: the arch's
+    g_dense: bool = False  # G's projection a dense layer, BatchNorm per unit (the authors' code)
+    bn_eps: float = 1e-5  # BatchNorm epsilon (PyTorch's; the authors' code: 1e-8)
     batch_size: int = 128  # minibatch size
     lr: float = 2e-4  # Adam learning rate (0.001 was too high)
     beta1: float = 0.5  # Adam beta1 (0.9 oscillated)
@@ -99,8 +107,15 @@ class TrainConfig:
         for name, preset in ARCH_PRESETS[self.arch].items():
             if getattr(self, name) is None:
                 object.__setattr__(self, name, preset)
+        if self.kernel_size is not None and self.kernel_size not in KERNEL_SIZES[self.arch]:
+            sizes = " or ".join(map(str, KERNEL_SIZES[self.arch]))
+            raise GanlabError(
+                f"--kernel-size {self.kernel_size} does not fit --arch {self.arch}: use "
+                f"{sizes}, or drop --kernel-size."
+            )
 
-    def model_config(self, image_size: int, channels: int) -> ModelConfig:
+    def model_config(self, image_size: int, channels: int, num_classes: int = 0) -> ModelConfig:
+        """The nets' shape for this config on data of this size (num_classes: conditional)."""
         return ModelConfig(
             image_size=image_size,
             channels=channels,
@@ -108,6 +123,10 @@ class TrainConfig:
             ngf=self.ngf,
             ndf=self.ndf,
             arch=self.arch,
+            num_classes=num_classes if self.conditional else 0,
+            kernel_size=self.kernel_size,
+            g_dense=self.g_dense,
+            bn_eps=self.bn_eps,
         )
 
     def to_dict(self) -> dict:
@@ -164,6 +183,8 @@ _VALUE_CHECKS = {
     "nz": (_positive, "at least 1"),
     "ngf": (_positive, "at least 1"),
     "ndf": (_positive, "at least 1"),
+    "kernel_size": (lambda v: v in (3, 4, 5), "3, 4 or 5 (3 only for imagenet32)"),
+    "bn_eps": (lambda v: v > 0, "positive (the authors' code: 1e-8)"),
     "batch_size": (lambda v: v >= 2, "at least 2"),
     "lr": (lambda v: v > 0, "positive (paper: 0.0002)"),
     "beta1": (_fraction, "in [0, 1) (paper: 0.5)"),

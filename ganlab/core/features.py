@@ -4,6 +4,9 @@ For each chosen conv layer of D, the post-activation map (B, C_l, H_l, W_l) is m
 (B, C_l, grid, grid), flattened, and the layers are concatenated: F = grid^2 * sum_l C_l
 (the paper's 6-layer 32x32 ImageNet D: 16 x 1792 = 28672 dims).
 
+A class-conditional D (`train --conditional`) is given no class (an all-zero label input), so
+real and generated images without labels are embedded alike.
+
 BatchNorm statistics: a D saved by ``ganlab train`` carries running means/variances averaged
 (exponentially) over its last training batches, real and generated alike. The authors' probe
 script instead re-estimated them over the probe's own training images before extracting;
@@ -18,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ganlab.core.models import Discriminator, ModelConfig
+from ganlab.core.models import NO_CLASS, Discriminator, ModelConfig
 from ganlab.core.precision import FLOAT32, AmpChoice
 from ganlab.io.images import to_unit
 
@@ -72,7 +75,7 @@ def extract_features(
     for images in batches:
         x = to_unit(images.to(device))  # (B, C, S, S) in [-1, 1]
         with precision.autocast(device):
-            _, feats = D(x, features=True)
+            _, feats = D(x, _no_class(D, x), features=True)
             pooled = pool_features(feats, layers, grid)
         yield pooled.float().cpu()
 
@@ -110,7 +113,8 @@ def recompute_bn_stats(
     try:
         for images in batches:
             with precision.autocast(torch.device(device)):
-                D(to_unit(images.to(device)))
+                x = to_unit(images.to(device))
+                D(x, _no_class(D, x))
             count += 1
     finally:
         for m, momentum in zip(norms, momenta, strict=True):
@@ -119,6 +123,13 @@ def recompute_bn_stats(
     if count == 0:
         raise ValueError("recompute_bn_stats needs at least one batch of images")
     return count
+
+
+def _no_class(D: Discriminator, x: torch.Tensor) -> torch.Tensor | None:
+    """A conditional D's label input for unlabelled images: NO_CLASS (zero one-hot) each."""
+    if not D.cfg.num_classes:
+        return None
+    return torch.full((x.shape[0],), NO_CLASS, dtype=torch.int64, device=x.device)
 
 
 def bn_buffers(D: Discriminator) -> dict[str, torch.Tensor]:

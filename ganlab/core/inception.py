@@ -30,6 +30,7 @@ from pathlib import Path
 
 import torch
 
+from ganlab.core.precision import AMP_DTYPES
 from ganlab.errors import EvalError
 from ganlab.io.checkpoint import file_sha256
 
@@ -215,7 +216,9 @@ class InceptionExtractor:
     """torch-fidelity's FID Inception, built from validated weights, on one device.
 
     Calling it on uint8 images (B, C, S, S) of any size 16..256 returns float32 CPU features
-    {FEATURES: (B, 2048), LOGITS: (B, 1008)}; grey images are replicated to RGB first.
+    {FEATURES: (B, 2048), LOGITS: (B, 1008)}; grey images are replicated to RGB first. `amp`
+    ("off", "bf16", "fp16": a resolved core.precision choice) runs the network under autocast;
+    the features come back float32 either way.
     """
 
     def __init__(
@@ -223,6 +226,7 @@ class InceptionExtractor:
         weights: InceptionWeights,
         device: str | torch.device = "cpu",
         features: tuple[str, ...] = (FEATURES, LOGITS),
+        amp: str = "off",
     ):
         require_torch_fidelity()
         from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
@@ -245,6 +249,7 @@ class InceptionExtractor:
         self.device = torch.device(device)
         self.features = features
         self.weights = weights
+        self.amp = amp
 
     @torch.no_grad()
     def __call__(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -252,7 +257,11 @@ class InceptionExtractor:
             raise TypeError(f"the extractor takes uint8 images, got {images.dtype}")
         if images.shape[1] == 1:  # (B, 1, S, S) grey -> (B, 3, S, S)
             images = images.expand(-1, 3, -1, -1)
-        out = self.net(images.to(self.device))
+        if self.amp == "off":
+            out = self.net(images.to(self.device))
+        else:
+            with torch.autocast(self.device.type, dtype=AMP_DTYPES[self.amp]):
+                out = self.net(images.to(self.device))
         return {name: f.float().cpu() for name, f in zip(self.features, out, strict=True)}
 
 

@@ -126,8 +126,12 @@ class Reference:
             )
         )
 
-    def identity(self, weights_sha256: str) -> dict:
-        """What the cached features depend on: known before opening the data set."""
+    def identity(self, weights_sha256: str, precision: str = "off") -> dict:
+        """What the cached features depend on: known before opening the data set.
+
+        `precision` is the extractor's (core.precision); float32 entries carry no such key, so
+        the caches made before `--amp` stay valid.
+        """
         ident = {
             "format": CACHE_FORMAT,
             "version": CACHE_VERSION,
@@ -148,11 +152,13 @@ class Reference:
         if self.data is not None:  # a re-prepared cache is another reference
             stat = Path(self.data).stat()
             ident["data"] = {"path": self.data, "bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+        if precision != "off":
+            ident["precision"] = precision
         return ident
 
-    def cache_name(self, weights_sha256: str) -> str:
+    def cache_name(self, weights_sha256: str, precision: str = "off") -> str:
         key = hashlib.sha256(
-            json.dumps(self.identity(weights_sha256), sort_keys=True).encode()
+            json.dumps(self.identity(weights_sha256, precision), sort_keys=True).encode()
         ).hexdigest()[:16]
         n = "all" if self.n is None else self.n
         return f"{self.dataset}-{self.split}-{self.image_size}px-{self.channels}c-n{n}-{key}.npz"
@@ -205,8 +211,9 @@ def reference_features(
     """
     rep = reporter or Reporter(quiet=True)
     sha = extractor.weights.sha256
-    identity = ref.identity(sha)
-    path = Path(cache_dir or default_cache_dir()) / ref.cache_name(sha) if use_cache else None
+    identity = ref.identity(sha, extractor.amp)
+    name = ref.cache_name(sha, extractor.amp)
+    path = Path(cache_dir or default_cache_dir()) / name if use_cache else None
     warnings: list[str] = []
     if path is not None and path.is_file():
         try:
@@ -313,6 +320,8 @@ def generator_features(
 ) -> dict[str, torch.Tensor]:
     """Features of G's images for seeds 0..n-1 (G in eval mode, uint8 as saved PNGs).
 
+    A conditional G renders seed i in class i % K, so the n images cover the classes evenly.
+
     Args:
         G: the generator, a core.models.Generator (its mode is restored afterwards).
         z_dist: the run's latent prior.
@@ -327,6 +336,7 @@ def generator_features(
     rep = reporter or Reporter(quiet=True)
     device = next(G.parameters()).device
     was_training = G.training
+    k = G.cfg.num_classes
     G.eval()  # eval-mode BatchNorm: an image depends only on its seed
     out: dict[str, list[torch.Tensor]] = {}
     rep.start(description, total=n)
@@ -334,7 +344,9 @@ def generator_features(
         for start in range(0, n, batch_size):
             seeds = list(range(start, min(n, start + batch_size)))
             z = z_from_seeds(seeds, G.cfg.nz, z_dist).to(device)  # (b, nz)
-            images = to_uint8(G(z).float())  # (b, C, S, S) uint8: the bytes a PNG holds
+            # a conditional G renders seed i in class i % K: the classes evenly
+            y = (torch.tensor(seeds) % k).to(device) if k else None
+            images = to_uint8(G(z, y).float())  # (b, C, S, S) uint8: the bytes a PNG holds
             for name, f in extractor(images).items():
                 out.setdefault(name, []).append(f)
             rep.update(seeds[-1] + 1)

@@ -16,6 +16,16 @@ Channel widths double per stage going down in resolution (the paper's 64x64 G is
 The "imagenet32" architecture is the authors' released 32x32 ImageNet model used for the
 CIFAR-10 probe: 3x3 kernels, D with six conv layers (128, 128, 256, 256, 512, 512 channels at
 32, 16, 16, 8, 8, 4 px), stride-1 layers between the strided ones, nz 256.
+
+Three ModelConfig options give the layers of the authors' Theano code, as their released
+models need (`ganlab import authors`): `kernel_size` (5x5 for their SVHN model), `g_dense` (G's
+projection as a dense layer with BatchNorm over each unit of the 4x4 map) and `bn_eps` (1e-8).
+
+`num_classes` K > 0 makes both nets class-conditional, as the authors' appendix MNIST model
+(mnist/train_cond_dcgan.py): the label's one-hot joins the input of every layer, as a vector
+on G's projection ([z, onehot]) and as K constant maps before every other (transposed) conv
+and D's head. Each such layer is K input channels wider; K = 0 builds exactly the
+unconditional layers (same modules, same state-dict keys and shapes).
 """
 
 from __future__ import annotations
@@ -26,8 +36,12 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
+from ganlab.errors import GanlabError
+
 ARCHS = ("dcgan", "imagenet32")
+NO_CLASS = -1  # a conditional net's label meaning "no class": an all-zero one-hot
 MAX_WIDTH_MULT = 8  # widths are capped at 8*ngf / 8*ndf (see module docstring)
+KERNEL_SIZES = {"dcgan": (3, 4, 5), "imagenet32": (3,)}  # allowed ModelConfig.kernel_size
 
 
 @dataclass(frozen=True)
@@ -40,6 +54,13 @@ class ModelConfig:
     ngf: int = 64  # G width: channels of G's last hidden layer
     ndf: int = 64  # D width: channels of D's first layer
     arch: str = "dcgan"  # "dcgan" (paper Fig. 1) or "imagenet32" (the probe's 6-layer D)
+    num_classes: int = 0  # >0: class-conditional, the label goes to every layer (appendix)
+    # The options below reproduce the authors' released models (`ganlab import authors`); their
+    # defaults are the layers ganlab has always built, so older checkpoints (without the
+    # fields) load unchanged.
+    kernel_size: int | None = None  # dcgan: 4 (pytorch/examples), 5 (paper Fig. 1) or 3; None: 4
+    g_dense: bool = False  # G's projection as a dense nz -> 16*w layer, BatchNorm per unit
+    bn_eps: float = 1e-5  # BatchNorm epsilon (PyTorch's default; the authors' code: 1e-8)
 
     def __post_init__(self) -> None:
         check_model_config(self)
@@ -62,6 +83,13 @@ def check_model_config(cfg: ModelConfig) -> None:
     for name in ("nz", "ngf", "ndf"):
         if getattr(cfg, name) < 1:
             raise ValueError(f"{name} must be positive, got {getattr(cfg, name)}")
+    if cfg.num_classes < 0 or cfg.num_classes == 1:
+        raise ValueError(f"num_classes must be 0 (unconditional) or 2+, got {cfg.num_classes}")
+    if cfg.kernel_size is not None and cfg.kernel_size not in KERNEL_SIZES[cfg.arch]:
+        sizes = ", ".join(map(str, KERNEL_SIZES[cfg.arch]))
+        raise ValueError(f"kernel_size for {cfg.arch} must be {sizes}, got {cfg.kernel_size}")
+    if not cfg.bn_eps > 0:
+        raise ValueError(f"bn_eps must be positive, got {cfg.bn_eps}")
 
 
 def num_stages(image_size: int) -> int:
@@ -78,9 +106,21 @@ class BatchNorm2d(nn.BatchNorm2d):
     """BatchNorm whose statistics are float32 under autocast (bf16 convolutions around it).
 
     DCGAN's batch statistics drive both nets (the paper's fix for training instability), so they
-    are not computed in bf16; the output returns in the input's dtype for the next convolution.
-    In float32 this is exactly nn.BatchNorm2d (same state dict).
+    are not computed in bf16. A bf16/fp16 input goes straight to PyTorch's mixed-precision
+    kernel (fp32 weights and running statistics, fp32 accumulation, output in the input's dtype
+    for the next convolution): bit-identical to normalising `x.float()` and casting back, without
+    the two copies (benchmarks/profile_step.py). In float32 this is exactly nn.BatchNorm2d.
     """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dtype == torch.float32:
+            return super().forward(x)
+        with torch.autocast(x.device.type, enabled=False):
+            return super().forward(x)
+
+
+class BatchNorm1d(nn.BatchNorm1d):
+    """BatchNorm over the units of G's dense projection (`g_dense`), float32 like BatchNorm2d."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dtype == torch.float32:
@@ -90,7 +130,12 @@ class BatchNorm2d(nn.BatchNorm2d):
 
 
 class Generator(nn.Module):
-    """z (B, nz) -> image (B, C, S, S) in [-1, 1]."""
+    """z (B, nz) -> image (B, C, S, S) in [-1, 1]; a conditional G also takes labels y (B,).
+
+    Conditional (num_classes K > 0), as the authors' appendix MNIST model: the label's one-hot
+    is concatenated to the input of every layer, [z, onehot] for the projection and K one-hot
+    maps before every later transposed conv (their in_channels are K wider).
+    """
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
@@ -98,9 +143,17 @@ class Generator(nn.Module):
         self.main = _dcgan_generator(cfg) if cfg.arch == "dcgan" else _imagenet32_generator(cfg)
         init_weights(self)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
+    def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         # (B, nz) -> (B, nz, 1, 1): the projection is a transposed conv over a 1x1 input
-        return self.main(z.reshape(z.shape[0], self.cfg.nz, 1, 1))
+        h = z.reshape(z.shape[0], self.cfg.nz, 1, 1)
+        if not self.cfg.num_classes:
+            return self.main(h)
+        onehot = _onehot(y, self.cfg.num_classes, z.shape[0])  # (B, K)
+        for layer in self.main:
+            if isinstance(layer, (nn.ConvTranspose2d, nn.Conv2d, nn.Linear)):
+                h = _with_label(h, onehot)  # (B, c + K, s, s) or (B, f + K)
+            h = layer(h)
+        return h
 
 
 class Discriminator(nn.Module):
@@ -108,7 +161,8 @@ class Discriminator(nn.Module):
 
     ``forward(x, features=True)`` returns ``(logits, feats)`` where ``feats`` is a list with
     the post-activation map of each conv layer before the final 4x4 -> 1 conv, in input to
-    output order (the feature extractor of the paper's section 5).
+    output order (the feature extractor of the paper's section 5). A conditional D takes the
+    labels y (B,) too: K one-hot maps join the input of every conv and of the head.
     """
 
     def __init__(self, cfg: ModelConfig):
@@ -118,16 +172,19 @@ class Discriminator(nn.Module):
         self.blocks = nn.ModuleList(blocks)
         last = blocks[-1][0].out_channels
         # (B, last, 4, 4) -> (B, 1, 1, 1); the sigmoid lives in the loss (BCE with logits)
-        self.head = nn.Conv2d(last, 1, 4, 1, 0, bias=False)
+        self.head = nn.Conv2d(last + cfg.num_classes, 1, 4, 1, 0, bias=False)
         init_weights(self)
 
-    def forward(self, x: torch.Tensor, features: bool = False):
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None, features: bool = False):
         feats = []
+        onehot = _onehot(y, self.cfg.num_classes, x.shape[0]) if self.cfg.num_classes else None
         for block in self.blocks:
+            if onehot is not None:  # K one-hot maps before every conv (appendix model)
+                x = _with_label(x, onehot)  # (B, c + K, s, s)
             x = block(x)
             if features:
                 feats.append(x)
-        logits = self.head(x).flatten()  # (B,)
+        logits = self.head(x if onehot is None else _with_label(x, onehot)).flatten()  # (B,)
         return (logits, feats) if features else logits
 
     def feature_shapes(self) -> list[tuple[int, int, int]]:
@@ -142,31 +199,36 @@ class Discriminator(nn.Module):
 
 def _dcgan_generator(cfg: ModelConfig) -> nn.Sequential:
     n = num_stages(cfg.image_size)
-    layers: list[nn.Module] = [
-        # (B, nz, 1, 1) -> (B, w, 4, 4)
-        nn.ConvTranspose2d(cfg.nz, _width(cfg.ngf, n - 1), 4, 1, 0, bias=False),
-        BatchNorm2d(_width(cfg.ngf, n - 1)),
-        nn.ReLU(True),
-    ]
+    ks, pad, opad = _stride2_geometry(cfg)
+    # (B, nz, 1, 1) -> (B, w, 4, 4)
+    layers: list[nn.Module] = [*_projection(cfg, _width(cfg.ngf, n - 1)), nn.ReLU(True)]
     for level in range(n - 1, 0, -1):
         # (B, w(level), s, s) -> (B, w(level-1), 2s, 2s)
         c_in, c_out = _width(cfg.ngf, level), _width(cfg.ngf, level - 1)
         layers += [
-            nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=False),
-            BatchNorm2d(c_out),
+            nn.ConvTranspose2d(
+                c_in + cfg.num_classes, c_out, ks, 2, pad, output_padding=opad, bias=False
+            ),
+            BatchNorm2d(c_out, eps=cfg.bn_eps),
             nn.ReLU(True),
         ]
     # (B, ngf, S/2, S/2) -> (B, C, S, S); no BatchNorm on G's output
-    layers += [nn.ConvTranspose2d(cfg.ngf, cfg.channels, 4, 2, 1, bias=False), nn.Tanh()]
+    k = cfg.num_classes
+    last = nn.ConvTranspose2d(
+        cfg.ngf + k, cfg.channels, ks, 2, pad, output_padding=opad, bias=False
+    )
+    layers += [last, nn.Tanh()]
     return nn.Sequential(*layers)
 
 
 def _dcgan_disc_blocks(cfg: ModelConfig) -> list[nn.Sequential]:
     n = num_stages(cfg.image_size)
+    ks, pad, _ = _stride2_geometry(cfg)
     # (B, C, S, S) -> (B, ndf, S/2, S/2); no BatchNorm on D's input layer
     blocks = [
         nn.Sequential(
-            nn.Conv2d(cfg.channels, cfg.ndf, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, inplace=True)
+            nn.Conv2d(cfg.channels + cfg.num_classes, cfg.ndf, ks, 2, pad, bias=False),
+            nn.LeakyReLU(0.2, inplace=True),
         )
     ]
     for level in range(1, n):
@@ -174,8 +236,8 @@ def _dcgan_disc_blocks(cfg: ModelConfig) -> list[nn.Sequential]:
         c_in, c_out = _width(cfg.ndf, level - 1), _width(cfg.ndf, level)
         blocks.append(
             nn.Sequential(
-                nn.Conv2d(c_in, c_out, 4, 2, 1, bias=False),
-                BatchNorm2d(c_out),
+                nn.Conv2d(c_in + cfg.num_classes, c_out, ks, 2, pad, bias=False),
+                BatchNorm2d(c_out, eps=cfg.bn_eps),
                 nn.LeakyReLU(0.2, inplace=True),
             )
         )
@@ -194,8 +256,8 @@ def _imagenet32_disc_blocks(cfg: ModelConfig) -> list[nn.Sequential]:
     for i, (mult, stride) in enumerate(_IMAGENET32_D):
         c_out = cfg.ndf * mult
         # (B, c_in, s, s) -> (B, c_out, s / stride, s / stride); no BatchNorm on the input layer
-        conv = nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False)
-        norm = [BatchNorm2d(c_out)] if i > 0 else []
+        conv = nn.Conv2d(c_in + cfg.num_classes, c_out, 3, stride, 1, bias=False)
+        norm = [BatchNorm2d(c_out, eps=cfg.bn_eps)] if i > 0 else []
         blocks.append(nn.Sequential(conv, *norm, nn.LeakyReLU(0.2, inplace=True)))
         c_in = c_out
     return blocks
@@ -203,28 +265,89 @@ def _imagenet32_disc_blocks(cfg: ModelConfig) -> list[nn.Sequential]:
 
 def _imagenet32_generator(cfg: ModelConfig) -> nn.Sequential:
     c_in = 4 * cfg.ngf
-    layers: list[nn.Module] = [
-        nn.ConvTranspose2d(cfg.nz, c_in, 4, 1, 0, bias=False),  # (B, 4g, 4, 4)
-        BatchNorm2d(c_in),
-        nn.ReLU(True),
-    ]
+    layers: list[nn.Module] = [*_projection(cfg, c_in), nn.ReLU(True)]  # (B, 4g, 4, 4)
     for mult, stride in _IMAGENET32_G:
         c_out = cfg.ngf * mult
         # (B, c_in, s, s) -> (B, c_out, s * stride, s * stride)
-        conv = nn.ConvTranspose2d(c_in, c_out, 3, stride, 1, output_padding=stride - 1, bias=False)
-        layers += [conv, BatchNorm2d(c_out), nn.ReLU(True)]
+        conv = nn.ConvTranspose2d(
+            c_in + cfg.num_classes, c_out, 3, stride, 1, output_padding=stride - 1, bias=False
+        )
+        layers += [conv, BatchNorm2d(c_out, eps=cfg.bn_eps), nn.ReLU(True)]
         c_in = c_out
     # (B, g, 32, 32) -> (B, C, 32, 32); no BatchNorm on G's output
-    layers += [nn.ConvTranspose2d(c_in, cfg.channels, 3, 1, 1, bias=False), nn.Tanh()]
+    layers += [
+        nn.ConvTranspose2d(c_in + cfg.num_classes, cfg.channels, 3, 1, 1, bias=False),
+        nn.Tanh(),
+    ]
     return nn.Sequential(*layers)
+
+
+def _stride2_geometry(cfg: ModelConfig) -> tuple[int, int, int]:
+    """(kernel, padding, output_padding) of a dcgan stride-2 layer: s -> s/2 in D, s -> 2s in G.
+
+    Padding (k - 1) // 2 halves the side for k = 3, 4, 5; G's transposed conv adds k % 2 rows
+    (output_padding) to double it exactly, which also makes it the exact gradient of D's conv.
+    """
+    ks = cfg.kernel_size or 4
+    return ks, (ks - 1) // 2, ks % 2
+
+
+def _projection(cfg: ModelConfig, width: int) -> list[nn.Module]:
+    """G's first layer, z (B, nz, 1, 1) -> (B, width, 4, 4), and its BatchNorm (no ReLU).
+
+    Both forms are one matrix multiply; they differ in the BatchNorm. The default is a
+    transposed conv over the 1x1 input with BatchNorm per channel (pytorch/examples); with
+    `g_dense` it is a dense layer whose BatchNorm normalises each of its 16*width units, as in
+    the authors' Theano code (their released models store a 16*width scale and shift).
+    """
+    nz = cfg.nz + cfg.num_classes
+    if not cfg.g_dense:
+        conv = nn.ConvTranspose2d(nz, width, 4, 1, 0, bias=False)
+        return [conv, BatchNorm2d(width, eps=cfg.bn_eps)]
+    return [
+        nn.Flatten(),  # (B, nz)
+        nn.Linear(nz, 16 * width, bias=False),  # (B, 16 * width)
+        BatchNorm1d(16 * width, eps=cfg.bn_eps),
+        nn.Unflatten(1, (width, 4, 4)),  # (B, width, 4, 4), the channel-major order of a reshape
+    ]
+
+
+def _onehot(y: torch.Tensor | None, num_classes: int, batch: int) -> torch.Tensor:
+    """(B,) int labels -> (B, K) float one-hot; a conditional net without labels is an error.
+
+    Label NO_CLASS (-1) gives an all-zero row: a conditional D's label-free features (the probe,
+    nn-error in D-feature space), not used in training.
+    """
+    if y is None:
+        raise GanlabError(
+            "this model is class-conditional (trained with --conditional) and needs a class "
+            "label per image: give --class NAME or an index (the classes are in the run's "
+            "config.json) to a command that takes it; the others do not take conditional runs."
+        )
+    if y.shape != (batch,):
+        raise ValueError(f"labels must have shape ({batch},), got {tuple(y.shape)}")
+    y = y.long()
+    return nn.functional.one_hot(y.clamp(min=0), num_classes).float() * (y >= 0)[:, None]
+
+
+def _with_label(h: torch.Tensor, onehot: torch.Tensor) -> torch.Tensor:
+    """[h, label]: one-hot vectors on a flat (B, F) input, K constant maps on a (B, c, s, s) one.
+
+    The authors' conv_cond_concat (mnist/train_cond_dcgan.py).
+    """
+    onehot = onehot.to(h.dtype)
+    if h.dim() == 2:
+        return torch.cat([h, onehot], dim=1)  # (B, F + K)
+    maps = onehot[:, :, None, None].expand(-1, -1, h.shape[2], h.shape[3])  # (B, K, s, s)
+    return torch.cat([h, maps], dim=1)  # (B, c + K, s, s)
 
 
 def init_weights(module: nn.Module) -> None:
     """The paper's init: conv weights ~ N(0, 0.02); BatchNorm scale ~ N(1, 0.02), bias 0."""
     for m in module.modules():
-        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
             nn.init.normal_(m.weight, 0.0, 0.02)
-        elif isinstance(m, nn.BatchNorm2d):
+        elif isinstance(m, (nn.BatchNorm2d, nn.BatchNorm1d)):
             nn.init.normal_(m.weight, 1.0, 0.02)
             nn.init.zeros_(m.bias)
 

@@ -21,6 +21,11 @@ seed `ganlab sample --seeds` renders) and, when the run has an encoder, its gues
 image starts from whichever has its lowest loss. Then `steps` of Adam on w with a cosine-decayed
 learning rate; the best z seen for each image is kept, so the result is never worse than its
 start.
+
+Precision: the search (every start's score and every Adam step) follows `--amp` like the other
+heavy forward passes (core.precision): under bf16 autocast where that is faster. The chosen z
+and its start are then scored once more in float32, so the reported errors are float32 numbers
+whatever the search ran in, and `sample --latents` (float32) renders exactly what they describe.
 """
 
 from __future__ import annotations
@@ -36,6 +41,8 @@ from torch import nn
 
 from ganlab.core.encoder import Encoder, load_encoder
 from ganlab.core.features import pool_features
+from ganlab.core.generate import class_nets
+from ganlab.core.precision import resolve_amp
 from ganlab.core.realimages import RealImages, read_images
 from ganlab.core.seeds import z_from_seeds
 from ganlab.errors import GanlabError
@@ -55,6 +62,7 @@ class ProjectionConfig:
     seed: int = 0  # picks the restart seeds: seed*restarts .. (seed+1)*restarts - 1
     feature_weight: float = 0.1  # weight of the squared D-feature distance beside pixel MSE
     batch_size: int = 64  # images optimised together (does not change any image's result)
+    amp: str = "off"  # the search's precision: off (float32), auto, bf16 (core.precision)
 
     def check(self, has_encoder: bool) -> None:
         """GanlabError naming the option when the search cannot run."""
@@ -89,6 +97,7 @@ class Projection:
     feature_dist: torch.Tensor  # (N,) unit D-feature distance, in [0, 2]
     start: list[str]  # per image: "seed 17" or "encoder"
     start_loss: torch.Tensor  # (N,) the loss of that start
+    precision: str = "off"  # what the search computed in; the errors above are float32
 
     @property
     def psnr(self) -> torch.Tensor:
@@ -139,8 +148,8 @@ def losses(
         target_feats: features(D, target), (B, F).
         w: the feature term's weight.
     """
-    pix = pixel_mse(images, target)
-    dist2 = (features(D, images) - target_feats).square().sum(1)  # (B,)
+    pix = pixel_mse(images.float(), target)
+    dist2 = (features(D, images).float() - target_feats).square().sum(1)  # (B,)
     return pix + w * dist2, pix, dist2.clamp_min(0).sqrt()
 
 
@@ -186,6 +195,7 @@ def project(
     encoder: Encoder | None = None,
     device: str | torch.device = "cpu",
     on_batch: Callable[[int], None] | None = None,
+    label: int | None = None,
 ) -> Projection:
     """Project real images into the run's latent space (see module docstring).
 
@@ -196,6 +206,7 @@ def project(
         encoder: a fitted encoder whose guess is one more start, or None.
         device: where G, D and E run.
         on_batch: called with the number of images done after each batch (progress).
+        label: a conditional run's class, held fixed for G and D (`resolve_class`).
     Returns:
         A Projection; for a given config the same images always give the same z.
     """
@@ -206,8 +217,10 @@ def project(
             f"images of shape {tuple(images.shape[1:])} do not fit {ckpt.path}, which makes "
             f"{mc.channels}x{mc.image_size}x{mc.image_size} images."
         )
-    G = ckpt.generator(device).requires_grad_(False)
-    D = ckpt.discriminator(device).requires_grad_(False)
+    G, D = class_nets(ckpt, label, device)  # a conditional run's held to `label`
+    G.requires_grad_(False)
+    D.requires_grad_(False)
+    precision = resolve_amp(config.amp, torch.device(device))
     seeds = config.restart_seeds()
     # starts pass through the parametrisation, so a normal start sits on the shell like the rest
     restarts = from_free(to_free(z_from_seeds(seeds, mc.nz, dist), dist), dist).to(device)
@@ -218,8 +231,13 @@ def project(
         x = to_unit(images[first : first + config.batch_size].to(device))  # (B, C, S, S)
         with torch.no_grad():
             fx = features(D, x)  # (B, F)
-        z0, start_loss, labels = _starts(G, D, x, fx, restarts, seeds, encoder, config, dist)
-        z, loss, pix, dist_f = _optimise(G, D, x, fx, z0, start_loss, config, dist)
+        with precision.autocast(x.device):
+            z0, start_loss, labels = _starts(G, D, x, fx, restarts, seeds, encoder, config, dist)
+            z, loss, pix, dist_f = _optimise(G, D, x, fx, z0, start_loss, config, dist)
+        if precision.amp != "off":  # report float32 errors whatever the search ran in
+            with torch.no_grad():
+                loss, pix, dist_f = losses(D, G(z), x, fx, config.feature_weight)
+                start_loss = losses(D, G(z0), x, fx, config.feature_weight)[0].double()
         for key, value in zip(out, (z, loss, pix, dist_f, start_loss), strict=True):
             out[key].append(value.detach().float().cpu())
         starts += labels
@@ -228,7 +246,13 @@ def project(
             on_batch(done)
     cat = {k: torch.cat(v) for k, v in out.items()}
     return Projection(
-        cat["z"], cat["loss"], cat["pixel_mse"], cat["feature_dist"], starts, cat["start_loss"]
+        cat["z"],
+        cat["loss"],
+        cat["pixel_mse"],
+        cat["feature_dist"],
+        starts,
+        cat["start_loss"],
+        precision.amp,
     )
 
 
@@ -238,6 +262,7 @@ def project_files(
     config: ProjectionConfig = ProjectionConfig(),
     use_encoder: bool = True,
     device: str | torch.device = "cpu",
+    label: int | None = None,
 ) -> tuple[Projection, RealImages, list[str]]:
     """Read image files (or folders) as the run sees them and project them.
 
@@ -250,6 +275,7 @@ def project_files(
         config: the search's settings.
         use_encoder: start from the run's stored encoder too, when it has one.
         device: where G, D and E run.
+        label: a conditional run's class (`resolve_class`).
     Returns:
         (projection, the images as read, warnings: conversions, skipped files, a stale encoder).
     """
@@ -258,7 +284,8 @@ def project_files(
     warnings = list(real.notes)
     if stored is not None and (stale := stored.stale(ckpt)):
         warnings.append(stale)
-    proj = project(ckpt, real.images, config, stored.encoder if stored else None, device)
+    encoder = stored.encoder if stored else None
+    proj = project(ckpt, real.images, config, encoder, device, label=label)
     return proj, real, warnings
 
 

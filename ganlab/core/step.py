@@ -99,13 +99,17 @@ def prepare_models(
     )
 
 
-def gan_step(m: StepModels, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+def gan_step(
+    m: StepModels, x: torch.Tensor, z: torch.Tensor, y: torch.Tensor | None = None
+) -> torch.Tensor:
     """One D update and one G update on real images x and latents z.
 
     Args:
         m: the prepared models and optimisers.
         x: real images (B, C, S, S) in [-1, 1] on the training device.
         z: latents (B, nz) on the training device.
+        y: a conditional run's labels (B,) of x, on the device; the fakes are drawn in the
+            same classes (the authors' appendix model). None for an unconditional run.
     Returns:
         (4,) detached tensor on the device: loss_d, loss_g, mean D(x), mean D(G(z)).
     """
@@ -116,9 +120,9 @@ def gan_step(m: StepModels, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
 
     # D step: maximise log D(x) + log(1 - D(G(z)))
     with m.autocast(device):
-        fake = m.G(z)  # (B, C, S, S)
-        real_logits = m.D(x).float()  # (B,)
-        fake_logits = m.D(fake.detach()).float()
+        fake = m.G(z) if y is None else m.G(z, y)  # (B, C, S, S)
+        real_logits = m.D(x, y).float()  # (B,)
+        fake_logits = m.D(fake.detach(), y).float()
         loss_d = bce(real_logits, torch.ones_like(real_logits)) + bce(
             fake_logits, torch.zeros_like(fake_logits)
         )
@@ -130,7 +134,7 @@ def gan_step(m: StepModels, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
     m.D_params.requires_grad_(False)
     try:
         with m.autocast(device):
-            gen_logits = m.D_frozen(fake).float()
+            gen_logits = m.D_frozen(fake, y).float()
             loss_g = bce(gen_logits, torch.ones_like(gen_logits))
         m.opt_g.zero_grad(set_to_none=True)
         _backward_step(loss_g, m.opt_g, m.scaler_g)

@@ -26,12 +26,13 @@ from ganlab.core.device import resolve_device
 from ganlab.core.distributed import DistEnv, any_rank, barrier, mean_over_ranks
 from ganlab.core.distributed import setup as setup_distributed
 from ganlab.core.distributed import teardown as teardown_distributed
+from ganlab.core.generate import class_grid
 from ganlab.core.metrics import TrainingEval
 from ganlab.core.models import build_models
 from ganlab.core.precision import AmpChoice, resolve_amp
 from ganlab.core.seeds import parse_seeds, sample_z, z_from_seeds
 from ganlab.core.step import gan_step, prepare_models
-from ganlab.core.trainset import open_training_data
+from ganlab.core.trainset import conditional_classes, open_training_data
 from ganlab.data.batches import batches
 from ganlab.data.memory import InMemoryDataset
 from ganlab.errors import GanlabError, Interrupted, TrainingDiverged
@@ -133,6 +134,12 @@ def resume_config(run_dir: str | Path, overrides: dict) -> TrainConfig:
     their stored value but not changed: the checkpoint's weights and data order depend on them.
     """
     ckpt = load_checkpoint(run_dir)
+    if "opt_g" not in ckpt.state:  # `ganlab import`: weights only, no training state
+        raise GanlabError(
+            f"{run_dir} was imported (`ganlab import`), not trained by ganlab: it holds the "
+            "nets but no optimizer state or data position to resume from. Train a new run "
+            "with --out instead."
+        )
     cfg = TrainConfig.from_dict(ckpt.train_config)
     changed = [
         k
@@ -217,7 +224,8 @@ def _train(
             f"batch (--batch-size {cfg.batch_size}). Use a smaller --batch-size."
         )
     steps_per_epoch = n // cfg.batch_size  # the last partial batch is dropped (BatchNorm)
-    mcfg = cfg.model_config(data.image_size, data.channels)
+    classes = conditional_classes(data) if cfg.conditional else []  # label -> name
+    mcfg = cfg.model_config(data.image_size, data.channels, len(classes))
 
     # --- models, optimizers, position -------------------------------------------------------
     torch.manual_seed(cfg.seed)
@@ -240,6 +248,7 @@ def _train(
         steps_per_epoch=steps_per_epoch,
         world_size=env.world_size,
         device=device,
+        class_names=classes,
     )
     step = 0
     ckpt = None
@@ -277,6 +286,7 @@ def _train(
                     "config": cfg.to_dict(),
                     "model": mcfg.to_dict(),
                     "dataset": data.describe(),
+                    **({"classes": classes} if classes else {}),
                     "steps_per_epoch": steps_per_epoch,
                     "device": str(device),
                     "precision": precision.to_dict(),
@@ -308,7 +318,11 @@ def _train(
     total_steps = cfg.epochs * steps_per_epoch
     if cfg.max_steps is not None:
         total_steps = min(total_steps, cfg.max_steps)
-    grid_z = z_from_seeds(parse_seeds(cfg.grid_seeds), mcfg.nz, cfg.z_dist).to(device)
+    # the fixed-noise grid; a conditional run's has one row per class (core.generate.class_grid)
+    grid_seeds, grid_y = class_grid(parse_seeds(cfg.grid_seeds), mcfg.num_classes)
+    grid_z = z_from_seeds(grid_seeds, mcfg.nz, cfg.z_dist).to(device)
+    grid_y = None if grid_y is None else grid_y.to(device)
+    grid_nrow = len(grid_seeds) // mcfg.num_classes if mcfg.num_classes else None
     if step >= total_steps:  # e.g. a batch job resubmitted after its slice finished
         rep.log(
             f"{run.path} is already at step {step} (target {total_steps}); pass a larger "
@@ -333,7 +347,7 @@ def _train(
             return
         G.eval()  # eval-mode BatchNorm: the grid equals `ganlab sample --seeds <grid seeds>`
         with torch.no_grad():
-            img = grid_image(G(grid_z).float())
+            img = grid_image(G(grid_z, grid_y).float(), nrow=grid_nrow)
         G.train()
         save_png(img, run.samples_dir / name)
         if run.tensorboard is not None:
@@ -368,15 +382,19 @@ def _train(
                 index_batches = [keep[idx] for idx in index_batches]
             index_batches = [idx[env.rank :: env.world_size] for idx in index_batches]
             stop = False
-            for raw, skipped in _real_batches(data, resident, index_batches, cfg.workers, device):
+            for raw, labels, skipped in _real_batches(
+                data, resident, index_batches, cfg.workers, device
+            ):
                 x = to_unit(raw.to(device, non_blocking=True))  # uint8 -> (b, C, S, S) in [-1, 1]
                 b = x.shape[0]
+                # a conditional run's G draws each fake in its real image's class (appendix)
+                y = labels.to(device, non_blocking=True) if mcfg.num_classes else None
 
                 # D and G step; a batch gutted by corrupt files is passed over
                 stats = None  # (4,) on the device: loss_d, loss_g, D(x), D(G(z))
                 if b >= 2 or env.enabled:
                     z = step_noise(cfg.seed, step, env.rank, b, mcfg.nz, cfg.z_dist).to(device)
-                    stats = gan_step(m, x, z)
+                    stats = gan_step(m, x, z, y)
                     images_total += b * env.world_size
                 skipped_total += skipped
                 log_meter.add(stats, b * env.world_size, skipped)
@@ -556,8 +574,8 @@ def _epoch_batches(n: int, batch_size: int, seed: int, epoch: int, first: int) -
 
 def _real_batches(
     data, resident: torch.Tensor | None, index_batches: list, workers: int, device: torch.device
-) -> Iterator[tuple[torch.Tensor, int]]:
-    """The real images of each index batch, in order.
+) -> Iterator[tuple[torch.Tensor, torch.Tensor, int]]:
+    """The real images and labels of each index batch, in order.
 
     Args:
         data: the training ImageDataset.
@@ -566,14 +584,15 @@ def _real_batches(
         workers: decoding processes for a file-backed dataset.
         device: the training device (batches for CUDA are pinned).
     Returns:
-        An iterator of (uint8 images (b', C, S, S), unreadable images left out: b - b').
+        An iterator of (uint8 images (b', C, S, S), int64 labels (b',) on the CPU, unreadable
+        images left out: b - b').
     """
     if resident is not None:  # the dataset is on the GPU already
         for idx in index_batches:
-            yield resident[idx.to(device)], 0
+            yield resident[idx.to(device)], data.labels[idx], 0
         return
     for batch in batches(data, index_batches, workers=workers, pin_memory=device.type == "cuda"):
-        yield batch.images, batch.skipped
+        yield batch.images, batch.labels, batch.skipped
 
 
 def _diverged(step: int) -> TrainingDiverged:

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
+
 from ganlab.core.config import TrainConfig
 from ganlab.data import load_dataset
 from ganlab.data.base import ImageDataset
 from ganlab.data.prepared import open_prepared
+from ganlab.errors import GanlabError
 from ganlab.io.checkpoint import Checkpoint
 
 
@@ -30,6 +33,34 @@ def open_training_data(cfg: TrainConfig) -> ImageDataset:
         category=cfg.category,
         download=cfg.download,
     )
+
+
+def conditional_classes(data: ImageDataset) -> list[str]:
+    """The class names a conditional run trains on (label index order).
+
+    Raises:
+        GanlabError: the dataset carries no labels (LSUN, CelebA, a folder without class
+            subfolders, a cache prepared from unlabelled data) or fewer than two classes.
+    """
+    names = list(data.class_names)
+    if len(names) < 2:
+        raise GanlabError(
+            f"--conditional needs a labelled dataset with at least two classes, but "
+            f"{data.info.name} ({data.split}) has {len(names) or 'no'} class label(s). Use "
+            "digits, mnist, fashion-mnist, cifar10, svhn, imagenet or a folder with one "
+            "subfolder per class, or train without --conditional."
+        )
+    labels = getattr(data, "labels", None)  # in-memory data: every label must name a class
+    if (
+        isinstance(labels, torch.Tensor)
+        and len(labels)
+        and (labels.min() < 0 or labels.max() >= len(names))
+    ):
+        raise GanlabError(
+            f"--conditional: {data.info.name} ({data.split}) has images without a class label "
+            f"(labels must be 0..{len(names) - 1}). Prepare the data from a labelled source."
+        )
+    return names
 
 
 def training_data_of(ckpt: Checkpoint, data_root: str | Path | None = None) -> ImageDataset:

@@ -6,6 +6,10 @@ a saved PNG) and how many real ones, which data set, split, size and channels, t
 extractor and its weights' SHA-256, the resize, and the library versions. The metrics
 themselves are torch-fidelity's (core.metrics); see docs/evaluation.md for the protocol and
 its pitfalls.
+
+`nn-error` is the paper's appendix metric for a class-conditional run (core.nnerror): the test
+error of a 1-nearest-neighbour classifier built from n generated samples, beside the same
+classifier built from real training images. It needs no Inception network.
 """
 
 from __future__ import annotations
@@ -40,6 +44,8 @@ from ganlab.core.metrics import (
     reference_features,
     score,
 )
+from ganlab.core.nnerror import NN_METRIC, NNErrorEval
+from ganlab.core.precision import resolve_amp
 from ganlab.core.seeds import format_seeds
 from ganlab.data.registry import DATASETS
 from ganlab.errors import EvalError
@@ -85,13 +91,15 @@ def evaluate(
     batch_size: int = 128,
     workers: int = 2,
     reporter: Reporter | None = None,
+    nn_space: str = "pixel",
+    amp: str = "off",
 ) -> EvalResult:
     """Score a run's checkpoint(s) against real images.
 
     Args:
         run: a run directory, a checkpoint file, or RUN:best / RUN:latest / RUN:STEP.
         checkpoint: "latest", "best", a step, or "all" (every kept checkpoint); None: RUN's.
-        metrics: a subset of ("fid", "kid", "is", "pr").
+        metrics: a subset of ("fid", "kid", "is", "pr", "nn-error").
         n: generated images, seeds 0..n-1.
         real_n: reference images (all of the split if it is smaller); None: all.
         reference: a data set name, a folder of images or a `ganlab prepare` .h5 file
@@ -106,6 +114,10 @@ def evaluate(
         batch_size: images per G/Inception pass (does not change the images or scores).
         workers: loader processes for file-backed reference data sets.
         reporter: progress output.
+        nn_space: nn-error's distance, "pixel" (the authors') or "d-features" (each
+            checkpoint's D); n real training images make its reference classifier.
+        amp: the Inception network's precision (core.precision: off, auto, bf16); G always
+            renders in float32, so the images are the bytes `ganlab sample` saves.
     Returns:
         An EvalResult.
     Raises:
@@ -113,7 +125,8 @@ def evaluate(
     """
     rep = reporter or Reporter(quiet=True)
     metrics = _check_metrics(metrics)
-    check_counts(metrics, n)
+    fid_metrics = tuple(m for m in metrics if m != NN_METRIC)  # the Inception-based ones
+    check_counts(fid_metrics, n)
     warnings: list[str] = []
     if n < SMALL_N and "fid" in metrics:
         warnings.append(
@@ -123,24 +136,37 @@ def evaluate(
     paths = _checkpoints(run, checkpoint)
     first = load_checkpoint(paths[0])
     mcfg = first.model_config
-    ref = _reference(first.train_config, mcfg, reference, data_root, split, real_n)
-
-    # everything that can fail cheaply fails before the long passes
-    weights = load_inception_weights(resolve_weights_path(inception_weights, progress=rep.live))
-    if weights.warning():
-        warnings.append(weights.warning())
-    extractor = InceptionExtractor(weights, device)
-    real = reference_features(
-        ref,
-        extractor,
-        cache_dir=cache_dir,
-        batch_size=batch_size,
-        workers=workers,
-        reporter=rep,
-        use_cache=use_cache,
-    )
-    warnings += real.warnings
-    check_counts(metrics, n, real.n)
+    nn = None
+    if NN_METRIC in metrics:  # checks the run is conditional and opens its splits
+        nn = NNErrorEval(
+            first, n, nn_space, None, data_root, device, batch_size, workers, reporter=rep
+        )
+    real = extractor = ref = None
+    if fid_metrics:
+        ref = _reference(first.train_config, mcfg, reference, data_root, split, real_n)
+        # everything that can fail cheaply fails before the long passes
+        weights = load_inception_weights(resolve_weights_path(inception_weights, progress=rep.live))
+        if weights.warning():
+            warnings.append(weights.warning())
+        precision = resolve_amp(amp, torch.device(device))
+        extractor = InceptionExtractor(weights, device, amp=precision.amp)
+        if precision.amp != "off":
+            warnings.append(
+                f"the Inception network ran in {precision.amp} ({precision.reason}): scores "
+                "differ slightly from float32 ones; pass --amp off for numbers to compare with "
+                "published FIDs."
+            )
+        real = reference_features(
+            ref,
+            extractor,
+            cache_dir=cache_dir,
+            batch_size=batch_size,
+            workers=workers,
+            reporter=rep,
+            use_cache=use_cache,
+        )
+        warnings += real.warnings
+        check_counts(fid_metrics, n, real.n)
 
     pointers = _pointers(paths[0])
     results = []
@@ -151,16 +177,20 @@ def evaluate(
                 f"{path} has another shape ({ckpt.model_config}) than {paths[0]}; evaluate "
                 "one run at a time."
             )
-        fake = generator_features(
-            ckpt.generator(device),
-            ckpt.z_dist,
-            n,
-            extractor,
-            batch_size=batch_size,
-            reporter=rep,
-            description=f"step {ckpt.step}",
-        )
-        scores = score(fake, real, metrics)
+        scores = {}
+        if fid_metrics:
+            fake = generator_features(
+                ckpt.generator(device),
+                ckpt.z_dist,
+                n,
+                extractor,
+                batch_size=batch_size,
+                reporter=rep,
+                description=f"step {ckpt.step}",
+            )
+            scores = score(fake, real, fid_metrics)
+        if nn is not None:
+            scores.update(nn.score(ckpt))
         results.append(
             {
                 "step": ckpt.step,
@@ -171,17 +201,22 @@ def evaluate(
             }
         )
         rep.log(f"step {ckpt.step}: " + ", ".join(f"{k} {v:.5g}" for k, v in scores.items()))
-    protocol = _protocol(metrics, n, first, real, extractor, ref)
+    if fid_metrics:
+        protocol = _protocol(metrics, n, first, real, extractor, ref)
+    else:
+        protocol = {"metrics": list(metrics), "generated": _generated(n, first)}
+    if nn is not None:
+        protocol["nn_error"] = nn.protocol()
     return EvalResult(protocol=protocol, results=results, warnings=warnings)
 
 
 def _check_metrics(metrics) -> tuple[str, ...]:
     metrics = tuple(dict.fromkeys(m.strip().lower() for m in metrics if m.strip()))
-    unknown = [m for m in metrics if m not in METRICS]
+    unknown = [m for m in metrics if m not in (*METRICS, NN_METRIC)]
     if unknown or not metrics:
         raise EvalError(
             f"unknown metric {', '.join(unknown) or '(none given)'}: choose from "
-            f"{', '.join(METRICS)} (e.g. --metrics fid,kid,is,pr)."
+            f"{', '.join((*METRICS, NN_METRIC))} (e.g. --metrics fid,kid,is,pr)."
         )
     return metrics
 
@@ -251,21 +286,29 @@ def _prepared_dataset(path: Path) -> str:
     return str(attrs["dataset"])
 
 
+def _generated(n: int, ckpt) -> dict:
+    """How the generated images were made."""
+    out = {
+        "n": n,
+        "seeds": format_seeds(list(range(n))),
+        "z_dist": ckpt.z_dist,
+        "generator": "eval mode (BatchNorm running statistics)",
+        "quantisation": "uint8, round((x + 1) * 127.5), as a saved PNG",
+        "image_size": ckpt.model_config.image_size,
+        "channels": ckpt.model_config.channels,
+    }
+    if ckpt.model_config.num_classes:
+        out["classes"] = f"seed i in class i % {ckpt.model_config.num_classes}"
+    return out
+
+
 def _protocol(metrics, n, ckpt, real, extractor: InceptionExtractor, ref: Reference) -> dict:
     weights = extractor.weights
     described = real.info.get("dataset", {})
     protocol = {
         "metrics": list(metrics),
         "standard": weights.standard,
-        "generated": {
-            "n": n,
-            "seeds": format_seeds(list(range(n))),
-            "z_dist": ckpt.z_dist,
-            "generator": "eval mode (BatchNorm running statistics)",
-            "quantisation": "uint8, round((x + 1) * 127.5), as a saved PNG",
-            "image_size": ckpt.model_config.image_size,
-            "channels": ckpt.model_config.channels,
-        },
+        "generated": _generated(n, ckpt),
         "reference": {
             "dataset": ref.dataset,
             "split": ref.split,
@@ -290,6 +333,7 @@ def _protocol(metrics, n, ckpt, real, extractor: InceptionExtractor, ref: Refere
             "logits": LOGITS if "is" in metrics else None,
             "input": INPUT,
             "resize": RESIZE,
+            "precision": extractor.amp,
         },
         "settings": {},
         "versions": protocol_versions(),

@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from ganlab.core.generate import generate
+from ganlab.core.generate import check_labels, generate, resolve_class
 from ganlab.core.projection import project_files
 from ganlab.core.seeds import z_from_seeds
 from ganlab.errors import GanlabError
@@ -125,6 +125,7 @@ def interpolate(
     device: str | torch.device = "cpu",
     batch_size: int = 256,
     images: Sequence[str | Path] = (),
+    class_: str | int | None = None,
 ) -> InterpolateResult:
     """Render latent walks as a grid, one row per walk, and optionally as an animation.
 
@@ -142,13 +143,16 @@ def interpolate(
         batch_size: images per forward pass.
         images: instead of seeds, image files (or folders) whose projections are the knots,
             found as `ganlab project` finds them (the run's encoder included).
+        class_: a conditional run's class (name or index), held fixed along every walk;
+            a conditional run needs one.
     Returns:
         An InterpolateResult.
     """
     if images:
         return _interpolate_images(
-            checkpoint, images, points, steps, out, mode, gif, fps, annotate, device, batch_size
-        )
+            checkpoint, images, points, steps, out, mode, gif, fps, annotate, device, batch_size,
+            class_,
+        )  # fmt: skip
     if points < 2:
         raise GanlabError(f"--points {points}: a walk needs at least 2 points.")
     if not seeds or len(seeds) % points:
@@ -160,22 +164,25 @@ def interpolate(
     if gif is not None:
         out_kind(gif, ("animation",), "--gif")
     ckpt = load_checkpoint(checkpoint)
+    label = resolve_class(ckpt, class_)
     knots = z_from_seeds(seeds, ckpt.model_config.nz, ckpt.z_dist)  # (R * K, nz)
     return _render(
         ckpt, knots, seeds, [str(s) for s in seeds], points, steps, out, mode, gif, fps,
-        annotate, device, batch_size,
+        annotate, device, batch_size, label,
     )  # fmt: skip
 
 
 def _interpolate_images(
-    checkpoint, images, points, steps, out, mode, gif, fps, annotate, device, batch_size
+    checkpoint, images, points, steps, out, mode, gif, fps, annotate, device, batch_size, class_
 ) -> InterpolateResult:
     """`interpolate` through the projections of image files (the walk's knots)."""
     out_kind(out, ("image", "stdout"))  # fail on a bad suffix before any work
     if gif is not None:
         out_kind(gif, ("animation",), "--gif")
     ckpt = load_checkpoint(checkpoint)
-    proj, real, notes = project_files(ckpt, images, device=device)
+    label = resolve_class(ckpt, class_)
+    check_labels(ckpt, label, 1)  # a conditional run without --class fails before projecting
+    proj, real, notes = project_files(ckpt, images, device=device, label=label)
     n = len(real.sources)
     points = points or n
     if points < 2 or n % points:
@@ -185,7 +192,7 @@ def _interpolate_images(
         )
     result = _render(
         ckpt, proj.z, real.sources, [Path(s).stem[:8] for s in real.sources], points, steps,
-        out, mode, gif, fps, annotate, device, batch_size,
+        out, mode, gif, fps, annotate, device, batch_size, label,
     )  # fmt: skip
     result.warnings[:0] = notes
     result.projections = [
@@ -201,8 +208,9 @@ def _interpolate_images(
 
 
 def _render(
-    ckpt, knots, names, tags, points, steps, out, mode, gif, fps, annotate, device, batch_size
-) -> InterpolateResult:
+    ckpt, knots, names, tags, points, steps, out, mode, gif, fps, annotate, device, batch_size,
+    label,
+) -> InterpolateResult:  # fmt: skip
     """Walk through knots (R * K, nz), K per row, and write the grid (and animation).
 
     `names` (seeds or files) fill the result's rows; `tags` label the knot tiles.
@@ -213,7 +221,7 @@ def _render(
     knots = knots.view(len(rows), points, nz)  # (R, K, nz)
     z = torch.cat([walk(k, steps, mode) for k in knots])  # (R * F, nz)
     frames = points + (points - 1) * steps
-    images = generate(ckpt, z, device, batch_size)  # (R * F, C, S, S)
+    images = generate(ckpt, z, device, batch_size, labels=label)  # (R * F, C, S, S)
     # knot tiles carry their seed (or file name); the frames between them stay unlabelled
     labels = (
         [

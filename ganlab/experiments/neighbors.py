@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from ganlab.core.features import pool_features
-from ganlab.core.generate import generate
+from ganlab.core.generate import generate, hold_class, label_free_discriminator
 from ganlab.core.seeds import format_seeds, z_from_seeds
 from ganlab.core.trainset import training_data_of
 from ganlab.data.batches import batches
@@ -165,6 +165,7 @@ def neighbors(
     annotate: bool = True,
     device: str | torch.device = "cpu",
     reporter: Reporter | None = None,
+    class_: str | int | None = None,
 ) -> NeighborsResult:
     """Find and render the nearest training images of one sample per seed.
 
@@ -178,16 +179,19 @@ def neighbors(
         reference: training images used for the train-to-train baseline.
         annotate: print the seed on each sample and the distance on each neighbour (tiles of
             32 px and more).
+        class_: a conditional run's class (name or index) the samples are drawn in; their
+            neighbours are searched among all training images (D is given no class).
     Returns:
         A NeighborsResult with distance statistics per space.
     """
     if not seeds:
         raise GanlabError("no seeds: give -n N or --seeds like 0-15.")
     ckpt = load_checkpoint(checkpoint)
+    hold_class(ckpt, class_)  # a conditional run draws its samples in one class (--class)
     data = training_data_of(ckpt, data_root)
     z = z_from_seeds(seeds, ckpt.model_config.nz, ckpt.z_dist)
     samples = generate(ckpt, z, device)  # (N, C, S, S) in [-1, 1]
-    D = ckpt.discriminator(device)
+    D = label_free_discriminator(ckpt, device)
     found, seen = nearest_training(
         D, samples, data, k, reference, batch_size, workers, device=device, reporter=reporter
     )

@@ -24,7 +24,7 @@ import torch
 
 from ganlab import __version__
 from ganlab.core.encoder import fit_encoder, load_encoder, save_encoder
-from ganlab.core.generate import generate
+from ganlab.core.generate import check_labels, generate, resolve_class
 from ganlab.core.projection import Projection, ProjectionConfig, project
 from ganlab.core.realimages import RealImages, read_images
 from ganlab.data import DATASETS, load_dataset
@@ -126,6 +126,7 @@ def project_images(
     grid: str | Path | None = None,
     device: str | torch.device = "cpu",
     reporter: Reporter | None = None,
+    class_: str | int | None = None,
 ) -> ProjectResult:
     """Project images into a run's latent space and write the latents file (and a grid).
 
@@ -141,6 +142,8 @@ def project_images(
         grid: an image file: each original over its reconstruction, 8 per row.
         device: where G, D and E run.
         reporter: progress (default: none).
+        class_: a conditional run's class (name or index): G and D are held to it, and it
+            is recorded in the latents file (`sample --latents` needs the same --class).
     Returns:
         A ProjectResult; nothing is written when it raises.
     """
@@ -150,7 +153,11 @@ def project_images(
         out_kind(str(grid), ("image",), "--grid")
     rep = reporter or Reporter(quiet=True)
     ckpt = load_checkpoint(run)
+    label = resolve_class(ckpt, class_)
+    check_labels(ckpt, label, 1)  # a conditional run without --class fails before any work
     real, attrs = _read_inputs(ckpt, inputs, data_root, split, num)
+    if label is not None:
+        attrs = {**attrs, "class": ckpt.class_names[label]}
     stored = load_encoder(run, ckpt, device) if use_encoder else None
     warnings = list(real.notes)
     if stored is not None and (stale := stored.stale(ckpt)):
@@ -165,6 +172,7 @@ def project_images(
             stored.encoder if stored else None,
             device,
             on_batch=lambda done: rep.update(done),
+            label=label,
         )
     finally:
         rep.stop()
@@ -175,6 +183,7 @@ def project_images(
         "restarts": config.restarts,
         "seed": config.seed,
         "feature_weight": config.feature_weight,
+        "precision": proj.precision,
     }
     if out is not None:
         write_latents(
@@ -195,7 +204,7 @@ def project_images(
             proj.start,
         )
     if grid is not None:
-        write_image(reconstruction_grid(ckpt, real.images, proj.z, device), grid)
+        write_image(reconstruction_grid(ckpt, real.images, proj.z, device, label=label), grid)
     return ProjectResult(
         out=None if out is None else str(out),
         grid=None if grid is None else str(grid),
@@ -308,7 +317,12 @@ def per_image(proj: Projection, sources: Sequence[str]) -> list[dict]:
 
 
 def reconstruction_grid(
-    ckpt: Checkpoint, images: torch.Tensor, z: torch.Tensor, device, columns: int = GRID_COLUMNS
+    ckpt: Checkpoint,
+    images: torch.Tensor,
+    z: torch.Tensor,
+    device,
+    columns: int = GRID_COLUMNS,
+    label: int | None = None,
 ):
     """Rows of up to `columns` originals, each row over its reconstructions G(z).
 
@@ -318,10 +332,12 @@ def reconstruction_grid(
         z: (N, nz) their projections.
         device: where G runs.
         columns: images per row.
+        label: a conditional run's class.
     Returns:
         A PIL image; empty slots of the last row are black.
     """
-    recon = generate(ckpt, z, device)  # (N, C, S, S) in [-1, 1], as `sample --latents` renders
+    # (N, C, S, S) in [-1, 1], as `sample --latents` renders
+    recon = generate(ckpt, z, device, labels=label)
     real = to_unit(images)
     n, cols = len(images), min(columns, len(images))
     blocks = -(-n // cols)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import pickle
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -43,6 +43,7 @@ class Checkpoint:
     step: int
     epoch: int
     state: dict
+    label: int | None = None  # a conditional run's class held fixed by a command's --class
 
     def generator(self, device: str | torch.device = "cpu") -> Generator:
         """G with the stored weights, in eval mode (an image must not depend on its batch)."""
@@ -59,6 +60,13 @@ class Checkpoint:
     @property
     def z_dist(self) -> str:
         return self.train_config.get("z_dist", "uniform")
+
+    @property
+    def class_names(self) -> list[str]:
+        """A conditional run's class names, label index order; [] for an unconditional run."""
+        k = self.model_config.num_classes
+        names = [str(c) for c in self.state.get("class_names", [])]
+        return names if len(names) == k else [str(i) for i in range(k)]
 
     def sha256(self) -> str:
         """Hash of the file's bytes: records where derived artifacts came from."""
@@ -85,6 +93,7 @@ class TrainingState:
     device: torch.device  # the training device: on CUDA its RNG states are saved too
     scaler_d: torch.amp.GradScaler | None = None  # fp16 loss scalers (--amp fp16), else None
     scaler_g: torch.amp.GradScaler | None = None
+    class_names: list[str] = field(default_factory=list)  # a conditional run's, by label
 
     def snapshot(self, step: int) -> dict:
         """The checkpoint of the run at `step`, for `save_checkpoint`.
@@ -110,6 +119,8 @@ class TrainingState:
                 "cuda": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else [],
             },
         }
+        if self.class_names:
+            state["class_names"] = list(self.class_names)
         if self.scaler_d is not None:
             state["scalers"] = {"d": self.scaler_d.state_dict(), "g": self.scaler_g.state_dict()}
         return state

@@ -1,0 +1,338 @@
+"""The appendix metric: label real test images by their nearest generated sample (1-NN error).
+
+The authors judged their class-conditional MNIST model (Newmu/dcgan_code,
+mnist/train_cond_dcgan.py) with `nnc_score` (lib/metrics.py): a 1-nearest-neighbour classifier
+whose training set is N generated samples with the labels they were generated for, applied to
+the real test split. Its error is compared with the same classifier built from N real training
+images. A G whose classes are right and varied approaches the real-data error; one that ignores
+its label, or draws few distinct images per class, does worse.
+
+Distances are Euclidean, between pixels (the authors': images as [0, 1] vectors) or between D's
+pooled conv features (core.features). The gallery (generated or real training images) streams
+through in chunks and each test image keeps a running nearest distance and label, so a 50,000
+x 10,000 distance matrix never exists: at most `chunk` x `query_chunk` distances at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from ganlab.core.config import TrainConfig
+from ganlab.core.features import extract_features
+from ganlab.core.models import Discriminator
+from ganlab.core.seeds import z_from_seeds
+from ganlab.core.trainset import open_training_data
+from ganlab.data.base import ImageDataset
+from ganlab.data.batches import batches
+from ganlab.data.registry import DATASETS
+from ganlab.errors import EvalError
+from ganlab.io.checkpoint import Checkpoint
+from ganlab.io.images import to_uint8
+from ganlab.progress import Reporter
+
+NN_METRIC = "nn-error"  # its name in `ganlab eval --metrics`
+SPACES = ("pixel", "d-features")  # --nn-space choices
+QUERY_CHUNK = 4096  # test images per distance block
+
+
+Embed = Callable[[torch.Tensor], torch.Tensor]  # uint8 (B, C, S, S) -> float32 (B, F)
+
+
+@dataclass
+class NNError:
+    """A 1-NN test error and what it was measured on."""
+
+    error: float  # fraction of test images labelled wrongly
+    gallery_n: int  # labelled images the classifier holds
+    test_n: int  # test images classified
+
+
+@torch.no_grad()
+def nearest_labels(
+    gallery: Iterable[tuple[torch.Tensor, torch.Tensor]],
+    queries: torch.Tensor,
+    query_chunk: int = QUERY_CHUNK,
+) -> tuple[torch.Tensor, int]:
+    """The label of each query's nearest gallery vector (Euclidean), streaming the gallery.
+
+    Args:
+        gallery: chunks of (vectors (b, F), int labels (b,)), e.g. generated in batches.
+        queries: (M, F) vectors to label, float32.
+        query_chunk: queries per distance block (memory: b x query_chunk floats).
+    Returns:
+        (labels (M,) int64 of the nearest gallery vectors, gallery vectors seen). A tie goes to
+        the vector seen first.
+    Raises:
+        EvalError: the gallery is empty or its vectors do not match the queries' length.
+    """
+    queries = queries.float()
+    m = queries.shape[0]
+    best = torch.full((m,), float("inf"))  # running nearest squared distance
+    best_label = torch.full((m,), -1, dtype=torch.int64)
+    q_norms = queries.square().sum(1)  # (M,)
+    seen = 0
+    for vectors, labels in gallery:
+        vectors = vectors.float()
+        if vectors.shape[1] != queries.shape[1]:
+            raise EvalError(
+                f"gallery vectors have {vectors.shape[1]} values, the test images "
+                f"{queries.shape[1]}: both sides must be embedded alike."
+            )
+        g_norms = vectors.square().sum(1)  # (b,)
+        for start in range(0, m, query_chunk):
+            q = queries[start : start + query_chunk]  # (c, F)
+            # ||q - g||^2 = ||q||^2 - 2 q.g + ||g||^2: one matrix product per block
+            d = q_norms[start : start + len(q), None] - 2 * q @ vectors.T + g_norms[None]  # (c, b)
+            d_min, idx = d.min(dim=1)  # first minimum within the chunk
+            better = d_min < best[start : start + len(q)]  # strict: earlier chunks win ties
+            best[start : start + len(q)] = torch.where(better, d_min, best[start : start + len(q)])
+            chunk_best = labels.to(torch.int64)[idx]
+            best_label[start : start + len(q)] = torch.where(
+                better, chunk_best, best_label[start : start + len(q)]
+            )
+        seen += len(vectors)
+    if seen == 0:
+        raise EvalError("the nearest-neighbour classifier got no labelled images.")
+    return best_label, seen
+
+
+def nn_error(
+    gallery: Iterable[tuple[torch.Tensor, torch.Tensor]],
+    queries: torch.Tensor,
+    query_labels: torch.Tensor,
+    query_chunk: int = QUERY_CHUNK,
+) -> NNError:
+    """Test error of the 1-NN classifier whose labelled examples are `gallery`.
+
+    Args:
+        gallery: chunks of (vectors (b, F), int labels (b,)).
+        queries: (M, F) test vectors.
+        query_labels: (M,) their true labels.
+        query_chunk: queries per distance block.
+    Returns:
+        An NNError.
+    """
+    predicted, seen = nearest_labels(gallery, queries, query_chunk)
+    wrong = (predicted != query_labels.to(torch.int64)).double().mean().item()
+    return NNError(error=wrong, gallery_n=seen, test_n=int(queries.shape[0]))
+
+
+# --- embeddings --------------------------------------------------------------------------------
+
+
+def pixel_embed(images: torch.Tensor) -> torch.Tensor:
+    """uint8 (B, C, S, S) -> (B, C*S*S) in [0, 1]: the authors' pixel space."""
+    return images.flatten(1).float().div_(255.0)
+
+
+def d_feature_embed(D: Discriminator, device: str | torch.device = "cpu") -> Embed:
+    """uint8 (B, C, S, S) -> D's conv features, every layer max-pooled to 4x4 (the probe's).
+
+    D is in eval mode (its running BatchNorm statistics); a conditional D gets no class
+    (core.features), so generated and real images are embedded alike.
+    """
+    D = D.to(device).eval()
+
+    def embed(images: torch.Tensor) -> torch.Tensor:
+        return next(extract_features(D, iter([images]), device=device))
+
+    return embed
+
+
+# --- the two galleries -------------------------------------------------------------------------
+
+
+@torch.no_grad()
+def generated_gallery(
+    ckpt: Checkpoint,
+    n: int,
+    embed: Embed,
+    device: str | torch.device = "cpu",
+    batch_size: int = 256,
+    reporter: Reporter | None = None,
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """(embedded samples, labels) chunks of a conditional G: seed i drawn in class i % K.
+
+    The samples are quantised to uint8 as saved PNGs (`ganlab sample` writes the same
+    images), G in eval mode; n samples cover the K classes evenly.
+    """
+    k = ckpt.model_config.num_classes
+    G = ckpt.generator(device)
+    rep = reporter or Reporter(quiet=True)
+    for start in range(0, n, batch_size):
+        seeds = list(range(start, min(n, start + batch_size)))
+        z = z_from_seeds(seeds, ckpt.model_config.nz, ckpt.z_dist).to(device)  # (b, nz)
+        y = torch.tensor(seeds) % k  # (b,)
+        images = to_uint8(G(z, y.to(device)).float())  # (b, C, S, S) uint8
+        rep.update(seeds[-1] + 1)
+        yield embed(images), y
+
+
+def real_gallery(
+    data: ImageDataset,
+    n: int | None,
+    embed: Embed,
+    batch_size: int = 256,
+    workers: int = 0,
+    seed: int = 0,
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """(embedded images, labels) chunks of `n` real images (the first n of a seeded
+    permutation of `data`; all of it when n is None or larger)."""
+    order = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))
+    chosen = order if n is None else order[:n]
+    for batch in batches(data, indices=chosen.tolist(), batch_size=batch_size, workers=workers):
+        if len(batch.images):
+            yield embed(batch.images), batch.labels
+
+
+def embed_all(
+    data: ImageDataset, embed: Embed, batch_size: int = 256, workers: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every image of `data` embedded, (N, F), with its labels (N,): the test queries."""
+    vectors, labels = [], []
+    for batch in batches(data, batch_size=batch_size, workers=workers):
+        if len(batch.images):
+            vectors.append(embed(batch.images))
+            labels.append(batch.labels)
+    if not vectors:
+        raise EvalError(f"the {data.info.name} {data.split} split has no readable image.")
+    return torch.cat(vectors), torch.cat(labels)
+
+
+# --- a run's nn-error --------------------------------------------------------------------------
+
+
+class NNErrorEval:
+    """The nn-error of a conditional run's checkpoints against the real-data reference.
+
+    The real side is opened once: the run's data set, its test split classified, N images of
+    its train split as the reference classifier (the first N of a permutation seeded 0). In
+    pixel space the test embedding and the reference error are computed once; in D-feature
+    space both depend on each checkpoint's D and are computed per checkpoint.
+    """
+
+    def __init__(
+        self,
+        ckpt: Checkpoint,
+        n: int,
+        space: str = "pixel",
+        real_n: int | None = None,
+        data_root: str | Path | None = None,
+        device: str | torch.device = "cpu",
+        batch_size: int = 256,
+        workers: int = 0,
+        reporter: Reporter | None = None,
+    ):
+        """Check the run and open its data.
+
+        Args:
+            ckpt: a checkpoint of the run (it fixes the data set, size and classes).
+            n: generated samples per checkpoint, seeds 0..n-1 (seed i in class i % K).
+            space: "pixel" (the authors') or "d-features" (each checkpoint's D, pooled).
+            real_n: real training images of the reference classifier (default n; all of the
+                split when it is smaller).
+            data_root: where the data set lies (default: the run's).
+        Raises:
+            EvalError: the run is not conditional, the space is unknown, the data set has no
+                test split or other classes than the run.
+        """
+        if space not in SPACES:
+            raise EvalError(f"--nn-space {space}: choose {' or '.join(SPACES)}.")
+        if not ckpt.model_config.num_classes:
+            raise EvalError(
+                f"nn-error labels real test images by their nearest generated sample, so it "
+                f"needs a class-conditional run; {ckpt.path} was trained without "
+                "--conditional. Train one with `ganlab train DATASET --conditional`, or "
+                "choose another metric."
+            )
+        if n < ckpt.model_config.num_classes:
+            raise EvalError(
+                f"-n {n}: nn-error needs at least one sample per class "
+                f"({ckpt.model_config.num_classes})."
+            )
+        self.n, self.space, self.device = n, space, device
+        self.batch_size, self.workers = batch_size, workers
+        self.rep = reporter or Reporter(quiet=True)
+        self.train_data, self.test_data = _splits(ckpt, data_root)
+        self.real_n = min(real_n or n, len(self.train_data))
+        self._pixel: tuple[torch.Tensor, torch.Tensor, NNError] | None = None
+
+    def score(self, ckpt: Checkpoint) -> dict:
+        """{"nn_error", "nn_error_real", "nn_n", "nn_real_n", "nn_test_n"} of one checkpoint."""
+        if self.space == "pixel":
+            if self._pixel is None:  # the same for every checkpoint
+                queries, truth = embed_all(self.test_data, pixel_embed, self.batch_size)
+                real = nn_error(self._real(pixel_embed), queries, truth)
+                self._pixel = (queries, truth, real)
+            queries, truth, real = self._pixel
+            embed: Embed = pixel_embed
+        else:
+            embed = d_feature_embed(ckpt.discriminator(self.device), self.device)
+            queries, truth = embed_all(self.test_data, embed, self.batch_size, self.workers)
+            real = nn_error(self._real(embed), queries, truth)
+        self.rep.start(f"nn-error step {ckpt.step}", total=self.n)
+        try:
+            fake = nn_error(
+                generated_gallery(ckpt, self.n, embed, self.device, self.batch_size, self.rep),
+                queries,
+                truth,
+            )
+        finally:
+            self.rep.stop()
+        return {
+            "nn_error": fake.error,
+            "nn_error_real": real.error,
+            "nn_n": fake.gallery_n,
+            "nn_real_n": real.gallery_n,
+            "nn_test_n": fake.test_n,
+        }
+
+    def protocol(self) -> dict:
+        """How the numbers were made, for the eval protocol."""
+        return {
+            "space": self.space,
+            "generated": f"seeds 0..{self.n - 1}, seed i in class i % K, uint8 as saved PNGs",
+            "test": f"{self.test_data.info.name} {self.test_data.split} ({len(self.test_data)})",
+            "reference": f"{self.real_n} of {self.train_data.info.name} "
+            f"{self.train_data.split}, the first of a permutation seeded 0",
+            "distance": "Euclidean, 1 nearest neighbour (the authors' nnc_score)",
+        }
+
+    def _real(self, embed: Embed) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        return real_gallery(self.train_data, self.real_n, embed, self.batch_size, self.workers)
+
+
+def _splits(ckpt: Checkpoint, data_root: str | Path | None) -> tuple[ImageDataset, ImageDataset]:
+    """The run's data set: (train split, test split), at the run's size and channels."""
+    cfg = TrainConfig.from_dict(ckpt.train_config)
+    splits = DATASETS[cfg.dataset].splits
+    test = next((s for s in ("test", "val") if s in splits), None)
+    if test is None or "train" not in splits:
+        raise EvalError(
+            f"nn-error classifies a held-out split, but {cfg.dataset} has only "
+            f"{', '.join(splits)}. Use a data set with train and test splits (digits, mnist, "
+            "fashion-mnist, cifar10, svhn)."
+        )
+    root = cfg.data_root if data_root is None else str(data_root)
+    # the published files: a prepared cache holds only the split the run trained on
+    cfg = cfg.replace(
+        image_size=ckpt.model_config.image_size,
+        channels=ckpt.model_config.channels,
+        data=None,
+        data_root=root,
+        download=False,
+    )
+    train, held_out = (open_training_data(cfg.replace(split=s)) for s in ("train", test))
+    names = ckpt.class_names
+    for data in (train, held_out):
+        if list(data.class_names) != names and ckpt.state.get("class_names") is not None:
+            raise EvalError(
+                f"the {data.info.name} {data.split} split has classes "
+                f"{', '.join(data.class_names)} but {ckpt.path} was trained on "
+                f"{', '.join(names)}; pass the --data-root of the run's data."
+            )
+    return train, held_out
