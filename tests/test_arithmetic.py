@@ -194,6 +194,11 @@ def _set(path, **changes):
         (["--plus", "woman", "--steps", "4"], None, 2, "--walk"),
         (["--base", "man", "--plus", "woman", "--seeds", "1"], None, 2, "not both"),
         ([], None, 1, "--plus or --minus"),
+        (["--plus", "woman", "--minus", "man", "--scale", "-1"], None, 1, "--scale -1"),
+        (["--plus", "woman", "--until-flip"], None, 1, "needs a classifier for 'woman'"),
+        (["--plus", "woman", "--direction", "boundary"], None, 1, "has no boundary in z"),
+        (["--plus", "woman", "--keep", "age"], None, 1, "mined columns: none"),
+        (["--plus", "woman", "--direction", "median"], None, 2, "mean or boundary"),
     ],
 )
 def test_cli_errors_one_line_and_nothing_written(cli, fresh, tmp_path, args, setup, code, fragment):
@@ -209,3 +214,177 @@ def test_cli_errors_one_line_and_nothing_written(cli, fresh, tmp_path, args, set
     if code == 1:
         assert len(result.stderr.strip().splitlines()) == 1  # one clear line
     assert not out.exists()
+
+
+# --- directions that change one attribute: boundary, --scale, --until-flip, --keep -------------
+
+
+@pytest.fixture(scope="module")
+def mined(tiny_config, tmp_path_factory):
+    """A tiny digits run trained a little longer (its pool reaches several classes), mined."""
+    from ganlab.core.train import train
+    from ganlab.experiments.concept import mine_concepts
+
+    out = tmp_path_factory.mktemp("mined") / "run"
+    train(tiny_config(epochs=4), out=out)
+    mine_concepts(out, pool=400, per_concept=3, device="cpu")
+    return out
+
+
+def _with_boundaries(run):
+    """(source, target): the mined concepts with boundaries, most pool samples first."""
+    from ganlab.io.concepts import load_concepts
+
+    cs = load_concepts(run)
+    ranked = sorted(
+        (c for c in cs.concepts.values() if c.boundary),
+        key=lambda c: -c.source["pool_assigned"],
+    )
+    assert len(ranked) >= 2, "the tiny run's pool must reach two classes with boundaries"
+    return ranked
+
+
+def test_scale_zero_returns_the_before_images(cli, mined, tmp_path, grid_tiles):
+    source, target = _with_boundaries(mined)[:2]
+    for direction in ("mean", "boundary"):
+        out = tmp_path / f"{direction}.png"
+        result = cli(
+            "arithmetic", mined, "--minus", source.name, "--plus", target.name, "-n", "6",
+            "--scale", "0", "--direction", direction, "--no-captions", "--out", out,
+            "--device", "cpu", "--json",
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.stdout)["scale"] == 0
+        t = grid_tiles(out, 2, 6).reshape(2, 6, 16, 16)
+        np.testing.assert_array_equal(t[1], t[0])  # after == before, byte for byte
+    moved = arithmetic(
+        mined, [target.name], [source.name], str(tmp_path / "s2.png"), seeds=[0, 1],
+        scale=2.0, direction="mean", captions=False,
+    )  # fmt: skip
+    t = grid_tiles(tmp_path / "s2.png", 2, 2).reshape(2, 2, 16, 16)
+    z = z_from_seeds([0, 1], NZ, "uniform")
+    offset = mean(target.seeds) - mean(source.seeds)
+    np.testing.assert_array_equal(t[1], render(mined, z + 2.0 * offset))
+    assert moved.offset_norm == pytest.approx(float(offset.norm()), abs=1e-4)
+
+
+def test_boundary_direction_is_the_normal_scaled_to_the_pool_means(mined, tmp_path):
+    source, target = _with_boundaries(mined)[:2]
+    result = arithmetic(
+        mined, [target.name], [source.name], str(tmp_path / "b.png"), seeds=[0], captions=False
+    )
+    assert result.direction == "boundary"  # the default for mined concepts without --base
+    # the unit difference of the two values' (value vs rest) normals, scaled to the distance
+    # between their pool means along it
+    from ganlab.experiments.arithmetic import edit_offset
+
+    d = target.normal() - source.normal()
+    d = d / d.norm()
+    concepts = {source.name: source, target.name: target}
+    offset = edit_offset(concepts, [target.name], [source.name], NZ, "uniform", "boundary")
+    length = float(d @ (target.pool_mean() - source.pool_mean()))
+    assert length > 0 and result.offset_norm == pytest.approx(length, abs=1e-4)
+    torch.testing.assert_close(offset, d * length)
+    fig7 = arithmetic(
+        mined, [target.name], [source.name], str(tmp_path / "f.png"), base=source.name,
+        captions=False,
+    )  # fmt: skip
+    assert fig7.direction == "mean"  # the paper's Fig. 7 form keeps the mean difference
+
+
+def test_until_flip_steps_flip_the_runs_classifier(cli, mined, tmp_path):
+    from ganlab.core.features import extract_features
+    from ganlab.io.concepts import load_classifier
+
+    source, target = _with_boundaries(mined)[:2]
+    result = cli(
+        "arithmetic", mined, "--minus", source.name, "--plus", target.name, "--seeds", "0-11",
+        "--until-flip", "--scale", "6", "--out", tmp_path / "flip.png", "--device", "cpu",
+        "--json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    edits = data["edits"]
+    assert [e["seed"] for e in edits] == list(range(12)) and data["scale"] == 6
+    flipped = [e for e in edits if e["flip_at"] is not None]
+    assert flipped, "no sample flipped"
+    ckpt = load_checkpoint(mined)
+    clf = load_classifier(mined, target.source["classifier_file"])
+    offset = torch.tensor(data["offset_norm"])  # the edit's length at scale 1
+    from ganlab.experiments.arithmetic import edit_offset
+
+    vec = edit_offset(
+        {source.name: source, target.name: target}, [target.name], [source.name], NZ,
+        "uniform", "boundary",
+    )  # fmt: skip
+    assert float(vec.norm()) == pytest.approx(float(offset), abs=1e-4)
+    z = z_from_seeds([e["seed"] for e in flipped], NZ, "uniform")
+    at = torch.tensor([e["flip_at"] for e in flipped])
+    images = to_uint8(generate(ckpt, z + at[:, None] * vec))
+    feats = torch.cat(list(extract_features(ckpt.discriminator(), iter([images])))).numpy()
+    assert clf.predict(feats) == [target.source["value"]] * len(flipped)
+    for e in flipped:
+        assert e["scale"] == pytest.approx(e["flip_at"] + 0.1, abs=1e-4)
+    # a sample that needed a step was not the target before it
+    before = to_uint8(generate(ckpt, z[at > 0]))
+    feats = torch.cat(list(extract_features(ckpt.discriminator(), iter([before])))).numpy()
+    assert target.source["value"] not in clf.predict(feats)
+    refused = cli(
+        "arithmetic", mined, "--base", source.name, "--plus", target.name, "--until-flip",
+        "--out", tmp_path / "x.png",
+    )  # fmt: skip
+    assert refused.exit_code == 2 and "--until-flip" in refused.stderr
+
+
+def test_keep_makes_the_direction_orthogonal_to_the_kept_attribute(mined, tmp_path):
+    from ganlab.experiments.arithmetic import edit_offset, kept_concepts
+    from ganlab.io.concepts import load_concepts
+
+    source, target, other = _with_boundaries(mined)[:3]
+    cs = load_concepts(mined)
+    concepts = {source.name: source, target.name: target}
+    for direction in ("boundary", "mean"):
+        free = edit_offset(concepts, [target.name], [source.name], NZ, "uniform", direction)
+        kept = kept_concepts(cs, [other.name], [source, target])
+        cond = edit_offset(concepts, [target.name], [source.name], NZ, "uniform", direction, kept)
+        assert abs(float(free @ other.normal())) > 1e-3
+        assert float(cond @ other.normal()) == pytest.approx(0, abs=1e-6)
+    result = arithmetic(
+        mined, [target.name], [source.name], str(tmp_path / "k.png"), seeds=[0],
+        keep=[other.name], captions=False,
+    )  # fmt: skip
+    assert result.keep == [other.name]
+
+
+def test_keep_by_column_spans_every_value(fresh):
+    """Two mined attributes (gender, age): --keep age leaves both age normals untouched."""
+    from ganlab.experiments.arithmetic import edit_offset, kept_concepts
+    from ganlab.io.concepts import Concept, load_concepts, save_concepts
+
+    cs = load_concepts(fresh)
+    gen = torch.Generator().manual_seed(0)
+    for column, values in (("gender", ("man", "woman")), ("age", ("young", "old", "child"))):
+        for value in values:
+            n = torch.randn(NZ, generator=gen)
+            n = (n / n.norm()).tolist()  # each value's samples lie on its side: pool mean = n
+            cs.concepts[value] = Concept(
+                value,
+                [1, 2],
+                {"kind": "mined", "column": column, "value": value},
+                boundary={"normal": n, "pool_mean": n},
+            )
+    save_concepts(cs)
+    cs = load_concepts(fresh)
+    moved = [cs.concepts["woman"], cs.concepts["man"]]
+    kept = kept_concepts(cs, ["age"], moved)
+    assert sorted(c.name for c in kept) == ["child", "old", "young"]
+    assert kept_concepts(cs, ["gender", "age"], moved) == kept  # the moved attribute is skipped
+    concepts = {"woman": cs.concepts["woman"], "gender=man": cs.concepts["man"]}
+    for direction in ("boundary", "mean"):
+        d = edit_offset(concepts, ["woman"], ["gender=man"], NZ, "uniform", direction, kept)
+        for c in kept:
+            assert float(d @ c.normal()) == pytest.approx(0, abs=1e-6)
+    from ganlab.errors import GanlabError
+
+    with pytest.raises(GanlabError, match="mined columns: age, gender"):
+        kept_concepts(cs, ["race"], moved)

@@ -226,3 +226,126 @@ def test_real_features_match_d_in_eval_mode(trained):
     np.testing.assert_allclose(
         d_features(D, images)[3:4], d_features(D, images[3:4]), rtol=1e-5, atol=1e-6
     )
+
+
+# --- boundaries, stored classifiers, exemplar choice, names ---------------------------------------
+
+
+@pytest.fixture(scope="module")
+def longer(tiny_config, tmp_path_factory):
+    """A tiny digits run trained 4 epochs: its pool reaches several classes (1 epoch: one)."""
+    from ganlab.core.train import train
+
+    out = tmp_path_factory.mktemp("longer") / "run"
+    train(tiny_config(epochs=4), out=out)
+    return out
+
+
+def test_mined_concepts_record_their_boundary_and_classifier(longer, tmp_path):
+    from ganlab.io.concepts import load_classifier
+
+    run = tmp_path / "run"
+    shutil.copytree(longer, run)
+    result = mine_concepts(run, pool=400, per_concept=3, device="cpu")
+    cs = load_concepts(run)
+    with_boundary = [c for c in cs.concepts.values() if c.boundary]
+    assert with_boundary, "no label got a boundary"
+    for c in with_boundary:
+        normal = np.array(c.boundary["normal"])
+        assert normal.shape == (16,) and np.linalg.norm(normal) == pytest.approx(1, abs=1e-6)
+        info = c.source["boundary"]
+        assert 0 <= info["heldout_accuracy"] <= 1 and info["n_heldout"] == 80
+        assert info["pool_seeds"] == "0-399" and "LogisticRegression" in info["method"]
+        # pool_mean is the mean z of the pool samples the classifier gives the concept
+        assert c.boundary["pool_mean"] == pytest.approx(
+            z_from_seeds(list(range(400)), 16, "uniform")
+            .numpy()[_assigned(run, c.source["classifier_file"]) == c.source["value"]]
+            .mean(0)
+            .tolist(),
+            abs=1e-5,
+        )
+    assert {c["boundary_heldout_accuracy"] for c in result.concepts} - {None}
+    # the stored classifier (plain arrays) predicts as the fitted one
+    ckpt = load_checkpoint(run)
+    real = load_labelled(ckpt)
+    _, (clf,), _ = mine(ckpt, real, pool=400, per_concept=3)
+    stored = load_classifier(run, with_boundary[0].source["classifier_file"])
+    feats = d_features(ckpt.discriminator(), real.images[:200])
+    expect = [clf.classes[k] for k in clf.predict_proba(feats).argmax(1)]
+    assert stored.predict(feats) == expect
+    assert json.loads((run / "concepts.json").read_text())["version"] == 3
+
+
+def _assigned(run, classifier_file):
+    from ganlab.io.concepts import load_classifier
+
+    ckpt = load_checkpoint(run)
+    clf = load_classifier(run, classifier_file)
+    pool = to_uint8(generate(ckpt, z_from_seeds(list(range(400)), 16, "uniform")))
+    return np.array(clf.predict(d_features(ckpt.discriminator(), pool)))
+
+
+def test_bad_boundary_in_file_is_reported(run):
+    add_concept(run, "a", [1])
+    data = json.loads((run / "concepts.json").read_text())
+    data["concepts"]["a"]["boundary"] = {"normal": [0.0] * 3, "pool_mean": [0.0] * 16}
+    (run / "concepts.json").write_text(json.dumps(data))
+    with pytest.raises(GanlabError, match='bad "boundary"'):
+        load_concepts(run)
+
+
+def test_stratified_exemplars_spread_over_the_confident_range():
+    from ganlab.experiments.concept import pick_exemplars
+
+    idx = np.arange(100, 120)
+    scores = np.linspace(1.0, 0.5, 20)  # idx 100 scores 1.0 ... idx 119 scores 0.5
+    assert pick_exemplars(idx, scores, 3, "extreme").tolist() == [100, 101, 102]
+    assert int((scores >= 0.8).sum()) == 8  # idx 100..107 are confident
+    # first, middle (rank 3.5, rounded to even) and last of the confident ones
+    assert pick_exemplars(idx, scores, 3, "stratified").tolist() == [100, 104, 107]
+    assert pick_exemplars(idx[:2], scores[:2], 3, "stratified").tolist() == [100, 101]
+
+
+@pytest.fixture
+def people(labelled_folder):
+    """The digit images with a 4-column CSV: path,gender,age,race."""
+    rows = [line.split(",") for line in (labelled_folder / "labels.csv").read_text().split()[1:]]
+    (labelled_folder / "people.csv").write_text(
+        "path,gender,age,race\n"
+        + "".join(
+            f"{p},{'man' if int(d[1:]) < 5 else 'woman'},{'young' if par == 'even' else 'old'},"
+            f"{'abc'[int(d[1:]) % 3]}\n"
+            for p, d, par in rows
+        )
+    )
+    return labelled_folder
+
+
+def test_one_column_names_concepts_by_value_and_clashes_need_replace(cli, run, people):
+    ckpt = load_checkpoint(run)
+    imgs, csv = people / "imgs", people / "people.csv"
+    one = load_labelled(ckpt, imgs, csv, columns=["gender"])
+    assert set(one.columns[0].concept_names.values()) == {"man", "woman"}
+    both = load_labelled(ckpt, imgs, csv, columns=["gender", "age"])
+    assert {n for c in both.columns for n in c.concept_names.values()} == {
+        "gender=man",
+        "gender=woman",
+        "age=young",
+        "age=old",
+    }
+    add_concept(run, "woman", [1, 2, 3])
+    args = ["concept", "mine", "--run", run, "--labels", csv, "--data-root", imgs]
+    clash = cli(*args, "--columns", "gender", "--pool", "100", "--device", "cpu")
+    assert clash.exit_code == 1 and "'woman'" in clash.stderr and "--replace" in clash.stderr
+    assert load_concepts(run).concepts["woman"].seeds == [1, 2, 3]  # nothing written
+    ok = cli(*args, "--columns", "gender", "--pool", "100", "--replace", "--json")
+    assert ok.exit_code == 0, ok.output
+    names = {c["name"] for c in json.loads(ok.stdout)["concepts"]}
+    assert names and names <= {"man", "woman"}
+    cs = load_concepts(run)
+    name = sorted(names)[0]
+    # either form finds a mined concept
+    assert cs.find(f"gender={name}") is cs.concepts[name]
+    assert cs.find(name) is cs.concepts[name]
+    with pytest.raises(GanlabError, match=r"no concept named 'child' .*known: .*'" + name):
+        cs.require(["child"])

@@ -10,6 +10,7 @@ import typer
 from ganlab.cli.options import (
     BatchOpt,
     CheckpointOpt,
+    ClassOpt,
     Device,
     DeviceOpt,
     JsonOpt,
@@ -67,8 +68,45 @@ def arithmetic_cli(
         Optional[int], typer.Option(min=2, help="Frames per --walk row (default: 8).")
     ] = None,
     scale: Annotated[
-        Optional[float], typer.Option(help="Last multiple of the --walk direction (default: 1).")
+        Optional[float],
+        typer.Option(
+            help="Multiple of the offset added (default 1; 0 gives the base itself); the last "
+            "multiple of a --walk; with --until-flip, the largest multiple searched (default 3).",
+            show_default=False,
+        ),
     ] = None,
+    direction: Annotated[
+        Optional[str],
+        typer.Option(
+            "--direction",
+            help="mean: mean(plus) - mean(minus) of the exemplars (the paper's). boundary: the "
+            "normal of the linear boundary in z between mined concepts (changes less besides "
+            "the attribute). Default: mean with --base (Fig. 7) or hand-picked concepts, "
+            "else boundary.",
+            show_default=False,
+        ),
+    ] = None,
+    keep: Annotated[
+        Optional[str],
+        typer.Option(
+            help="Comma-separated mined label columns (or concepts) to leave alone: the "
+            "direction is made orthogonal to their boundaries, e.g. --keep age,race.",
+            show_default=False,
+        ),
+    ] = None,
+    until_flip: Annotated[
+        bool,
+        typer.Option(
+            "--until-flip",
+            help="Per sample, step along the direction until the run's classifier (from "
+            "`concept mine`) gives the --plus concept, then --margin more; --json reports "
+            "each sample's multiple. Not with --base.",
+        ),
+    ] = False,
+    margin: Annotated[
+        float,
+        typer.Option(min=0.0, help="With --until-flip: added to each sample's flip multiple."),
+    ] = 0.1,
     seeds: seeds_option("Latents to apply the offset to (without --base), or to walk from") = None,
     num: num_option("8 without --base") = None,
     samples: Annotated[
@@ -96,6 +134,7 @@ def arithmetic_cli(
     ] = "arithmetic.png",
     device: DeviceOpt = Device.auto,
     batch_size: BatchOpt = 256,
+    class_: ClassOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Vector arithmetic on concepts (paper Fig. 7) and attribute walks (Fig. 8).
@@ -108,11 +147,16 @@ def arithmetic_cli(
 
     --walk LEFT:RIGHT: rows of base + a * (mean(RIGHT) - mean(LEFT)), a from 0 to --scale.
 
+    Mined concepts also give a boundary direction (--direction boundary, --keep, --until-flip):
+    it keeps more of each sample while changing the attribute.
+
     Examples:
 
       ganlab arithmetic runs/faces --base "man with glasses" --minus man --plus woman
 
       ganlab arithmetic runs/digits --minus 3 --plus 8 -n 16 --out 3to8.png
+
+      ganlab arithmetic runs/faces --minus man --plus woman --keep age --until-flip -n 8
 
       ganlab arithmetic runs/faces --walk "looking left:looking right" --steps 8 --seeds 0-3
 
@@ -125,7 +169,17 @@ def arithmetic_cli(
     plus, minus, base, base_image = plus or [], minus or [], base or [], base_image or []
     given_seeds = seeds is not None or num is not None
     dev = to_device(device)
+    kept = [k.strip() for k in keep.split(",") if k.strip()] if keep else []
+    if keep is not None and not kept:
+        raise typer.BadParameter("name at least one column or concept", param_hint="'--keep'")
+    if direction is not None and direction not in ("mean", "boundary"):
+        raise typer.BadParameter(f"{direction!r}: use mean or boundary", param_hint="'--direction'")
     if walk is not None:
+        if until_flip:
+            raise typer.BadParameter(
+                "a --walk shows every multiple; --until-flip needs --plus/--minus",
+                param_hint="'--until-flip'",
+            )
         if plus or minus:
             raise typer.BadParameter(
                 "--walk follows one direction; drop --plus/--minus", param_hint="'--walk'"
@@ -151,11 +205,21 @@ def arithmetic_cli(
             captions=captions,
             device=dev,
             batch_size=batch_size,
+            direction=direction,
+            keep=kept,
+            class_=class_,
         )
     else:
-        if steps is not None or scale is not None:
+        if steps is not None:
             raise typer.BadParameter(
-                "--steps and --scale shape a --walk; add --walk LEFT:RIGHT", param_hint="'--steps'"
+                "--steps sets the frames of a --walk; add --walk LEFT:RIGHT",
+                param_hint="'--steps'",
+            )
+        if until_flip and base:
+            raise typer.BadParameter(
+                "--until-flip picks a multiple per sample: use --seeds/-n or --base-image, "
+                "not --base",
+                param_hint="'--until-flip'",
             )
         if len(base) > 1:
             raise typer.BadParameter(
@@ -184,5 +248,11 @@ def arithmetic_cli(
             device=dev,
             batch_size=batch_size,
             base_images=base_image,
+            scale=scale,
+            direction=direction,
+            keep=kept,
+            flip=until_flip,
+            margin=margin,
+            class_=class_,
         )
     report(result, json_out, None if out == "-" else describe(result))

@@ -10,8 +10,13 @@ concept. A concept here is that list of seeds, stored per run in ``RUN/concepts.
 
 Concepts are picked by hand (`ganlab concept add`) or mined: a logistic regression on the
 run's own D features of labelled real images scores a pool of generated samples, and each
-label value keeps its most confidently classified seeds. Mining makes the arithmetic
-reproducible without hand-picking.
+label value keeps its most confidently classified seeds (or seeds spread over its confident
+range). Mining makes the arithmetic reproducible without hand-picking.
+
+Mining also fits, for each label value, a linear boundary in z between the pool samples the
+classifier gives that value and the rest (InterFaceGAN, Shen et al. 2020): its unit normal is
+a direction that changes the attribute while moving z as little as possible, unlike the mean
+difference of a few exemplars, which also carries everything else those exemplars share.
 """
 
 from __future__ import annotations
@@ -26,8 +31,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ganlab.core.boundary import BOUNDARY_C, Boundary, fit_boundary
 from ganlab.core.features import extract_features
-from ganlab.core.generate import generate
+from ganlab.core.generate import generate, hold_class
 from ganlab.core.projection import project_files
 from ganlab.core.seeds import format_seeds, z_from_seeds
 from ganlab.data.batches import batches
@@ -35,9 +41,11 @@ from ganlab.errors import GanlabError
 from ganlab.io.checkpoint import Checkpoint, load_checkpoint
 from ganlab.io.concepts import (
     Concept,
+    FeatureClassifier,
     check_name,
     load_concepts,
     open_concepts,
+    save_classifier,
     save_concepts,
 )
 from ganlab.io.images import to_uint8
@@ -45,6 +53,9 @@ from ganlab.io.images import to_uint8
 FEATURE_GRID = 4  # D's maps max-pooled to 4x4 per layer, all layers (paper section 5)
 HELDOUT = 0.2  # fraction of the labelled real images kept out of the fit, for the accuracy
 C_REG = 0.1  # inverse L2 strength: thousands of features and ~1k images need some shrinkage
+PER_CONCEPT = 50  # exemplars per concept: see benchmarks/exemplar_stability.py
+CONFIDENT = 0.8  # "stratified" exemplars: spread over the pool samples scored at least this
+MIN_SIDE = 5  # pool samples needed on each side of a boundary
 
 
 def _provenance(ckpt: Checkpoint, kind: str) -> dict:
@@ -64,6 +75,7 @@ def add_concept(
     replace: bool = False,
     images: Sequence[str | Path] = (),
     device: str | torch.device = "cpu",
+    class_: str | int | None = None,
 ) -> Concept:
     """Store a hand-picked concept in RUN/concepts.json.
 
@@ -76,6 +88,7 @@ def add_concept(
             `ganlab project` projects them (the run's encoder included); their z, files and
             losses are stored.
         device: where the projection runs.
+        class_: a conditional run's class (name or index) the images are projected in.
     Returns:
         The stored Concept (its source's "notes" hold conversions of the images, if any).
     """
@@ -86,6 +99,8 @@ def add_concept(
             "a.jpg b.jpg c.jpg)."
         )
     ckpt = load_checkpoint(run)
+    if images or class_ is not None:  # a conditional run projects in one class (--class)
+        hold_class(ckpt, class_)
     cs = open_concepts(run, ckpt)
     if name in cs.concepts and not replace:
         raise GanlabError(
@@ -113,9 +128,10 @@ def add_concept(
 def remove_concept(run: str | Path, name: str) -> Concept:
     """Delete a concept from RUN/concepts.json; returns what was removed."""
     cs = load_concepts(run)
-    if name not in cs.concepts:
-        cs.require([name])  # raises the unknown-name error (an empty concept may be removed)
-    concept = cs.concepts.pop(name)
+    concept = cs.concepts.get(name) or cs.find(name)  # "woman" or "gender=woman"
+    if concept is None:
+        cs.require([name])  # raises the unknown-name error
+    concept = cs.concepts.pop(concept.name)
     save_concepts(cs)
     return concept
 
@@ -216,7 +232,8 @@ def load_labelled(
         ckpt: the run's checkpoint (its dataset, size and channels).
         data_root: where the images (or the dataset) lie; for a label file, default its folder.
         labels: a CSV or list_attr_celeba.txt; None uses the run's built-in labelled dataset.
-        columns: label columns to keep (default all).
+        columns: label columns to keep (default all); with one column kept, a CSV's concepts
+            are named by value ("woman"), otherwise "column=value" ("gender=woman").
         max_images: at most this many images, a seeded random subset.
         seed: picks the subset.
     Returns:
@@ -235,6 +252,10 @@ def load_labelled(
                 f"label columns are: {', '.join(known)}."
             )
         real.columns = [c for c in real.columns if c.name in columns]
+    if len(real.columns) == 1:  # one attribute: its values are names enough ("woman")
+        col = real.columns[0]
+        if all(n == f"{col.name}={v}" for v, n in col.concept_names.items()):
+            col.concept_names = {v: v for v in col.concept_names}
     for col in real.columns:
         for name in col.concept_names.values():
             try:
@@ -356,6 +377,20 @@ class LabelClassifier:
         """(N, len(classes)) class probabilities for D features (N, F)."""
         return self.model.predict_proba(features)
 
+    def arrays(self, checkpoint_sha256: str) -> FeatureClassifier:
+        """The fitted model as plain arrays, to store beside concepts.json."""
+        scaler, logreg = self.model[0], self.model[-1]
+        return FeatureClassifier(
+            column=self.column,
+            classes=self.classes,
+            mean=scaler.mean_,
+            scale=scaler.scale_,
+            coef=logreg.coef_,
+            intercept=logreg.intercept_,
+            grid=FEATURE_GRID,
+            checkpoint_sha256=checkpoint_sha256,
+        )
+
 
 def fit_classifier(
     column: str, features: np.ndarray, values: Sequence[str], seed: int = 0
@@ -405,6 +440,21 @@ def fit_classifier(
 # --- mining -------------------------------------------------------------------------------------
 
 
+def pick_exemplars(idx: np.ndarray, scores: np.ndarray, n: int, how: str) -> np.ndarray:
+    """n of the pool indices `idx` (scores: their classifier scores, same order).
+
+    "extreme": the n highest scores. "stratified": n spread evenly over the ranked samples
+    scored at least CONFIDENT (all of `idx` if fewer than n are), so the exemplars cover the
+    value's confident range instead of only its most stereotyped samples.
+    """
+    ranked = idx[np.argsort(-scores, kind="stable")]
+    if how == "extreme" or len(ranked) <= n:
+        return ranked[:n]
+    confident = int((scores >= CONFIDENT).sum())
+    span = confident if confident >= n else len(ranked)
+    return ranked[np.round(np.linspace(0, span - 1, n)).astype(int)]
+
+
 @dataclass
 class MineResult:
     concepts: list[dict]  # per stored concept: name, seeds, heldout_accuracy, scores
@@ -419,9 +469,10 @@ def mine(
     ckpt: Checkpoint,
     real: LabelledImages,
     pool: int = 2000,
-    per_concept: int = 3,
+    per_concept: int = PER_CONCEPT,
     device: str | torch.device = "cpu",
     batch_size: int = 256,
+    exemplars: str = "extreme",
 ) -> tuple[list[Concept], list[LabelClassifier], list[str]]:
     """Mine concepts in memory: fit one classifier per label column, score a seeded pool.
 
@@ -432,10 +483,13 @@ def mine(
         per_concept: seeds kept per label value (the paper averages 3).
         device: where G and D run.
         batch_size: images per forward pass.
+        exemplars: "extreme" (the most confident) or "stratified" (see pick_exemplars).
     Returns:
         (concepts, classifiers, warnings); a value no pool sample is assigned to is left out
-        with a warning.
+        with a warning. Each concept carries its boundary in z (Concept.boundary).
     """
+    if exemplars not in ("extreme", "stratified"):
+        raise GanlabError(f"exemplars {exemplars!r}: use 'extreme' or 'stratified'.")
     D = ckpt.discriminator(device)
     real_feats = d_features(D, real.images, device, batch_size)  # (N, F)
     seeds = list(range(pool))
@@ -459,9 +513,17 @@ def mine(
                     "it was not stored (try a larger --pool)."
                 )
                 continue
-            best = idx[np.argsort(-proba[idx, k], kind="stable")][:per_concept]
+            best = pick_exemplars(idx, proba[idx, k], per_concept, exemplars)
             if len(best) < per_concept:
                 notes.append(f"only {len(best)} pool sample(s) were classified as {name!r}.")
+            boundary = None
+            if MIN_SIDE <= len(idx) <= pool - MIN_SIDE:
+                boundary = fit_boundary(z.numpy(), assigned == k)
+            else:
+                notes.append(
+                    f"{name!r}: {len(idx)} of {pool} pool samples, too few on one side for a "
+                    "boundary in z (try a larger --pool)."
+                )
             concepts.append(
                 Concept(
                     name,
@@ -482,11 +544,31 @@ def mine(
                         "n_heldout": clf.n_heldout,
                         "pool_seeds": format_seeds(seeds),
                         "pool_assigned": int(len(idx)),
+                        "exemplars": exemplars,
                         "scores": [round(float(proba[i, k]), 4) for i in best],
-                    },
+                    }
+                    | ({"boundary": _boundary_source(boundary, pool)} if boundary else {}),
+                    boundary={
+                        "normal": boundary.normal.tolist(),
+                        "pool_mean": boundary.pool_mean.tolist(),
+                    }
+                    if boundary
+                    else None,
                 )
             )
     return concepts, classifiers, notes
+
+
+def _boundary_source(b: Boundary, pool: int) -> dict:
+    return {
+        "method": f"LogisticRegression(C={BOUNDARY_C}, class_weight=balanced) on z, "
+        "value vs rest, labelled by the classifier",
+        "pool_seeds": format_seeds(list(range(pool))),
+        "heldout_accuracy": round(b.heldout_accuracy, 4),
+        "heldout_balanced_accuracy": round(b.heldout_balanced_accuracy, 4),
+        "n_train": b.n_train,
+        "n_heldout": b.n_heldout,
+    }
 
 
 def mine_concepts(
@@ -495,11 +577,13 @@ def mine_concepts(
     labels: str | Path | None = None,
     columns: Sequence[str] | None = None,
     pool: int = 2000,
-    per_concept: int = 3,
+    per_concept: int = PER_CONCEPT,
     max_images: int = 10000,
     replace: bool = False,
     device: str | torch.device = "cpu",
     batch_size: int = 256,
+    exemplars: str = "extreme",
+    class_: str | int | None = None,
 ) -> MineResult:
     """Mine concepts for a run and store them in RUN/concepts.json.
 
@@ -511,14 +595,18 @@ def mine_concepts(
         columns: label columns to mine (default all).
         pool: generated samples (seeds 0..pool-1) to choose exemplars from.
         per_concept: exemplar seeds per concept.
+        exemplars: "extreme" (the most confident) or "stratified" (spread over the confident
+            range).
         max_images: labelled real images used at most (a seeded subset).
         replace: overwrite existing concepts of the same names.
         device: where G and D run.
         batch_size: images per forward pass.
+        class_: a conditional run's class (name or index) the pool is generated in.
     Returns:
         A MineResult; nothing is written when it raises.
     """
     ckpt = load_checkpoint(run)
+    hold_class(ckpt, class_)  # a conditional run generates its pool in one class (--class)
     cs = open_concepts(run, ckpt)
     real = load_labelled(ckpt, data_root, labels, columns, max_images)
     names = [n for col in real.columns for n in col.concept_names.values()]
@@ -528,10 +616,15 @@ def mine_concepts(
             f"{cs.path} already has concept(s) {', '.join(map(repr, clash))}; "
             "pass --replace to overwrite them with mined ones."
         )
-    concepts, _, notes = mine(ckpt, real, pool, per_concept, device, batch_size)
+    concepts, classifiers, notes = mine(
+        ckpt, real, pool, per_concept, device, batch_size, exemplars
+    )
     if real.skipped:
         notes.insert(0, f"{real.skipped} listed image(s) were missing or unreadable and skipped.")
+    # the classifiers first: concepts.json never names a file that is not there
+    files = {clf.column: save_classifier(run, clf.arrays(ckpt.sha256())) for clf in classifiers}
     for c in concepts:
+        c.source["classifier_file"] = files[c.source["column"]]
         cs.concepts[c.name] = c
     save_concepts(cs)
     summary = [
@@ -541,6 +634,7 @@ def mine_concepts(
             "column": c.source["column"],
             "heldout_accuracy": c.source["heldout_accuracy"],
             "scores": c.source["scores"],
+            "boundary_heldout_accuracy": c.source.get("boundary", {}).get("heldout_accuracy"),
         }
         for c in concepts
     ]

@@ -12,29 +12,40 @@ z are stored as "latents" (one list of nz floats per image, exact: float32 value
 JSON doubles read back bit for bit), with the image files and projection losses in "source".
 Files with such concepts are written as version 2; files without them stay version 1, which
 older ganlab reads.
+
+Mined concepts also carry a "boundary" (version 3): the unit normal, in z, of a linear boundary
+between the pool samples the classifier gives this value and the rest (InterFaceGAN's
+direction), and the mean z of those samples; its provenance (method, pool, held-out accuracy)
+is in "source". The D-feature classifier that labelled the pool is stored beside the file, in
+``RUN/concept-classifiers/COLUMN.npz`` (plain arrays, read with ``allow_pickle=False``), so
+`arithmetic --until-flip` can ask it whether an edited sample changed class.
 """
 
 from __future__ import annotations
 
 import difflib
+import hashlib
 import json
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from ganlab import __version__
 from ganlab.core.seeds import format_seeds, z_from_seeds
 from ganlab.errors import GanlabError
-from ganlab.io.atomic import write_json
+from ganlab.io.atomic import atomic_path, write_json
 from ganlab.io.checkpoint import Checkpoint
 from ganlab.io.rundir import run_dir_of
 
 CONCEPTS_FILE = "concepts.json"
 FORMAT = "ganlab-concepts"
-FORMAT_VERSION = 2  # 2 added "latents"; a file without latent exemplars is written as 1
+FORMAT_VERSION = 3  # 2 added "latents", 3 "boundary"; a file is written at the lowest it needs
+CLASSIFIERS_DIR = "concept-classifiers"
 MAX_NAME = 64
 
 
@@ -46,6 +57,8 @@ class Concept:
     seeds: list[int]
     source: dict = field(default_factory=dict)  # {"kind": "manual"|"mined"|"images", ...}
     latents: list[list[float]] = field(default_factory=list)  # projected images' z, (E, nz)
+    # mined only: {"normal": unit (nz,) pointing into this value, "pool_mean": (nz,)}
+    boundary: dict | None = None
 
     def exemplars(self, nz: int, dist: str) -> torch.Tensor:
         """Every exemplar's z (E, nz): the seeds' first, then the projected images'."""
@@ -64,6 +77,14 @@ class Concept:
         if self.latents:
             parts.append(f"{len(self.latents)} image{'s' if len(self.latents) > 1 else ''}")
         return " + ".join(parts)
+
+    def normal(self) -> torch.Tensor:
+        """The unit normal of the concept's boundary in z (nz,), pointing into the concept."""
+        return torch.tensor(self.boundary["normal"], dtype=torch.float32)
+
+    def pool_mean(self) -> torch.Tensor:
+        """The mean z of the pool samples the classifier gave this concept (nz,)."""
+        return torch.tensor(self.boundary["pool_mean"], dtype=torch.float32)
 
 
 @dataclass
@@ -87,11 +108,35 @@ class ConceptSet:
                 "`ganlab concept mine`)."
             )
 
+    def find(self, name: str) -> Concept | None:
+        """The concept a user means by `name`: its exact name, or a mined concept's other form.
+
+        A mined concept is named by its value ("woman") or by "column=value" ("gender=woman");
+        either form finds it, as long as only one concept matches.
+        """
+        if name in self.concepts:
+            return self.concepts[name]
+        col, sep, value = name.partition("=")
+        matches = [
+            c
+            for c in self.concepts.values()
+            if c.source.get("kind") == "mined"
+            and (
+                (sep and c.source.get("column") == col and c.source.get("value") == value)
+                or (not sep and c.source.get("value") == name)
+            )
+        ]
+        return matches[0] if len(matches) == 1 else None
+
     def require(self, names: Sequence[str]) -> list[Concept]:
-        """The named concepts, each with at least one seed; GanlabError naming the first bad one."""
+        """The named concepts, each with at least one seed; GanlabError naming the first bad one.
+
+        Names are looked up with `find`, so "woman" and "gender=woman" both work.
+        """
         found = []
         for name in names:
-            if name not in self.concepts:
+            concept = self.find(name)
+            if concept is None:
                 known = ", ".join(repr(n) for n in sorted(self.concepts)) or "none"
                 close = difflib.get_close_matches(name, list(self.concepts), n=1)
                 hint = f" Did you mean {close[0]!r}?" if close else ""
@@ -99,7 +144,6 @@ class ConceptSet:
                     f"no concept named {name!r} in {self.path} (known: {known})."
                     f"{hint} See `ganlab concept list --run RUN`."
                 )
-            concept = self.concepts[name]
             if not concept.seeds and not concept.latents:
                 raise GanlabError(
                     f"concept {name!r} in {self.path} has no exemplar seeds. Give it some with "
@@ -123,16 +167,21 @@ class ConceptSet:
         return out
 
     def to_json(self) -> dict:
-        with_latents = any(c.latents for c in self.concepts.values())
+        version = 1
+        if any(c.latents for c in self.concepts.values()):
+            version = 2
+        if any(c.boundary for c in self.concepts.values()):
+            version = 3
         return {
             "format": FORMAT,
-            "version": FORMAT_VERSION if with_latents else 1,
+            "version": version,
             "nz": self.nz,
             "z_dist": self.z_dist,
             "ganlab_version": __version__,
             "concepts": {
                 c.name: {"seeds": c.seeds, "source": c.source}
                 | ({"latents": c.latents} if c.latents else {})
+                | ({"boundary": c.boundary} if c.boundary else {})
                 for c in self.concepts.values()
             },
         }
@@ -228,12 +277,30 @@ def load_concepts(run: str | Path, missing_ok: bool = False) -> ConceptSet | Non
                 f'concept {name!r} in {path} has bad "latents": a list of lists of {nz} '
                 "finite numbers (one per projected image) is needed."
             )
+        boundary = entry.get("boundary")
+        if boundary is not None and not (
+            isinstance(boundary, dict)
+            and all(_is_vector(boundary.get(key), nz) for key in ("normal", "pool_mean"))
+        ):
+            raise GanlabError(
+                f'concept {name!r} in {path} has a bad "boundary": it needs "normal" and '
+                f'"pool_mean", each a list of {nz} finite numbers. Mine it again with '
+                "`ganlab concept mine --replace`."
+            )
         try:
             check_name(name)
         except GanlabError as e:
             raise GanlabError(f"{path}: {e}") from None
-        concepts[name] = Concept(name, seeds, entry.get("source") or {}, latents)
+        concepts[name] = Concept(name, seeds, entry.get("source") or {}, latents, boundary)
     return ConceptSet(path, nz, dist, concepts)
+
+
+def _is_vector(v, n: int) -> bool:
+    return (
+        isinstance(v, list)
+        and len(v) == n
+        and all(isinstance(x, (int, float)) and math.isfinite(x) for x in v)
+    )
 
 
 def save_concepts(concepts: ConceptSet) -> None:
@@ -247,3 +314,81 @@ def open_concepts(run: str | Path, ckpt: Checkpoint) -> ConceptSet:
         return ConceptSet(concepts_path(run), ckpt.model_config.nz, ckpt.z_dist)
     cs.check_checkpoint(ckpt)
     return cs
+
+
+# --- the classifier that labelled the mining pool ------------------------------------------------
+
+
+@dataclass
+class FeatureClassifier:
+    """A linear classifier on D's pooled features, as plain arrays (no pickled objects).
+
+    decision(x) = ((x - mean) / scale) @ coef.T + intercept: one column per class, or a single
+    column for two classes (positive: classes[1]), as scikit-learn's LogisticRegression.
+    """
+
+    column: str
+    classes: list[str]
+    mean: np.ndarray  # (F,)
+    scale: np.ndarray  # (F,)
+    coef: np.ndarray  # (K, F) or (1, F) for two classes
+    intercept: np.ndarray  # (K,) or (1,)
+    grid: int  # D's maps max-pooled to grid x grid, every layer
+    checkpoint_sha256: str
+
+    def predict(self, features: np.ndarray) -> list[str]:
+        """The class of each row of D features (N, F)."""
+        scores = ((features - self.mean) / self.scale) @ self.coef.T + self.intercept  # (N, K|1)
+        if scores.shape[1] == 1:
+            index = (scores[:, 0] > 0).astype(int)
+        else:
+            index = scores.argmax(axis=1)
+        return [self.classes[i] for i in index]
+
+
+def classifier_file(column: str) -> str:
+    """RUN-relative file of a column's classifier: a safe file name, unique per column."""
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", column).strip("._") or "column"
+    if slug != column:
+        slug += "-" + hashlib.sha256(column.encode()).hexdigest()[:8]
+    return f"{CLASSIFIERS_DIR}/{slug}.npz"
+
+
+def save_classifier(run: str | Path, clf: FeatureClassifier) -> str:
+    """Write the classifier atomically beside concepts.json; returns its RUN-relative path."""
+    rel = classifier_file(clf.column)
+    with atomic_path(run_dir_of(run) / rel) as tmp, open(tmp, "wb") as f:
+        np.savez(
+            f,
+            column=np.array(clf.column),
+            classes=np.array(clf.classes, dtype=str),
+            mean=clf.mean.astype(np.float32),
+            scale=clf.scale.astype(np.float32),
+            coef=clf.coef.astype(np.float32),
+            intercept=clf.intercept.astype(np.float32),
+            grid=np.array(clf.grid),
+            checkpoint_sha256=np.array(clf.checkpoint_sha256),
+        )
+    return rel
+
+
+def load_classifier(run: str | Path, rel: str) -> FeatureClassifier:
+    """Read a stored classifier (arrays only: nothing in it can run code)."""
+    path = run_dir_of(run) / rel
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return FeatureClassifier(
+                column=str(data["column"]),
+                classes=[str(c) for c in data["classes"]],
+                mean=data["mean"],
+                scale=data["scale"],
+                coef=data["coef"],
+                intercept=data["intercept"],
+                grid=int(data["grid"]),
+                checkpoint_sha256=str(data["checkpoint_sha256"]),
+            )
+    except (OSError, KeyError, ValueError) as e:
+        raise GanlabError(
+            f"cannot read the concept classifier {path}: {e}. Mine the concepts again with "
+            "`ganlab concept mine --replace`."
+        ) from None
