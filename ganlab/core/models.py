@@ -108,8 +108,9 @@ class BatchNorm2d(nn.BatchNorm2d):
     DCGAN's batch statistics drive both nets (the paper's fix for training instability), so they
     are not computed in bf16. A bf16/fp16 input goes straight to PyTorch's mixed-precision
     kernel (fp32 weights and running statistics, fp32 accumulation, output in the input's dtype
-    for the next convolution): bit-identical to normalising `x.float()` and casting back, without
-    the two copies (benchmarks/profile_step.py). In float32 this is exactly nn.BatchNorm2d.
+    for the next convolution): the same as normalising `x.float()` and casting back up to float32
+    summation order, without the two copies (benchmarks/profile_step.py). In float32 this is
+    exactly nn.BatchNorm2d.
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
