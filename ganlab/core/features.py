@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ganlab.core.models import NO_CLASS, Discriminator, ModelConfig
+from ganlab.core.models import NO_CLASS, Discriminator, ModelConfig, reestimating_batchnorm
 from ganlab.core.precision import FLOAT32, AmpChoice
 from ganlab.io.images import to_unit
 
@@ -101,25 +101,15 @@ def recompute_bn_stats(
     Returns:
         The number of batches averaged (0 when D has no BatchNorm).
     """
-    norms = [m for m in D.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    if not norms:
+    if not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in D.modules()):
         return 0
-    momenta = [m.momentum for m in norms]
-    for m in norms:
-        m.reset_running_stats()
-        m.momentum = None
-    D.train()
     count = 0
-    try:
+    with reestimating_batchnorm(D):
         for images in batches:
             with precision.autocast(torch.device(device)):
                 x = to_unit(images.to(device))
                 D(x, _no_class(D, x))
             count += 1
-    finally:
-        for m, momentum in zip(norms, momenta, strict=True):
-            m.momentum = momentum
-        D.eval()
     if count == 0:
         raise ValueError("recompute_bn_stats needs at least one batch of images")
     return count

@@ -30,7 +30,9 @@ unconditional layers (same modules, same state-dict keys and shapes).
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 
 import torch
@@ -341,6 +343,30 @@ def _with_label(h: torch.Tensor, onehot: torch.Tensor) -> torch.Tensor:
         return torch.cat([h, onehot], dim=1)  # (B, F + K)
     maps = onehot[:, :, None, None].expand(-1, -1, h.shape[2], h.shape[3])  # (B, K, s, s)
     return torch.cat([h, maps], dim=1)  # (B, c + K, s, s)
+
+
+@contextlib.contextmanager
+def reestimating_batchnorm(net: nn.Module) -> Iterator[None]:
+    """Re-estimate `net`'s BatchNorm statistics from the batches run through it inside.
+
+    Inside: `net` in train mode without gradients, each BatchNorm's running statistics reset
+    and its momentum None (a cumulative average over the batches). After: `net` in eval mode
+    with the new statistics and the old momenta. Used for D by the probe (`--bn-stats
+    recompute`) and for both nets of an imported model, which stores no statistics.
+    """
+    norms = [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None
+    net.train()
+    try:
+        with torch.no_grad():
+            yield
+    finally:
+        for m, momentum in zip(norms, momenta, strict=True):
+            m.momentum = momentum
+        net.eval()
 
 
 def init_weights(module: nn.Module) -> None:

@@ -45,7 +45,7 @@ from ganlab import __version__
 from ganlab.core.config import TrainConfig
 from ganlab.core.features import recompute_bn_stats
 from ganlab.core.generate import generate
-from ganlab.core.models import Discriminator, Generator, ModelConfig
+from ganlab.core.models import Discriminator, Generator, ModelConfig, reestimating_batchnorm
 from ganlab.core.seeds import sample_z, z_from_seeds
 from ganlab.errors import CheckpointError
 from ganlab.io.authors import AuthorsFolder, find_epoch, load_array
@@ -277,17 +277,10 @@ def estimate_g_bn_stats(
     batches of 128 z drawn from one generator seeded with `seed`; each BatchNorm's running
     mean and variance become the average over those batches. G is left in eval mode.
     """
-    norms = [m for m in G.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    for m in norms:
-        m.reset_running_stats()
-        m.momentum = None  # a cumulative average
     gen = torch.Generator().manual_seed(seed)
-    G.train()
-    for _ in range(batches):
-        G(sample_z(BN_BATCH, G.cfg.nz, z_dist, gen).to(device))
-    for m in norms:
-        m.momentum = 0.1  # PyTorch's default, as every other ganlab BatchNorm
-    G.eval()
+    with reestimating_batchnorm(G):
+        for _ in range(batches):
+            G(sample_z(BN_BATCH, G.cfg.nz, z_dist, gen).to(device))
 
 
 def _sample_batches(G: Generator, z_dist: str, batches: int, seed: int, device: torch.device):
