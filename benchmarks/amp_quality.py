@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
+from judge import SmallCNN, fit_cnn, to_unit
 from torch.nn import functional as F
 
 from ganlab.core.generate import generate
@@ -34,44 +34,10 @@ from ganlab.data.registry import load_dataset
 from ganlab.io.checkpoint import load_checkpoint
 
 
-class Judge(nn.Module):
-    """A small CNN classifier: (B, C, S, S) in [-1, 1] -> 10 logits; `features` is (B, 128)."""
-
-    def __init__(self, channels: int, classes: int):
-        super().__init__()
-        layers, c = [], channels
-        for width in (32, 64, 128):
-            layers += [
-                nn.Conv2d(c, width, 3, 1, 1),
-                nn.BatchNorm2d(width),
-                nn.ReLU(),
-                nn.MaxPool2d(2),
-            ]
-            c = width
-        self.body = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten())
-        self.head = nn.Linear(c, classes)
-
-    def forward(self, x):
-        return self.head(self.body(x))
-
-
-def to_unit(images: torch.Tensor) -> torch.Tensor:
-    return images.float() / 127.5 - 1
-
-
-def train_judge(train, test, epochs: int, seed: int) -> tuple[Judge, float]:
-    torch.manual_seed(seed)
-    judge = Judge(train.images.shape[1], int(train.labels.max()) + 1)
-    opt = torch.optim.Adam(judge.parameters(), lr=1e-3)
-    n = len(train.images)
-    for _ in range(epochs):
-        judge.train()
-        for idx in torch.randperm(n).split(128):
-            loss = F.cross_entropy(judge(to_unit(train.images[idx])), train.labels[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-    judge.eval()
+def train_judge(train, test, epochs: int, seed: int) -> tuple[SmallCNN, float]:
+    """The shared judge CNN fitted on the training split; its test-split accuracy."""
+    gen = torch.Generator().manual_seed(seed)
+    judge = fit_cnn(train.images, train.labels, torch.arange(len(train.images)), epochs, "cpu", gen)
     logits = batched(judge, to_unit(test.images))
     return judge, (logits.argmax(1) == test.labels).float().mean().item()
 
@@ -108,7 +74,7 @@ def main() -> None:
     train = load_dataset(dataset, args.data_root, split="train", image_size=size, channels=channels)
     test = load_dataset(dataset, args.data_root, split="test", image_size=size, channels=channels)
     judge, accuracy = train_judge(train, test, args.judge_epochs, args.seed)
-    real_feats = batched(judge.body, to_unit(test.images))
+    real_feats = batched(judge.features, to_unit(test.images))
     mu_r, sigma_r = fid_statistics(real_feats)
     print(f"{dataset} {size}px; judge CNN test accuracy {accuracy:.4f}; n={args.n} per run")
 
@@ -122,7 +88,7 @@ def main() -> None:
     head = f"{'run':<24}{'precision':>10}{'non-finite':>11}{'loss_d':>8}{'loss_g':>8}"
     print(head + f"{'FD(judge)':>11}{'confidence':>11}{'class H':>9}")
     for name, ckpt, images in rows:
-        feats = batched(judge.body, images)
+        feats = batched(judge.features, images)
         probs = batched(lambda x: F.softmax(judge(x), 1), images)
         mu, sigma = fid_statistics(feats)
         fd = fid_from_statistics(mu, sigma, mu_r, sigma_r)

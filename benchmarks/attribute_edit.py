@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
+from judge import SmallCNN, fit_cnn, to_unit
 
 from ganlab.core.device import resolve_device
 from ganlab.core.features import extract_features
@@ -58,26 +58,6 @@ FM_PAIRS = "0:6,2:4,4:6,5:7,7:9,9:5,1:3,3:0,6:2,8:0"  # similar-ish pairs of fas
 # --- the judge ---------------------------------------------------------------------------------
 
 
-class SmallCNN(nn.Module):
-    def __init__(self, channels: int, size: int, classes: int):
-        super().__init__()
-        self.net = nn.Sequential(
-            nn.Conv2d(channels, 32, 3, padding=1),  # (B, 32, S, S)
-            nn.ReLU(),
-            nn.MaxPool2d(2),  # (B, 32, S/2, S/2)
-            nn.Conv2d(32, 64, 3, padding=1),
-            nn.ReLU(),
-            nn.MaxPool2d(2),  # (B, 64, S/4, S/4)
-            nn.Flatten(),
-            nn.Linear(64 * (size // 4) ** 2, 128),
-            nn.ReLU(),
-            nn.Linear(128, classes),
-        )
-
-    def forward(self, x):
-        return self.net(x)
-
-
 def train_judge(
     images: torch.Tensor, labels: np.ndarray, kind: str, epochs: int, device, cache=None
 ):
@@ -99,26 +79,18 @@ def train_judge(
             return model.predict(x.reshape(len(x), -1).float().numpy() / 255)
 
     else:
-        torch.manual_seed(0)
-        net = SmallCNN(images.shape[1], images.shape[-1], int(labels.max()) + 1).to(device)
-        opt = torch.optim.Adam(net.parameters(), lr=1e-3)
         if cache and Path(cache).is_file():
+            net = SmallCNN(images.shape[1], images.shape[-1], int(labels.max()) + 1).to(device)
             net.load_state_dict(torch.load(cache, weights_only=True))
-            epochs = 0
-        for _ in range(epochs):
-            for idx in train[torch.randperm(len(train), generator=gen)].split(128):
-                x = images[idx].to(device).float() / 127.5 - 1
-                loss = nn.functional.cross_entropy(net(x), y[idx].to(device))
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-        if cache and epochs:
-            torch.save(net.state_dict(), cache)
-        net.eval()
+            net.eval()
+        else:
+            net = fit_cnn(images, y, train, epochs, device, gen)
+            if cache:
+                torch.save(net.state_dict(), cache)
 
         @torch.no_grad()
         def predict(x: torch.Tensor) -> np.ndarray:
-            out = [net(b.to(device).float() / 127.5 - 1).argmax(1).cpu() for b in x.split(512)]
+            out = [net(to_unit(b.to(device))).argmax(1).cpu() for b in x.split(512)]
             return torch.cat(out).numpy()
 
     accuracy = float((predict(images[test]) == labels[test.numpy()]).mean())
