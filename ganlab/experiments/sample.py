@@ -105,7 +105,7 @@ def sample(
         found = read_latents(latents)
         warnings = found.check(ckpt)
         z = found.z  # (N, nz)
-        tags = [Path(label).stem[:8] for label in found.labels]
+        tags = [Path(source).stem[:8] for source in found.labels]
     else:
         if label is None and ckpt.model_config.num_classes:  # rows = classes, columns = seeds
             tiles, y = class_grid(seeds, ckpt.model_config.num_classes)
