@@ -16,9 +16,11 @@ methods are `ganlab arithmetic`'s: the mean offset mean(B) - mean(A) of 3 and of
 the margin).
 
 The judge is not the classifier mining used (a logistic regression on the run's D features):
-it is a small CNN trained here on the real labelled images of the dataset's test split (mining
-fits on the training split), so an edit cannot pass by fooling the miner's features. `--judge
-pixels` uses a logistic regression on raw pixels instead. Prints a table; with `--grid`
+it is a small CNN (benchmarks/judge.py) trained here on the real labelled images of the
+dataset's training split and scored on its whole test split, so an edit cannot pass by fooling
+the miner's features. `--judge-split test` trains it on 90% of the test split instead (the
+first version's judge: 9,000 images, weaker); `--judge pixels` uses a logistic regression on raw
+pixels. Prints a table; with `--grid`
 writes the before/after grid of the first pair (one row per method).
 
     python benchmarks/attribute_edit.py --run runs/fashion --grid edits.png
@@ -59,15 +61,28 @@ FM_PAIRS = "0:6,2:4,4:6,5:7,7:9,9:5,1:3,3:0,6:2,8:0"  # similar-ish pairs of fas
 
 
 def train_judge(
-    images: torch.Tensor, labels: np.ndarray, kind: str, epochs: int, device, cache=None
+    images: torch.Tensor,
+    labels: np.ndarray,
+    kind: str,
+    epochs: int,
+    device,
+    cache=None,
+    held_out: tuple[torch.Tensor, np.ndarray] | None = None,
 ):
     """A classifier of uint8 images (N, C, S, S): returns (predict, held-out accuracy).
 
-    `cache`: a file for the CNN's weights (read if it exists, written otherwise)."""
+    `held_out`: (images, labels) to score it on, all of `images` training it; None holds out
+    a seeded 10% of `images`. `cache`: a file for the CNN's weights (read if it exists,
+    written otherwise)."""
     gen = torch.Generator().manual_seed(0)
-    order = torch.randperm(len(images), generator=gen)
-    cut = len(images) // 10
-    test, train = order[:cut], order[cut:]
+    if held_out is None:
+        order = torch.randperm(len(images), generator=gen)
+        cut = len(images) // 10
+        test, train = order[:cut], order[cut:]
+        test_images, test_labels = images[test], labels[test.numpy()]
+    else:
+        train = torch.arange(len(images))
+        test_images, test_labels = held_out
     y = torch.from_numpy(labels)
     if kind == "pixels":
         from sklearn.linear_model import LogisticRegression
@@ -93,13 +108,16 @@ def train_judge(
             out = [net(to_unit(b.to(device))).argmax(1).cpu() for b in x.split(512)]
             return torch.cat(out).numpy()
 
-    accuracy = float((predict(images[test]) == labels[test.numpy()]).mean())
-    return predict, accuracy
+    predicted = predict(test_images)
+    accuracy = float((predicted == test_labels).mean())
+    # per class: the share of its real held-out images the judge gives it (transfer's ceiling)
+    recall = {int(k): float((predicted[test_labels == k] == k).mean()) for k in set(test_labels)}
+    return predict, accuracy, recall
 
 
-def test_split(ckpt) -> tuple[torch.Tensor, np.ndarray, list[str]]:
-    """The run's dataset's test split at the run's size: uint8 (N, C, S, S), labels (N,) and
-    the class names."""
+def real_split(ckpt, split: str) -> tuple[torch.Tensor, np.ndarray, list[str]]:
+    """A split of the run's dataset at the run's size: uint8 (N, C, S, S), labels (N,) and the
+    class names."""
     from ganlab.data import load_dataset
     from ganlab.data.batches import batches
 
@@ -107,7 +125,7 @@ def test_split(ckpt) -> tuple[torch.Tensor, np.ndarray, list[str]]:
     ds = load_dataset(
         cfg["dataset"],
         cfg.get("data_root"),
-        split="test",
+        split=split,
         image_size=mc.image_size,
         channels=mc.channels,
     )
@@ -140,10 +158,21 @@ def main() -> None:
     ap.add_argument("-n", type=int, default=32, help="fresh seeds per source class")
     ap.add_argument("--first-fresh-seed", type=int, default=1_000_000)
     ap.add_argument("--judge", choices=("cnn", "pixels"), default="cnn")
-    ap.add_argument("--judge-epochs", type=int, default=3)
+    ap.add_argument("--judge-epochs", type=int, default=5)
+    ap.add_argument(
+        "--judge-split",
+        choices=("train", "test"),
+        default="train",
+        help="train: fit on the training split, score on the test split; test: fit on 90%% "
+        "of the test split, score on the rest",
+    )
+    ap.add_argument("--real", type=int, default=10000, help="real images mining fits on")
     ap.add_argument("--judge-cache", help="a file to keep the CNN judge's weights in")
     ap.add_argument("--margin", type=float, default=FLIP_MARGIN, help="--until-flip's margin")
     ap.add_argument("--margins", default="0.5,1", help="more --until-flip margins to try")
+    ap.add_argument(
+        "--confidences", default="0.9,0.99", help="--until-flip --confidence values to try"
+    )
     ap.add_argument("--scales", default="1.5,2,3", help="more boundary --scale values to try")
     ap.add_argument("--per-pair", default="", help="methods (;-separated) shown per pair")
     ap.add_argument("--grid", help="write the first pair's before/after grid here (.png)")
@@ -156,7 +185,7 @@ def main() -> None:
     nz, dist = ckpt.model_config.nz, ckpt.z_dist
 
     # mining, as `concept mine` does (30 exemplars; the 3 most extreme are the first 3)
-    real = load_labelled(ckpt)
+    real = load_labelled(ckpt, max_images=args.real)
     mined, (clf,), notes = mine(ckpt, real, args.pool, 30, device)
     strat, _, _ = mine(ckpt, real, args.pool, 30, device, exemplars="stratified")
     for note in notes:
@@ -168,11 +197,15 @@ def main() -> None:
     stratified = {c.source["value"]: c for c in strat}
     miner = clf.arrays(ckpt.sha256())
 
-    # the judge: real images of the test split (mining used the training split)
-    judge_images, labels, class_names = test_split(ckpt)
+    # the judge: real labelled images, a CNN on pixels (mining: a linear model on D features)
+    judge_images, labels, class_names = real_split(ckpt, args.judge_split)
+    held_out = None
+    if args.judge_split == "train":
+        test_images, test_labels, _ = real_split(ckpt, "test")
+        held_out = (test_images, test_labels)
     t0 = time.perf_counter()
-    judge, judge_acc = train_judge(
-        judge_images, labels, args.judge, args.judge_epochs, device, args.judge_cache
+    judge, judge_acc, judge_recall = train_judge(
+        judge_images, labels, args.judge, args.judge_epochs, device, args.judge_cache, held_out
     )
     # class names throughout: the judge's indices are the dataset's, the miner's alphabetical
     judge_s = time.perf_counter() - t0
@@ -200,7 +233,7 @@ def main() -> None:
     before_images = judged(z_from_seeds(all_seeds, nz, dist))[1]
     position = {s: i for i, s in enumerate(all_seeds)}
 
-    # label -> (direction, concepts, scale, --until-flip margin or None, in the grid)
+    # label -> (direction, concepts, scale, --until-flip (margin, confidence) or None, in grid)
     methods = {
         "mean offset, 3 exemplars": ("mean", three, 1.0, None, True),
         "mean offset, 30 exemplars": ("mean", by_name, 1.0, None, True),
@@ -214,32 +247,49 @@ def main() -> None:
             "boundary",
             by_name,
             FLIP_SCALE,
-            args.margin,
+            (args.margin, None),
             True,
         ),
         **{
-            f"boundary --until-flip --margin {m:g}": ("boundary", by_name, FLIP_SCALE, m, False)
+            f"boundary --until-flip --margin {m:g}": (
+                "boundary",
+                by_name,
+                FLIP_SCALE,
+                (m, None),
+                False,
+            )
             for m in (map(float, args.margins.split(",")) if args.margins else [])
+        },
+        **{
+            f"boundary --until-flip --confidence {c:g}": (
+                "boundary",
+                by_name,
+                FLIP_SCALE,
+                (args.margin, c),
+                False,
+            )
+            for c in (map(float, args.confidences.split(",")) if args.confidences else [])
         },
     }
     gen = torch.Generator().manual_seed(0)
     D = ckpt.discriminator(device)
     rows, grid_rows, flips_of, per_pair = [], [], {}, {}
-    # the ceiling: of the pool samples the miner gives B, the share the judge calls B too
+    # agreement: of the pool samples the miner gives B, the share the judge calls B too
     pool_z = z_from_seeds(list(range(args.pool)), nz, dist)
     pool_judged, pool_images = judged(pool_z)
     pool_feats = torch.cat(list(extract_features(D, pool_images.split(256), device=device)))
     pool_miner = np.array(miner.predict(pool_feats.numpy()))
     agree = {b: float((pool_judged[pool_miner == b] == b).mean()) for _, b in pairs}
-    for label, (method, concepts, scale, margin, in_grid) in methods.items():
+    for label, (method, concepts, scale, flip, in_grid) in methods.items():
         stats = {k: [] for k in ("to_b", "same", "r_to_b", "r_same", "miner", "norm", "missed")}
         for p, (a, b) in enumerate(pairs):
             z = z_from_seeds(fresh[a], nz, dist)  # (n, nz)
             offset = edit_offset(concepts, [b], [a], nz, dist, method)
-            if margin is not None:
-                key = (method, a, b)
-                if key not in flips_of:  # one search per pair, whatever the margin
-                    target = [FlipTarget(miner, b)]
+            if flip is not None:
+                margin, confidence = flip
+                key = (method, a, b, confidence)
+                if key not in flips_of:  # one search per pair and confidence, whatever margin
+                    target = [FlipTarget(miner, b, confidence)]
                     flips_of[key] = until_flip(ckpt, z, offset, target, scale, device)
                 scales, _ = flip_scales(flips_of[key], scale, margin)
                 stats["missed"] += [f is None for f in flips_of[key]]
@@ -269,14 +319,16 @@ def main() -> None:
 
     print(
         f"run {ckpt.path} (step {ckpt.step}, nz {nz}, {dist} z); mining classifier (D "
-        f"features) held-out accuracy {clf.heldout_accuracy:.3f}; judge: "
+        f"features, {clf.n_train} real images) held-out accuracy {clf.heldout_accuracy:.3f}; "
+        "judge: "
         + (
             f"small CNN on pixels, {args.judge_epochs} epochs"
             if args.judge == "cnn"
             else "logistic regression on pixels"
         )
-        + f" on {len(judge_images)} real test-split images, held-out (10%) accuracy "
-        f"{judge_acc:.3f} ({judge_s:.0f} s)"
+        + f" on {len(judge_images)} real {args.judge_split}-split images, "
+        + ("test-split" if args.judge_split == "train" else "held-out (10%)")
+        + f" accuracy {judge_acc:.3f} ({judge_s:.0f} s)"
     )
     print(
         f"{len(pairs)} class pairs A->B ({', '.join(f'{a}->{b}' for a, b in pairs)}), "
@@ -305,14 +357,16 @@ def main() -> None:
         rows[3][0],
         [label for label, _ in rows if "until-flip" in label][0],
     ]
-    print("per pair: transfer / identity; ceiling: of the pool samples the miner gives B, the")
-    print("share the judge calls B too")
-    print(f"{'A -> B':<26} {'ceiling':>8} " + " ".join(f"{x[:26]:>26}" for x in shown))
+    print("per pair: transfer / identity; agree: of the pool samples the miner gives B, the")
+    print("share the judge calls B too; real B: of the real held-out B images, the share the")
+    print("judge calls B (no edit can score a higher transfer than the judge gives real B)")
+    print(f"{'A -> B':<26} {'agree':>6} {'real B':>7} " + " ".join(f"{x[:26]:>26}" for x in shown))
     for a, b in pairs:
         cells = " ".join(
             f"{per_pair[x, a, b][0]:>12.2f} / {per_pair[x, a, b][1]:<11.2f}" for x in shown
         )
-        print(f"{a + ' -> ' + b:<26} {agree[b]:>8.2f} {cells}")
+        real_b = judge_recall[class_names.index(b)]
+        print(f"{a + ' -> ' + b:<26} {agree[b]:>6.2f} {real_b:>7.2f} {cells}")
     if args.grid and grid_rows:
         a, b = pairs[0]
         tiles = torch.cat([to_unit_images for _, to_unit_images in grid_rows])

@@ -336,6 +336,57 @@ def test_until_flip_steps_flip_the_runs_classifier(cli, mined, tmp_path):
     assert refused.exit_code == 2 and "--until-flip" in refused.stderr
 
 
+def test_until_flip_confidence_stops_where_the_classifier_is_that_sure(cli, mined, tmp_path):
+    from ganlab.core.features import extract_features
+    from ganlab.experiments.arithmetic import edit_offset
+    from ganlab.io.concepts import load_classifier
+
+    source, target = _with_boundaries(mined)[:2]
+    runs = {}
+    for confidence in (None, 0.5):  # the tiny run's classifier is rarely surer
+        result = cli(
+            "arithmetic", mined, "--minus", source.name, "--plus", target.name, "--seeds",
+            "0-11", "--until-flip", "--scale", "6", "--out", tmp_path / f"c{confidence}.png",
+            "--device", "cpu", "--json",
+            *(["--confidence", str(confidence)] if confidence else []),
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+        runs[confidence] = json.loads(result.stdout)
+    assert runs[0.5]["confidence"] == 0.5 and runs[None]["confidence"] is None
+    sure = [e for e in runs[0.5]["edits"] if e["flip_at"] is not None and e["flip_at"] > 0]
+    assert sure, "no sample reached 0.5"
+    ckpt = load_checkpoint(mined)
+    clf = load_classifier(mined, target.source["classifier_file"])
+    vec = edit_offset(
+        {source.name: source, target.name: target}, [target.name], [source.name], NZ,
+        "uniform", "boundary",
+    )  # fmt: skip
+    z = z_from_seeds([e["seed"] for e in sure], NZ, "uniform")
+    at = torch.tensor([e["flip_at"] for e in sure])
+    images = to_uint8(generate(ckpt, z + at[:, None] * vec))
+    feats = torch.cat(list(extract_features(ckpt.discriminator(), iter([images])))).numpy()
+    column = clf.classes.index(target.source["value"])
+    assert (clf.probabilities(feats)[:, column] >= 0.5).all()
+    assert clf.predict(feats) == [target.source["value"]] * len(sure)
+    # being sure takes at least the step of being right, sample by sample
+    plain = {e["seed"]: e["flip_at"] for e in runs[None]["edits"]}
+    for e in runs[0.5]["edits"]:
+        if e["flip_at"] is not None:
+            assert plain[e["seed"]] is not None and e["flip_at"] >= plain[e["seed"]] - 1e-6
+    assert any(e["flip_at"] is None for e in runs[0.5]["edits"] if plain[e["seed"]] is not None)
+    refused = cli(
+        "arithmetic", mined, "--minus", source.name, "--plus", target.name, "--confidence",
+        "0.9", "--out", tmp_path / "x.png",
+    )  # fmt: skip
+    assert refused.exit_code == 2 and "--until-flip" in refused.stderr
+    certain = cli(
+        "arithmetic", mined, "--minus", source.name, "--plus", target.name, "--until-flip",
+        "--confidence", "1", "--out", tmp_path / "y.png",
+    )  # fmt: skip
+    assert certain.exit_code == 1 and "between 0 and 1" in certain.stderr
+    assert not (tmp_path / "y.png").exists()
+
+
 def test_keep_makes_the_direction_orthogonal_to_the_kept_attribute(mined, tmp_path):
     from ganlab.experiments.arithmetic import edit_offset, kept_concepts
     from ganlab.io.concepts import load_concepts

@@ -271,8 +271,10 @@ def test_mined_concepts_record_their_boundary_and_classifier(longer, tmp_path):
     _, (clf,), _ = mine(ckpt, real, pool=400, per_concept=3)
     stored = load_classifier(run, with_boundary[0].source["classifier_file"])
     feats = d_features(ckpt.discriminator(), real.images[:200])
-    expect = [clf.classes[k] for k in clf.predict_proba(feats).argmax(1)]
+    proba = clf.predict_proba(feats)  # (200, K), scikit-learn's
+    expect = [clf.classes[k] for k in proba.argmax(1)]
     assert stored.predict(feats) == expect
+    np.testing.assert_allclose(stored.probabilities(feats), proba, rtol=1e-4, atol=1e-6)
     assert json.loads((run / "concepts.json").read_text())["version"] == 3
 
 

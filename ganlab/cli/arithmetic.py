@@ -107,6 +107,16 @@ def arithmetic_cli(
         float,
         typer.Option(min=0.0, help="With --until-flip: added to each sample's flip multiple."),
     ] = 0.1,
+    confidence: Annotated[
+        Optional[float],
+        typer.Option(
+            min=0.0,
+            max=1.0,
+            help="With --until-flip: stop only where the classifier also gives the --plus value "
+            "at least this probability (e.g. 0.9); default: its choice is enough.",
+            show_default=False,
+        ),
+    ] = None,
     seeds: seeds_option("Latents to apply the offset to (without --base), or to walk from") = None,
     num: num_option("8 without --base") = None,
     samples: Annotated[
@@ -174,6 +184,10 @@ def arithmetic_cli(
         raise typer.BadParameter("name at least one column or concept", param_hint="'--keep'")
     if direction is not None and direction not in ("mean", "boundary"):
         raise typer.BadParameter(f"{direction!r}: use mean or boundary", param_hint="'--direction'")
+    if confidence is not None and not until_flip:
+        raise typer.BadParameter(
+            "it sets when --until-flip stops: add --until-flip", param_hint="'--confidence'"
+        )
     if walk is not None:
         if until_flip:
             raise typer.BadParameter(
@@ -253,6 +267,7 @@ def arithmetic_cli(
             keep=kept,
             flip=until_flip,
             margin=margin,
+            confidence=confidence,
             class_=class_,
         )
     report(result, json_out, None if out == "-" else describe(result))

@@ -75,6 +75,7 @@ class ArithmeticResult:
     scale: float | None = None  # the multiple of the offset (the cap with --until-flip)
     keep: list[str] = field(default_factory=list)  # concepts the direction is orthogonal to
     edits: list[dict] = field(default_factory=list)  # --until-flip: each sample's multiple
+    confidence: float | None = None  # --until-flip: the probability the classifier must reach
 
 
 def _open(
@@ -201,16 +202,22 @@ def pick_direction(direction: str | None, concepts: Sequence[Concept], fig7: boo
 
 @dataclass
 class FlipTarget:
-    """What "flipped" means: each classifier gives the plus concept's value."""
+    """What "flipped" means: each classifier gives the plus concept's value (and, with a
+    confidence, a probability of at least that to it)."""
 
     classifier: FeatureClassifier
     value: str
+    confidence: float | None = None  # None: the classifier's choice is enough
 
 
 def flip_targets(
-    run: str | Path, ckpt: Checkpoint, concepts: Sequence[Concept]
+    run: str | Path,
+    ckpt: Checkpoint,
+    concepts: Sequence[Concept],
+    confidence: float | None = None,
 ) -> list[FlipTarget]:
-    """The stored classifiers of the --plus concepts, checked against the checkpoint."""
+    """The stored classifiers of the --plus concepts, checked against the checkpoint; each must
+    give its value, with at least `confidence` probability when that is given."""
     targets = []
     for c in concepts:
         rel = c.source.get("classifier_file")
@@ -226,14 +233,14 @@ def flip_targets(
                 f"(step {c.source.get('step')}) than {ckpt.path} (step {ckpt.step}); mine the "
                 "concepts again on this checkpoint with `ganlab concept mine --replace`."
             )
-        targets.append(FlipTarget(clf, str(c.source["value"])))
+        targets.append(FlipTarget(clf, str(c.source["value"]), confidence))
     return targets
 
 
 def _reaches(
     ckpt: Checkpoint, D, z: torch.Tensor, targets: Sequence[FlipTarget], device, batch_size: int
 ) -> np.ndarray:
-    """(N,) bool: every target classifier gives G(z) its value."""
+    """(N,) bool: every target classifier gives G(z) its value (with its confidence)."""
     images = to_uint8(generate(ckpt, z, device, batch_size))  # (N, C, S, S)
     ok = np.ones(len(z), dtype=bool)
     for grid in sorted({t.classifier.grid for t in targets}):
@@ -242,6 +249,9 @@ def _reaches(
         for t in targets:
             if t.classifier.grid == grid:
                 ok &= np.array(t.classifier.predict(feats)) == t.value
+                if t.confidence is not None:
+                    column = t.classifier.classes.index(t.value)
+                    ok &= t.classifier.probabilities(feats)[:, column] >= t.confidence
     return ok
 
 
@@ -341,6 +351,7 @@ def arithmetic(
     keep: Sequence[str] = (),
     flip: bool = False,
     margin: float = FLIP_MARGIN,
+    confidence: float | None = None,
     class_: str | int | None = None,
 ) -> ArithmeticResult:
     """Decode concept arithmetic and write the grid to `out`.
@@ -376,6 +387,8 @@ def arithmetic(
         flip: per sample, the smallest multiple at which the run's classifier gives every
             plus concept's value, plus `margin` (without `base` only).
         margin: added to each sample's flip multiple.
+        confidence: with `flip`, the classifier must also give each plus value at least this
+            probability (None: its choice is enough).
         class_: a conditional run's class (name or index), held fixed for every image.
     Returns:
         An ArithmeticResult; with `flip`, `edits` holds each sample's multiple.
@@ -396,6 +409,10 @@ def arithmetic(
         )
     if scale is not None and scale < 0:
         raise GanlabError(f"--scale {scale:g}: use a multiple >= 0 (0 gives the base itself).")
+    if confidence is not None and not flip:
+        raise GanlabError("--confidence sets when --until-flip stops: add --until-flip.")
+    if confidence is not None and not 0 < confidence < 1:
+        raise GanlabError(f"--confidence {confidence:g}: use a probability between 0 and 1.")
     out_kind(out, ("image", "stdout"))  # fail on a bad suffix before any work
     ckpt, cs, concepts = _open(run, [*([base] if base else []), *minus, *plus])
     hold_class(ckpt, class_)  # a conditional run renders in one class (--class)
@@ -404,7 +421,7 @@ def arithmetic(
     method = pick_direction(direction, moved, fig7=base is not None)
     kept = kept_concepts(cs, keep, moved)
     offset = edit_offset(concepts, plus, minus, nz, dist, method, kept)  # (nz,)
-    targets = flip_targets(run, ckpt, [concepts[n] for n in plus]) if flip else []
+    targets = flip_targets(run, ckpt, [concepts[n] for n in plus], confidence) if flip else []
     if flip and not targets:
         raise GanlabError("--until-flip needs a --plus concept: the class to flip to.")
     cap = (FLIP_SCALE if scale is None else scale) if flip else None
@@ -420,6 +437,7 @@ def arithmetic(
         direction=method,
         scale=cap if flip else scale,
         keep=[c.name for c in kept],
+        confidence=confidence,
     )
     norm = float(offset.norm())
 

@@ -336,14 +336,29 @@ class FeatureClassifier:
     grid: int  # D's maps max-pooled to grid x grid, every layer
     checkpoint_sha256: str
 
+    def decision(self, features: np.ndarray) -> np.ndarray:
+        """The linear scores of rows of D features (N, F): (N, K), or (N, 1) for two classes."""
+        return ((features - self.mean) / self.scale) @ self.coef.T + self.intercept
+
     def predict(self, features: np.ndarray) -> list[str]:
         """The class of each row of D features (N, F)."""
-        scores = ((features - self.mean) / self.scale) @ self.coef.T + self.intercept  # (N, K|1)
+        scores = self.decision(features)  # (N, K|1)
         if scores.shape[1] == 1:
             index = (scores[:, 0] > 0).astype(int)
         else:
             index = scores.argmax(axis=1)
         return [self.classes[i] for i in index]
+
+    def probabilities(self, features: np.ndarray) -> np.ndarray:
+        """(N, K) class probabilities of rows of D features, columns in `classes` order: the
+        softmax of the scores (the logistic sigmoid for two classes), as predict_proba."""
+        scores = self.decision(features).astype(np.float64)
+        if scores.shape[1] == 1:
+            p = 1.0 / (1.0 + np.exp(-scores[:, 0]))  # (N,) P(classes[1])
+            return np.stack([1.0 - p, p], axis=1)
+        scores -= scores.max(axis=1, keepdims=True)  # no overflow in exp
+        e = np.exp(scores)
+        return e / e.sum(axis=1, keepdims=True)
 
 
 def classifier_file(column: str) -> str:
