@@ -1,9 +1,11 @@
 """Attribute edits: does the class change, and does the sample stay itself? (issue: transfer
 vs identity)
 
-For a run trained on a labelled built-in dataset (fashion-mnist, mnist, digits, ...): mine the
-concepts as `ganlab concept mine` does, take fresh seeds (never in the mining pool) that an
-independent judge assigns to class A, move them towards class B with each method, and report
+For a run trained on a labelled built-in dataset (fashion-mnist, mnist, digits, ...), or on any
+images with a label file (`--labels`, e.g. faces with a gender column, as `concept mine
+--labels` takes it): mine the concepts as `ganlab concept mine` does, take fresh seeds (never in
+the mining pool) that an independent judge assigns to class A, move them towards class B with
+each method, and report
 
 - transfer: the share of edited samples the judge assigns to B;
 - identity: the share of edited images whose nearest before-image (pixel L2, among all the
@@ -20,10 +22,13 @@ it is a small CNN (benchmarks/judge.py) trained here on the real labelled images
 dataset's training split and scored on its whole test split, so an edit cannot pass by fooling
 the miner's features. `--judge-split test` trains it on 90% of the test split instead (the
 first version's judge: 9,000 images, weaker); `--judge pixels` uses a logistic regression on raw
-pixels. Prints a table; with `--grid`
-writes the before/after grid of the first pair (one row per method).
+pixels. With `--labels` the judge trains on a seeded 90% of the labelled images and is scored on
+the rest. Prints a table; with `--grid` writes the before/after grid of the first pair (one row
+per method).
 
     python benchmarks/attribute_edit.py --run runs/fashion --grid edits.png
+    python benchmarks/attribute_edit.py --run runs/faces --labels faces/labels.csv \
+        --column gender --pairs man:woman,woman:man
 """
 
 from __future__ import annotations
@@ -134,6 +139,34 @@ def real_split(ckpt, split: str) -> tuple[torch.Tensor, np.ndarray, list[str]]:
     return images, labels.numpy(), list(ds.class_names)
 
 
+def label_file_split(ckpt, args, column: str) -> tuple[torch.Tensor, np.ndarray, list[str]]:
+    """The images a label file labels in `column` (unknown values left out), at the run's size:
+    uint8 (N, C, S, S), labels (N,) indexing the sorted values, and those values."""
+    real = load_labelled(ckpt, args.data_root, args.labels, [column], args.judge_images, seed=1)
+    values = real.columns[0].values
+    names = sorted({v for v in values if v})
+    keep = [i for i, v in enumerate(values) if v]
+    labels = np.array([names.index(values[i]) for i in keep])
+    return real.images[keep], labels, names
+
+
+def parse_pairs(text: str | None, class_names: list[str], every: bool) -> list[tuple[str, str]]:
+    """ "A:B,..." (class indices or names) as name pairs; None: the default pairs."""
+    if text is None:
+        if every:
+            return [(a, b) for a in class_names for b in class_names if a != b]
+        text = FM_PAIRS
+
+    def name(x: str) -> str:
+        if x in class_names:
+            return x
+        if x.isdigit() and int(x) < len(class_names):
+            return class_names[int(x)]
+        raise SystemExit(f"--pairs: {x!r} is neither a class name nor an index of {class_names}")
+
+    return [(name(a), name(b)) for a, b in (p.split(":", 1) for p in text.split(","))]
+
+
 # --- measures ----------------------------------------------------------------------------------
 
 
@@ -154,7 +187,24 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--run", required=True, help="run directory or checkpoint")
     ap.add_argument("--pool", type=int, default=2000, help="mining pool (seeds 0..N-1)")
-    ap.add_argument("--pairs", default=FM_PAIRS, help="A:B class indices, comma-separated")
+    ap.add_argument(
+        "--pairs",
+        help="A:B class indices or names, comma-separated (default: 10 Fashion-MNIST pairs; "
+        "with --labels every ordered pair of the column's values)",
+    )
+    ap.add_argument(
+        "--labels",
+        help="a CSV (path,label...) or list_attr_celeba.txt labelling real images of the run's "
+        "kind, for runs on unlabelled data (faces): mining and the judge use it",
+    )
+    ap.add_argument("--column", help="with --labels: the label column (needed if it has several)")
+    ap.add_argument("--data-root", help="with --labels: where its images lie (default its folder)")
+    ap.add_argument(
+        "--judge-images",
+        type=int,
+        default=50000,
+        help="with --labels: labelled images the judge uses",
+    )
     ap.add_argument("-n", type=int, default=32, help="fresh seeds per source class")
     ap.add_argument("--first-fresh-seed", type=int, default=1_000_000)
     ap.add_argument("--judge", choices=("cnn", "pixels"), default="cnn")
@@ -185,7 +235,11 @@ def main() -> None:
     nz, dist = ckpt.model_config.nz, ckpt.z_dist
 
     # mining, as `concept mine` does (30 exemplars; the 3 most extreme are the first 3)
-    real = load_labelled(ckpt, max_images=args.real)
+    columns = [args.column] if args.column else None
+    real = load_labelled(ckpt, args.data_root, args.labels, columns, max_images=args.real)
+    if len(real.columns) != 1:
+        names = ", ".join(c.name for c in real.columns)
+        raise SystemExit(f"{args.labels} has label columns {names}: choose one with --column.")
     mined, (clf,), notes = mine(ckpt, real, args.pool, 30, device)
     strat, _, _ = mine(ckpt, real, args.pool, 30, device, exemplars="stratified")
     for note in notes:
@@ -198,11 +252,14 @@ def main() -> None:
     miner = clf.arrays(ckpt.sha256())
 
     # the judge: real labelled images, a CNN on pixels (mining: a linear model on D features)
-    judge_images, labels, class_names = real_split(ckpt, args.judge_split)
     held_out = None
-    if args.judge_split == "train":
-        test_images, test_labels, _ = real_split(ckpt, "test")
-        held_out = (test_images, test_labels)
+    if args.labels:  # a seeded 90% of the labelled images trains it, 10% scores it
+        judge_images, labels, class_names = label_file_split(ckpt, args, real.columns[0].name)
+    else:
+        judge_images, labels, class_names = real_split(ckpt, args.judge_split)
+        if args.judge_split == "train":
+            test_images, test_labels, _ = real_split(ckpt, "test")
+            held_out = (test_images, test_labels)
     t0 = time.perf_counter()
     judge, judge_acc, judge_recall = train_judge(
         judge_images, labels, args.judge, args.judge_epochs, device, args.judge_cache, held_out
@@ -215,8 +272,7 @@ def main() -> None:
         images = to_uint8(generate(ckpt, z, device))
         return np.array([class_names[k] for k in judge(images)]), images
 
-    pairs = [tuple(int(x) for x in p.split(":")) for p in args.pairs.split(",")]
-    pairs = [(class_names[a], class_names[b]) for a, b in pairs]
+    pairs = parse_pairs(args.pairs, class_names, bool(args.labels))
     # fresh seeds per source class, as the judge sees them
     sources = sorted({a for a, _ in pairs})
     fresh: dict[str, list[int]] = {a: [] for a in sources}
@@ -326,8 +382,10 @@ def main() -> None:
             if args.judge == "cnn"
             else "logistic regression on pixels"
         )
-        + f" on {len(judge_images)} real {args.judge_split}-split images, "
-        + ("test-split" if args.judge_split == "train" else "held-out (10%)")
+        + f" on {len(judge_images)} real "
+        + (f"images labelled in {args.labels}, " if args.labels else f"{args.judge_split}-split ")
+        + ("" if args.labels else "images, ")
+        + ("test-split" if held_out is not None else "held-out (10%)")
         + f" accuracy {judge_acc:.3f} ({judge_s:.0f} s)"
     )
     print(
