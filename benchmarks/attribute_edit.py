@@ -22,9 +22,9 @@ it is a small CNN (benchmarks/judge.py) trained here on the real labelled images
 dataset's training split and scored on its whole test split, so an edit cannot pass by fooling
 the miner's features. `--judge-split test` trains it on 90% of the test split instead (the
 first version's judge: 9,000 images, weaker); `--judge pixels` uses a logistic regression on raw
-pixels. With `--labels` the judge trains on a seeded 90% of the labelled images and is scored on
-the rest. Prints a table; with `--grid` writes the before/after grid of the first pair (one row
-per method).
+pixels. With `--labels` the judge trains on a seeded 90% of the labelled images mining read
+(`--real`) and is scored on the rest. Prints a table; with `--grid` writes the before/after grid
+of the first pair (one row per method).
 
     python benchmarks/attribute_edit.py --run runs/fashion --grid edits.png
     python benchmarks/attribute_edit.py --run runs/faces --labels faces/labels.csv \
@@ -139,10 +139,9 @@ def real_split(ckpt, split: str) -> tuple[torch.Tensor, np.ndarray, list[str]]:
     return images, labels.numpy(), list(ds.class_names)
 
 
-def label_file_split(ckpt, args, column: str) -> tuple[torch.Tensor, np.ndarray, list[str]]:
-    """The images a label file labels in `column` (unknown values left out), at the run's size:
-    uint8 (N, C, S, S), labels (N,) indexing the sorted values, and those values."""
-    real = load_labelled(ckpt, args.data_root, args.labels, [column], args.judge_images, seed=1)
+def labelled_split(real) -> tuple[torch.Tensor, np.ndarray, list[str]]:
+    """Mining's labelled images (LabelledImages, one column) with a known value: uint8
+    (N, C, S, S), labels (N,) indexing the sorted values, and those values."""
     values = real.columns[0].values
     names = sorted({v for v in values if v})
     keep = [i for i, v in enumerate(values) if v]
@@ -199,12 +198,6 @@ def main() -> None:
     )
     ap.add_argument("--column", help="with --labels: the label column (needed if it has several)")
     ap.add_argument("--data-root", help="with --labels: where its images lie (default its folder)")
-    ap.add_argument(
-        "--judge-images",
-        type=int,
-        default=50000,
-        help="with --labels: labelled images the judge uses",
-    )
     ap.add_argument("-n", type=int, default=32, help="fresh seeds per source class")
     ap.add_argument("--first-fresh-seed", type=int, default=1_000_000)
     ap.add_argument("--judge", choices=("cnn", "pixels"), default="cnn")
@@ -216,7 +209,12 @@ def main() -> None:
         help="train: fit on the training split, score on the test split; test: fit on 90%% "
         "of the test split, score on the rest",
     )
-    ap.add_argument("--real", type=int, default=10000, help="real images mining fits on")
+    ap.add_argument(
+        "--real",
+        type=int,
+        default=10000,
+        help="real images mining fits on (with --labels, the judge's images too)",
+    )
     ap.add_argument("--judge-cache", help="a file to keep the CNN judge's weights in")
     ap.add_argument("--margin", type=float, default=FLIP_MARGIN, help="--until-flip's margin")
     ap.add_argument("--margins", default="0.5,1", help="more --until-flip margins to try")
@@ -254,7 +252,7 @@ def main() -> None:
     # the judge: real labelled images, a CNN on pixels (mining: a linear model on D features)
     held_out = None
     if args.labels:  # a seeded 90% of the labelled images trains it, 10% scores it
-        judge_images, labels, class_names = label_file_split(ckpt, args, real.columns[0].name)
+        judge_images, labels, class_names = labelled_split(real)  # mining's, read once
     else:
         judge_images, labels, class_names = real_split(ckpt, args.judge_split)
         if args.judge_split == "train":

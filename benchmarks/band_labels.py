@@ -13,12 +13,12 @@ values are clearly apart. Writes the CSV `concept mine --labels` and
 from __future__ import annotations
 
 import argparse
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from ganlab.io.atomic import write_text
 
 SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 
@@ -45,11 +45,7 @@ def main() -> None:
     for f, v in zip(files, values, strict=True):
         label = "dark top" if v < low else "light top" if v > high else ""
         lines.append(f"{f.relative_to(args.folder).as_posix()},{label}")
-    # atomically: a half-written label file would silently drop images
-    fd, tmp = tempfile.mkstemp(dir=args.out.parent or ".", suffix=".tmp")
-    with os.fdopen(fd, "w") as fh:
-        fh.write("\n".join(lines) + "\n")
-    os.replace(tmp, args.out)
+    write_text(args.out, "\n".join(lines) + "\n")  # atomic: no half-written label file
     print(
         f"wrote {args.out}: {len(files)} images, dark top < {low:.1f} <= unlabelled <= "
         f"{high:.1f} < light top (mean grey of the top {args.band:.0%} of rows)"
