@@ -19,7 +19,8 @@ import torch
 
 from ganlab.core.device import resolve_device
 from ganlab.core.generate import generate
-from ganlab.core.seeds import z_from_seeds
+from ganlab.core.nets import load_discriminator
+from ganlab.core.seeds import concept_z, z_from_seeds
 from ganlab.experiments.concept import d_features, load_labelled, mine
 from ganlab.io.checkpoint import load_checkpoint
 from ganlab.io.images import to_uint8
@@ -48,9 +49,9 @@ def main() -> None:
     concepts, (clf,), notes = mine(ckpt, load_labelled(ckpt), args.pool, args.per_concept, device)
     for note in notes:
         print("note:", note)
-    D = ckpt.discriminator(device)
+    D = load_discriminator(ckpt, device)
     index = {c: k for k, c in enumerate(clf.classes)}
-    means = {c.name: c.z(nz, dist) for c in concepts}  # class name -> (nz,)
+    means = {c.name: concept_z(c, nz, dist) for c in concepts}  # class name -> (nz,)
     classes = [c for c in clf.classes if c in means]
 
     # fresh seeds per class, as the classifier sees them

@@ -44,6 +44,7 @@ from judge import SmallCNN, fit_cnn, to_unit
 from ganlab.core.device import resolve_device
 from ganlab.core.features import extract_features
 from ganlab.core.generate import generate
+from ganlab.core.nets import load_discriminator
 from ganlab.core.seeds import z_from_seeds
 from ganlab.experiments.arithmetic import (
     FLIP_MARGIN,
@@ -326,7 +327,7 @@ def main() -> None:
         },
     }
     gen = torch.Generator().manual_seed(0)
-    D = ckpt.discriminator(device)
+    D = load_discriminator(ckpt, device)
     rows, grid_rows, flips_of, per_pair = [], [], {}, {}
     # agreement: of the pool samples the miner gives B, the share the judge calls B too
     pool_z = z_from_seeds(list(range(args.pool)), nz, dist)

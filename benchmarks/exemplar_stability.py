@@ -23,6 +23,7 @@ import numpy as np
 
 from ganlab.core.device import resolve_device
 from ganlab.core.generate import generate
+from ganlab.core.nets import load_discriminator
 from ganlab.core.seeds import z_from_seeds
 from ganlab.experiments.concept import (
     CONFIDENT,
@@ -53,7 +54,7 @@ def main() -> None:
     ckpt = load_checkpoint(args.run)
     nz, dist = ckpt.model_config.nz, ckpt.z_dist
     real = load_labelled(ckpt)
-    D = ckpt.discriminator(device)
+    D = load_discriminator(ckpt, device)
     col = real.columns[0]
     clf = fit_classifier(col.name, d_features(D, real.images, device), col.values)
     zt = z_from_seeds(list(range(args.pool)), nz, dist)  # (P, nz)

@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from ganlab.core.device import resolve_device
 from ganlab.core.encoder import fit_encoder, load_encoder
 from ganlab.core.features import pool_features
+from ganlab.core.nets import load_discriminator
 from ganlab.core.projection import ProjectionConfig, project
 from ganlab.core.realimages import read_images
 from ganlab.core.trainset import training_data_of
@@ -64,7 +65,7 @@ def held_out(ckpt, args) -> torch.Tensor:
 def nearest_training(ckpt, targets: torch.Tensor, device, data_root) -> tuple[np.ndarray, ...]:
     """Per target: pixel MSE to its nearest training image, and D-feature distance to its
     nearest (each minimised on its own), over the whole training set, streamed."""
-    D = ckpt.discriminator(device)
+    D = load_discriminator(ckpt, device)
     x = to_unit(targets.to(device))
     tp = x.flatten(1).double()  # (N, P)
     _, feats = D(x, features=True)

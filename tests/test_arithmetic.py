@@ -9,6 +9,7 @@ import torch
 from PIL import Image
 
 from ganlab.core.generate import generate
+from ganlab.core.nets import load_discriminator
 from ganlab.core.seeds import sample_z, z_from_seeds
 from ganlab.experiments.arithmetic import arithmetic, attribute_walk
 from ganlab.experiments.concept import add_concept
@@ -321,13 +322,13 @@ def test_until_flip_steps_flip_the_runs_classifier(cli, mined, tmp_path):
     z = z_from_seeds([e["seed"] for e in flipped], NZ, "uniform")
     at = torch.tensor([e["flip_at"] for e in flipped])
     images = to_uint8(generate(ckpt, z + at[:, None] * vec))
-    feats = torch.cat(list(extract_features(ckpt.discriminator(), iter([images])))).numpy()
+    feats = torch.cat(list(extract_features(load_discriminator(ckpt), iter([images])))).numpy()
     assert clf.predict(feats) == [target.source["value"]] * len(flipped)
     for e in flipped:
         assert e["scale"] == pytest.approx(e["flip_at"] + 0.1, abs=1e-4)
     # a sample that needed a step was not the target before it
     before = to_uint8(generate(ckpt, z[at > 0]))
-    feats = torch.cat(list(extract_features(ckpt.discriminator(), iter([before])))).numpy()
+    feats = torch.cat(list(extract_features(load_discriminator(ckpt), iter([before])))).numpy()
     assert target.source["value"] not in clf.predict(feats)
     refused = cli(
         "arithmetic", mined, "--base", source.name, "--plus", target.name, "--until-flip",
@@ -364,7 +365,7 @@ def test_until_flip_confidence_stops_where_the_classifier_is_that_sure(cli, mine
     z = z_from_seeds([e["seed"] for e in sure], NZ, "uniform")
     at = torch.tensor([e["flip_at"] for e in sure])
     images = to_uint8(generate(ckpt, z + at[:, None] * vec))
-    feats = torch.cat(list(extract_features(ckpt.discriminator(), iter([images])))).numpy()
+    feats = torch.cat(list(extract_features(load_discriminator(ckpt), iter([images])))).numpy()
     column = clf.classes.index(target.source["value"])
     assert (clf.probabilities(feats)[:, column] >= 0.5).all()
     assert clf.predict(feats) == [target.source["value"]] * len(sure)

@@ -4,9 +4,11 @@ import pytest
 import torch
 
 import ganlab.io.checkpoint as ckpt_mod
+from ganlab.core.nets import load_generator
 from ganlab.core.train import train
 from ganlab.errors import CheckpointError
-from ganlab.io.checkpoint import load_checkpoint, resolve_checkpoint_path
+from ganlab.io.checkpoint import load_checkpoint
+from ganlab.io.runspec import resolve_checkpoint_path
 
 
 @pytest.fixture
@@ -34,7 +36,7 @@ def test_checkpoint_is_complete_and_loads_weights_only(run):
         assert key in raw, key
     ckpt = load_checkpoint(run)
     assert ckpt.step == 4 and ckpt.model_config.image_size == 16
-    assert not ckpt.generator().training  # eval mode for rendering
+    assert not load_generator(ckpt).training  # eval mode for rendering
 
 
 def test_malicious_checkpoint_is_refused(tmp_path):
@@ -84,7 +86,7 @@ def test_architecture_mismatch_is_refused(run, tmp_path):
     torch.save(state, path)
     ckpt = load_checkpoint(path)
     with pytest.raises(CheckpointError, match="do not fit"):
-        ckpt.generator()
+        load_generator(ckpt)
 
 
 def test_not_a_checkpoint_and_newer_format(tmp_path):

@@ -171,9 +171,10 @@ def test_help_texts_survive_rich_markup():
 
 def test_cli_choices_match_the_library():
     """The CLI spells each choice list without importing torch; the library owns it."""
+    from ganlab import modelconfig
     from ganlab.cli import options
     from ganlab.cli import probe as probe_cli
-    from ganlab.core import device, models, precision, seeds
+    from ganlab.core import device, precision, seeds
     from ganlab.experiments import interpolate, probe
     from ganlab.experiments.probe import svm
     from ganlab.io import featstore
@@ -184,7 +185,7 @@ def test_cli_choices_match_the_library():
     assert names(options.Device) == list(device.DEVICES)
     assert names(options.ZDist) == list(seeds.Z_DISTS)
     assert names(options.Amp) == list(precision.AMP_CHOICES)
-    assert names(options.Arch) == list(models.ARCHS)
+    assert names(options.Arch) == list(modelconfig.ARCHS)
     assert names(options.Mode) == list(interpolate.MODES)
     assert names(probe_cli.BnStats) == list(probe.BN_MODES)
     assert names(probe_cli.Protocol) == list(probe.PROTOCOLS)

@@ -9,7 +9,8 @@ import torch
 from PIL import Image
 
 from ganlab.core.generate import generate
-from ganlab.core.seeds import z_from_seeds
+from ganlab.core.nets import load_discriminator
+from ganlab.core.seeds import concept_z, z_from_seeds
 from ganlab.errors import GanlabError
 from ganlab.experiments.concept import (
     add_concept,
@@ -50,7 +51,7 @@ def test_storage_round_trips(run):
     assert '"man with glasses": {\n' in text  # indented: readable and editable by hand
     assert json.loads(text)["format"] == "ganlab-concepts"
     # the mean of the exemplars is the concept's z
-    z = cs.concepts["man with glasses"].z(16, "uniform")
+    z = concept_z(cs.concepts["man with glasses"], 16, "uniform")
     torch.testing.assert_close(z, z_from_seeds([3, 17, 42], 16, "uniform").mean(0))
     remove_concept(run, "woman")
     assert list(load_concepts(run).concepts) == ["man with glasses"]
@@ -120,7 +121,7 @@ def test_mining_on_digits_gives_concepts_the_classifier_assigns_to_their_label(t
     assert real.images.shape == (1797, 1, 16, 16) and real.columns[0].name == "class"
     concepts, (clf,), _ = mine(ckpt, real, pool=400, per_concept=3)
     assert clf.heldout_accuracy > 0.6  # ten classes: chance is 0.1
-    D = ckpt.discriminator()
+    D = load_discriminator(ckpt)
     pool = to_uint8(generate(ckpt, z_from_seeds(list(range(400)), 16, "uniform")))
     pool_proba = clf.predict_proba(d_features(D, pool))  # (400, 10)
     assigned = {clf.classes[k] for k in pool_proba.argmax(1)}
@@ -222,7 +223,7 @@ def test_real_features_match_d_in_eval_mode(trained):
     # a feature must not depend on the image's batch-mates (D in eval mode)
     ckpt = load_checkpoint(trained)
     images = load_labelled(ckpt).images[:10]
-    D = ckpt.discriminator()
+    D = load_discriminator(ckpt)
     np.testing.assert_allclose(
         d_features(D, images)[3:4], d_features(D, images[3:4]), rtol=1e-5, atol=1e-6
     )
@@ -270,7 +271,7 @@ def test_mined_concepts_record_their_boundary_and_classifier(longer, tmp_path):
     real = load_labelled(ckpt)
     _, (clf,), _ = mine(ckpt, real, pool=400, per_concept=3)
     stored = load_classifier(run, with_boundary[0].source["classifier_file"])
-    feats = d_features(ckpt.discriminator(), real.images[:200])
+    feats = d_features(load_discriminator(ckpt), real.images[:200])
     proba = clf.predict_proba(feats)  # (200, K), scikit-learn's
     expect = [clf.classes[k] for k in proba.argmax(1)]
     assert stored.predict(feats) == expect
@@ -284,7 +285,7 @@ def _assigned(run, classifier_file):
     ckpt = load_checkpoint(run)
     clf = load_classifier(run, classifier_file)
     pool = to_uint8(generate(ckpt, z_from_seeds(list(range(400)), 16, "uniform")))
-    return np.array(clf.predict(d_features(ckpt.discriminator(), pool)))
+    return np.array(clf.predict(d_features(load_discriminator(ckpt), pool)))
 
 
 def test_bad_boundary_in_file_is_reported(run):

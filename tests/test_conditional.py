@@ -11,6 +11,7 @@ from PIL import Image
 
 from ganlab.core.generate import class_grid, generate, resolve_class
 from ganlab.core.models import NO_CLASS, Discriminator, Generator, ModelConfig
+from ganlab.core.nets import load_generator
 from ganlab.core.nnerror import NNErrorEval, nearest_labels, nn_error
 from ganlab.core.seeds import z_from_seeds
 from ganlab.core.train import resume_config, train
@@ -291,7 +292,7 @@ def test_fid_features_of_a_conditional_g_cover_the_classes_evenly(cond_run):
 
     ckpt = load_checkpoint(cond_run)
     feats = generator_features(
-        ckpt.generator(), ckpt.z_dist, 23, lambda images: {"pixels": images}, batch_size=8
+        load_generator(ckpt), ckpt.z_dist, 23, lambda images: {"pixels": images}, batch_size=8
     )["pixels"]
     z = z_from_seeds(list(range(23)), ckpt.model_config.nz, ckpt.z_dist)
     expected = to_uint8(generate(ckpt, z, labels=torch.arange(23) % 10))

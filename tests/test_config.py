@@ -7,10 +7,10 @@ import re
 import pytest
 
 from ganlab.core.config import ARCH_PRESETS, TrainConfig
-from ganlab.core.models import ARCHS, ModelConfig
 from ganlab.core.train import resume_config, train
 from ganlab.errors import GanlabError
 from ganlab.io.rundir import RunDir
+from ganlab.modelconfig import ARCHS, ModelConfig
 
 
 def test_arch_presets_fill_unset_sizes():

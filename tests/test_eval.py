@@ -20,7 +20,8 @@ from ganlab.core import inception as inc
 from ganlab.core import metrics
 from ganlab.errors import CheckpointError, EvalError
 from ganlab.experiments.eval import evaluate
-from ganlab.io.checkpoint import prune_checkpoints, read_pointer, resolve_checkpoint_path
+from ganlab.io.checkpoint import prune_checkpoints
+from ganlab.io.runspec import read_pointer, resolve_checkpoint_path
 
 
 def grey_images(n: int, size: int = 16) -> torch.Tensor:

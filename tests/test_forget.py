@@ -8,6 +8,8 @@ import pytest
 import torch
 from PIL import Image
 
+from ganlab.core.generate import apply_mask
+from ganlab.core.nets import load_generator
 from ganlab.core.seeds import z_from_seeds
 from ganlab.core.train import train
 from ganlab.experiments.forget import (
@@ -56,12 +58,12 @@ def test_change_ratio_by_hand():
 
 def test_mask_zeroes_exactly_the_dropped_maps(run):
     ckpt = load_checkpoint(run)
-    G = ckpt.generator()
+    G = load_generator(ckpt)
     layer = hidden_layers(G)[-2]  # the second-highest hidden layer
     z = z_from_seeds([0, 1], ckpt.model_config.nz, ckpt.z_dist)
     plain = layer_features(G, z, layer)
     mask = ForgetMask(layer=layer, channels=plain.shape[1], dropped=[0, 3], checkpoint_sha256="")
-    handle = mask.apply(G)
+    handle = apply_mask(G, mask)
     masked = layer_features(G, z, layer)
     handle.remove()
     assert masked[:, [0, 3]].abs().sum() == 0 and plain[:, [0, 3]].abs().sum() > 0
@@ -80,7 +82,7 @@ def test_forget_then_sample_with_the_mask(run, boxes, cli, tmp_path):
     saved = json.loads(mask.read_text())
     assert res["seeds"] == "0,3,5" and res["dropped"] == len(saved["dropped"]) > 0
     assert res["ratio"] > 0 and res["random_ratio"] > 0
-    assert saved["layer"] == hidden_layers(load_checkpoint(run).generator())[-2]
+    assert saved["layer"] == hidden_layers(load_generator(load_checkpoint(run)))[-2]
     assert res["positives"] == res["negatives"] == 4 + 4 + 4  # cells inside the boxes
     assert all(w > 0 for c, w in enumerate(saved["weights"]) if c in saved["dropped"])
     # side by side: two 2x2 grids of 16 px tiles with an 8 px gap
@@ -97,7 +99,7 @@ def test_forget_then_sample_with_the_mask(run, boxes, cli, tmp_path):
 
     ckpt = load_checkpoint(run)
     z = z_from_seeds([0, 3, 5], ckpt.model_config.nz, ckpt.z_dist)
-    before, after = render_pair(ckpt.generator(), z, load_mask(mask, ckpt))
+    before, after = render_pair(load_generator(ckpt), z, load_mask(mask, ckpt))
     from ganlab.io.images import to_uint8
 
     with h5py.File(tmp_path / "plain.h5") as f, h5py.File(tmp_path / "forgot.h5") as g:
@@ -118,7 +120,7 @@ def test_boxes_where_one_map_peaks_pick_that_map(run, tmp_path):
     from ganlab.experiments.forget import fit_mask, forget
 
     ckpt = load_checkpoint(run)
-    G = ckpt.generator()
+    G = load_generator(ckpt)
     layer = hidden_layers(G)[-2]
     seeds = list(range(12))
     feats = layer_features(G, z_from_seeds(seeds, ckpt.model_config.nz, ckpt.z_dist), layer)

@@ -7,6 +7,7 @@ import torch
 from PIL import Image
 from torch import nn
 
+from ganlab.core.nets import load_discriminator
 from ganlab.data import load_dataset
 from ganlab.experiments.visualize import GuidedReLU, guided_copy, layer_map, max_responses
 from ganlab.io.checkpoint import load_checkpoint
@@ -76,7 +77,7 @@ def test_guided_rule_through_two_nonlinearities():
 
 
 def test_max_responses_are_the_largest(run):
-    D = load_checkpoint(run).discriminator()
+    D = load_discriminator(load_checkpoint(run))
     data = load_dataset("digits", split="all", image_size=16, channels=1)
     values, idx = max_responses(D, data, layer=1, features=3, top=5, batch_size=200)
     with torch.no_grad():
@@ -87,7 +88,7 @@ def test_max_responses_are_the_largest(run):
 
 
 def test_guided_copy_of_d_keeps_its_output(run):
-    D = load_checkpoint(run).discriminator()
+    D = load_discriminator(load_checkpoint(run))
     x = torch.rand(4, 1, 16, 16) * 2 - 1
     with torch.no_grad():
         assert torch.allclose(guided_copy(D)(x), D(x))

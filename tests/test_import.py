@@ -19,6 +19,7 @@ import torch
 from scipy.signal import convolve2d
 
 from ganlab.core.features import feature_dim
+from ganlab.core.nets import load_discriminator, load_generator
 from ganlab.errors import CheckpointError
 from ganlab.experiments.import_ import import_authors
 from ganlab.io.checkpoint import load_checkpoint
@@ -233,7 +234,7 @@ def test_svhn_weights_hold_the_files_values(svhn_run):
 
 def test_svhn_nets_compute_what_the_theano_code_computed(svhn_run):
     ckpt = load_checkpoint(svhn_run)
-    G, D = ckpt.generator().train(), ckpt.discriminator().train()  # batch statistics
+    G, D = load_generator(ckpt).train(), load_discriminator(ckpt).train()  # batch statistics
     z = np.random.default_rng(0).normal(size=(16, 100))
     ref_x = svhn_gen(z, *svhn_arrays("gen"))  # (16, 3, 32, 32)
     with torch.no_grad():
@@ -246,7 +247,7 @@ def test_svhn_nets_compute_what_the_theano_code_computed(svhn_run):
 
 def test_svhn_d_prefers_g_samples_to_noise(svhn_run):
     ckpt = load_checkpoint(svhn_run)
-    G, D = ckpt.generator(), ckpt.discriminator().train()  # D as the authors ran it
+    G, D = load_generator(ckpt), load_discriminator(ckpt).train()  # D as the authors ran it
     gen = torch.Generator().manual_seed(0)
     with torch.no_grad():
         samples = G(torch.randn(128, 100, generator=gen))
@@ -324,7 +325,7 @@ def test_imagenet_layout_converts_to_imagenet32(tmp_path):
     mc = ckpt.model_config
     assert (mc.arch, mc.nz, mc.ngf, mc.ndf, mc.g_dense) == ("imagenet32", 256, 128, 128, True)
     assert ckpt.z_dist == "uniform"
-    assert feature_dim(ckpt.discriminator()) == 28672
+    assert feature_dim(load_discriminator(ckpt)) == 28672
     wy = np.load(folder / "30_discrim_params.jl_17.npy")
     np.testing.assert_array_equal(
         ckpt.state["discriminator"]["head.weight"].numpy().ravel(), wy[:, 0]

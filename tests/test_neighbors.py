@@ -9,6 +9,7 @@ from PIL import Image
 
 from ganlab.core.features import pool_features
 from ganlab.core.models import Discriminator, ModelConfig
+from ganlab.core.nets import load_generator
 from ganlab.core.seeds import z_from_seeds
 from ganlab.data import load_dataset
 from ganlab.experiments.neighbors import nearest_training
@@ -27,7 +28,7 @@ def copying_run(run, tmp_path_factory):
     ckpt = load_checkpoint(run)
     data = load_dataset("digits", split="all", image_size=16, channels=1)
     target = to_unit(data.images[TARGET : TARGET + 1])  # (1, 1, 16, 16)
-    G = ckpt.generator()  # eval mode: BatchNorm uses its running statistics
+    G = load_generator(ckpt)  # eval mode: BatchNorm uses its running statistics
     z = z_from_seeds([0], ckpt.model_config.nz, ckpt.z_dist)
     opt = torch.optim.Adam(G.parameters(), lr=0.01)
     torch.manual_seed(0)

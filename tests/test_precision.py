@@ -10,6 +10,7 @@ import torch
 from ganlab.core import precision
 from ganlab.core.features import extract_features
 from ganlab.core.models import BatchNorm2d
+from ganlab.core.nets import load_discriminator
 from ganlab.core.precision import AmpChoice, resolve_amp
 from ganlab.errors import GanlabError
 from ganlab.io.checkpoint import load_checkpoint
@@ -73,7 +74,7 @@ def test_batchnorm_statistics_stay_float32_under_bf16():
 
 
 def test_bf16_features_are_float32_and_close(tiny_run):
-    D = load_checkpoint(tiny_run).discriminator()
+    D = load_discriminator(load_checkpoint(tiny_run))
     images = torch.randint(0, 256, (32, 1, 16, 16), dtype=torch.uint8)
     full = next(extract_features(D, iter([images])))
     half = next(extract_features(D, iter([images]), precision=AmpChoice("bf16", "test")))

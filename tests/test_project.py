@@ -13,7 +13,7 @@ from ganlab.core.encoder import fit_encoder, load_encoder, save_encoder
 from ganlab.core.generate import generate
 from ganlab.core.projection import ProjectionConfig, from_free, project, to_free
 from ganlab.core.realimages import read_images
-from ganlab.core.seeds import z_from_seeds
+from ganlab.core.seeds import concept_exemplars, concept_z, z_from_seeds
 from ganlab.data import load_dataset
 from ganlab.data.digits import read_digits
 from ganlab.data.registry import decode_as
@@ -271,9 +271,9 @@ def test_concept_from_images_round_trips(cli, run, photos, tmp_path):
     # the stored z are exactly the projection's (float32 through JSON and back)
     ckpt = load_checkpoint(run)
     expected = project(ckpt, read_images(ckpt, files).images, ProjectionConfig())
-    z = concept.exemplars(NZ, "uniform")
+    z = concept_exemplars(concept, NZ, "uniform")
     assert z.dtype == torch.float32 and torch.equal(z, expected.z)
-    torch.testing.assert_close(concept.z(NZ, "uniform"), expected.z.mean(0))
+    torch.testing.assert_close(concept_z(concept, NZ, "uniform"), expected.z.mean(0))
     listed = cli("concept", "list", "--run", run)
     assert "3 images" in listed.stdout and "images" in listed.stdout
 

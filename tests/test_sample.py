@@ -9,6 +9,7 @@ import torch
 from PIL import Image
 
 from ganlab.core.generate import generate
+from ganlab.core.nets import load_discriminator
 from ganlab.core.seeds import z_from_seeds
 from ganlab.errors import GanlabError
 from ganlab.experiments.sample import sample
@@ -112,7 +113,7 @@ def test_sort_by_d_score_orders_by_d_and_keeps_each_seeds_image(run, tmp_path):
         # the scores are D's on the written images, recomputed independently here
         x = torch.from_numpy(g["images"][:]).float() / 127.5 - 1
         with torch.no_grad():
-            p = torch.sigmoid(ckpt.discriminator()(x))
+            p = torch.sigmoid(load_discriminator(ckpt)(x))
     np.testing.assert_allclose(scores, p[order].numpy(), rtol=1e-5)
     assert d_probabilities(ckpt, x, None, "cpu", 5).shape == (12,)
     with pytest.raises(GanlabError, match="--sort-by"):

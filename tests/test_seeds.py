@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from ganlab.core.seeds import format_seeds, parse_seeds, z_from_seeds
+from ganlab.core.seeds import z_from_seeds
+from ganlab.io.seedlist import format_seeds, parse_seeds
 
 
 def test_parse_and_format_round_trip():

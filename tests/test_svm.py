@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from ganlab.core.nets import load_discriminator
 from ganlab.experiments.probe import stats, svm
 
 
@@ -15,7 +16,7 @@ def digits_features(tiny_run):
     from ganlab.data import load_dataset
     from ganlab.io.checkpoint import load_checkpoint
 
-    D = load_checkpoint(tiny_run).discriminator()
+    D = load_discriminator(load_checkpoint(tiny_run))
     train_set = load_dataset("digits", split="train", image_size=16, channels=1)
     test_set = load_dataset("digits", split="test", image_size=16, channels=1)
     recompute_bn_stats(D, iter(train_set.images.split(128)))

@@ -72,8 +72,8 @@ def concept_add_cli(
 
       ganlab concept add smiling --images a.jpg b.jpg c.jpg --run runs/faces
     """
-    from ganlab.core.seeds import parse_seeds
     from ganlab.experiments.concept import add_concept
+    from ganlab.io.seedlist import parse_seeds
 
     if seeds is None and not images:
         raise typer.BadParameter(
@@ -229,8 +229,8 @@ def concept_mine_cli(
 
       ganlab concept mine --run runs/faces --labels celeba/list_attr_celeba.txt --columns Male
     """
-    from ganlab.core.seeds import format_seeds
     from ganlab.experiments.concept import mine_concepts
+    from ganlab.io.seedlist import format_seeds
 
     cols = [c.strip() for c in columns.split(",") if c.strip()] if columns else None
     if columns is not None and not cols:

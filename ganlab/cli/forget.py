@@ -73,8 +73,8 @@ def forget_cli(
 
       ganlab sample runs/bedrooms -n 64 --forget no-windows.json --out grid.png
     """
-    from ganlab.core.seeds import parse_seeds
     from ganlab.experiments.forget import forget
+    from ganlab.io.seedlist import parse_seeds
 
     check_out(out, ("image",))
     result = forget(

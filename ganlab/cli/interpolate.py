@@ -108,8 +108,8 @@ def interpolate_cli(
 
       ganlab interpolate runs/fashion-cond --class sneaker --rows 2 --out sneakers.png
     """
-    from ganlab.core.seeds import parse_seeds
     from ganlab.experiments.interpolate import interpolate
+    from ganlab.io.seedlist import parse_seeds
 
     run = with_checkpoint(run, checkpoint)
     check_out(out, ("image", "stdout"), json_out)

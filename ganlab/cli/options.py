@@ -20,7 +20,8 @@ from typing import Annotated, Optional
 import typer
 from typer.core import TyperCommand
 
-from ganlab.errors import GanlabError
+from ganlab.errors import CheckpointError, GanlabError
+from ganlab.io.runspec import RunSpec, is_spec
 
 
 def choices(name: str, *values: str) -> type[Enum]:
@@ -96,7 +97,7 @@ def check_dataset(value: Optional[str]) -> Optional[str]:
 
 
 def check_seeds(value: Optional[str]) -> Optional[str]:
-    from ganlab.core.seeds import parse_seeds
+    from ganlab.io.seedlist import parse_seeds
 
     if value is not None:
         try:
@@ -120,42 +121,25 @@ def check_channels(value: Optional[int]) -> Optional[int]:
     return value
 
 
-CHECKPOINT_SPECS = ("latest", "best")  # and step numbers (io.checkpoint.split_checkpoint_spec)
-
-
-def _spec(text: str) -> bool:
-    return text in CHECKPOINT_SPECS or text.isdigit()
-
-
 def check_run(value: Optional[Path]) -> Optional[Path]:
     """An existing run directory or checkpoint file, or RUN:best / RUN:latest / RUN:STEP."""
-    if value is None or value.exists():
-        return value
-    head, sep, spec = str(value).rpartition(":")
-    if sep and head and _spec(spec) and Path(head).exists():
+    if value is None or RunSpec.parse(value).exists():
         return value
     raise typer.BadParameter(f"{str(value)!r} does not exist")
 
 
 def check_checkpoint(value: Optional[str]) -> Optional[str]:
-    if value is not None and not _spec(value):
+    if value is not None and not is_spec(value):
         raise typer.BadParameter(f"{value!r}: use latest, best or a step number")
     return value
 
 
 def with_checkpoint(run: Path, checkpoint: Optional[str]) -> Path:
     """RUN and `--checkpoint SPEC` as the one path the library reads: RUN:SPEC."""
-    if checkpoint is None:
-        return run
-    head, sep, spec = str(run).rpartition(":")
-    if not run.exists() and sep and _spec(spec):
-        if spec != checkpoint:
-            raise typer.BadParameter(
-                f"{run} and --checkpoint {checkpoint} name different checkpoints; give one",
-                param_hint="'--checkpoint'",
-            )
-        return run
-    return Path(f"{run}:{checkpoint}")
+    try:
+        return Path(str(RunSpec.parse(run).with_checkpoint(checkpoint)))
+    except CheckpointError as e:
+        raise typer.BadParameter(str(e).rstrip("."), param_hint="'--checkpoint'") from None
 
 
 # --- shared arguments and options -----------------------------------------------------------
@@ -263,7 +247,7 @@ def seeds_option(what: str = "The seeds"):
 
 def seed_list(seeds: Optional[str], num: Optional[int], default: int) -> list[int]:
     """The seeds of `--seeds` or `-n` (0..N-1), or 0..default-1; both given is a usage error."""
-    from ganlab.core.seeds import parse_seeds
+    from ganlab.io.seedlist import parse_seeds
 
     if num is not None and seeds is not None:
         raise typer.BadParameter("give -n or --seeds, not both", param_hint="'--seeds'")

@@ -17,8 +17,8 @@ import typing
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from ganlab.core.models import KERNEL_SIZES, ModelConfig
 from ganlab.errors import GanlabError
+from ganlab.modelconfig import KERNEL_SIZES, ModelConfig
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -277,7 +277,7 @@ def _checked(path: Path, key: str, value, hint):
             f"--config {path}: {key} = {value!r} is not one of {', '.join(map(str, choices))}."
         )
     if name == "grid_seeds":
-        from ganlab.core.seeds import parse_seeds
+        from ganlab.io.seedlist import parse_seeds
 
         try:
             parse_seeds(value)

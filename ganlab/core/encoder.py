@@ -27,11 +27,12 @@ from torch import nn
 
 from ganlab import __version__
 from ganlab.core.models import num_stages
+from ganlab.core.nets import load_generator
 from ganlab.core.seeds import sample_z
 from ganlab.errors import CheckpointError
 from ganlab.io.atomic import atomic_path
 from ganlab.io.checkpoint import Checkpoint
-from ganlab.io.rundir import run_dir_of
+from ganlab.io.runspec import run_dir_of
 
 ENCODER_FILE = "encoder.pt"
 FORMAT = "ganlab-encoder"
@@ -140,7 +141,7 @@ def fit_encoder(
     start = time.perf_counter()
     mc = ckpt.model_config
     cfg = EncoderConfig(mc.image_size, mc.channels, mc.nz, ckpt.z_dist, nef or max(mc.ndf // 2, 8))
-    G = ckpt.generator(device).requires_grad_(False)
+    G = load_generator(ckpt, device).requires_grad_(False)
     with torch.random.fork_rng(devices=[]):  # seeded init, the global RNG untouched
         torch.manual_seed(seed)
         E = Encoder(cfg)

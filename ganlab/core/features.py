@@ -21,9 +21,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ganlab.core.models import NO_CLASS, Discriminator, ModelConfig, reestimating_batchnorm
+from ganlab.core.models import NO_CLASS, Discriminator, reestimating_batchnorm
 from ganlab.core.precision import FLOAT32, AmpChoice
 from ganlab.io.images import to_unit
+from ganlab.modelconfig import ModelConfig
 
 
 def feature_dim(D: Discriminator, layers: Sequence[int] | None = None, grid: int = 4) -> int:

@@ -11,8 +11,10 @@ import torch
 from torch import nn
 
 from ganlab.core.models import NO_CLASS
+from ganlab.core.nets import load_discriminator, load_generator
 from ganlab.errors import GanlabError
 from ganlab.io.checkpoint import Checkpoint
+from ganlab.io.masks import ForgetMask
 
 
 @torch.no_grad()
@@ -26,7 +28,7 @@ def generate(
 ) -> torch.Tensor:
     """Images (N, C, S, S) in [-1, 1] on the CPU for latents z (N, nz), G in eval mode.
 
-    `mask`: a ganlab.io.masks.ForgetMask whose feature maps G drops (Fig. 6), or None.
+    `mask`: a ForgetMask whose feature maps G drops (Fig. 6), or None.
     `labels`: a conditional run's class per latent, (N,) int64 or one int for all (default:
     the class `hold_class` fixed); must be None for an unconditional run.
     """
@@ -36,9 +38,9 @@ def generate(
             f"with nz={ckpt.model_config.nz}."
         )
     y = check_labels(ckpt, ckpt.label if labels is None else labels, len(z))  # (N,) or None
-    g = ckpt.generator(device)
+    g = load_generator(ckpt, device)
     if mask is not None:
-        mask.apply(g)
+        apply_mask(g, mask)
     if y is None:
         return torch.cat(
             [g(z[i : i + batch_size].to(device)).cpu() for i in range(0, len(z), batch_size)]
@@ -49,6 +51,12 @@ def generate(
             for i in range(0, len(z), batch_size)
         ]
     )
+
+
+def apply_mask(G: nn.Module, mask: ForgetMask) -> torch.utils.hooks.RemovableHandle:
+    """Zero the mask's dropped maps in every forward pass of G (until the handle is removed)."""
+    keep = mask.keep(next(G.parameters()).device)  # (1, channels, 1, 1)
+    return G.main[mask.layer].register_forward_hook(lambda _m, _i, out: out * keep)
 
 
 def check_labels(ckpt: Checkpoint, labels: torch.Tensor | int | None, n: int):
@@ -166,7 +174,7 @@ class WithClass(nn.Module):
 def label_free_discriminator(ckpt: Checkpoint, device: str | torch.device = "cpu") -> nn.Module:
     """D in eval mode for images of any class: a conditional run's D is given NO_CLASS (an
     all-zero label input), as the probe's features are (core.features)."""
-    D = ckpt.discriminator(device)
+    D = load_discriminator(ckpt, device)
     return WithClass(D, NO_CLASS).eval() if ckpt.model_config.num_classes else D
 
 
@@ -184,7 +192,7 @@ def class_nets(
     """
     label = ckpt.label if label is None else label
     check_labels(ckpt, label, 1)  # the same errors as `generate`
-    G, D = ckpt.generator(device), ckpt.discriminator(device)
+    G, D = load_generator(ckpt, device), load_discriminator(ckpt, device)
     if label is None:
         return G, D
     return WithClass(G, label).eval(), WithClass(D, label).eval()

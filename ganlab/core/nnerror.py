@@ -24,6 +24,7 @@ import torch
 from ganlab.core.config import TrainConfig
 from ganlab.core.features import extract_features
 from ganlab.core.models import Discriminator
+from ganlab.core.nets import load_discriminator, load_generator
 from ganlab.core.seeds import z_from_seeds
 from ganlab.core.trainset import open_training_data
 from ganlab.data.base import ImageDataset
@@ -161,7 +162,7 @@ def generated_gallery(
     images), G in eval mode; n samples cover the K classes evenly.
     """
     k = ckpt.model_config.num_classes
-    G = ckpt.generator(device)
+    G = load_generator(ckpt, device)
     rep = reporter or Reporter(quiet=True)
     for start in range(0, n, batch_size):
         seeds = list(range(start, min(n, start + batch_size)))
@@ -271,7 +272,7 @@ class NNErrorEval:
             queries, truth, real = self._pixel
             embed: Embed = pixel_embed
         else:
-            embed = d_feature_embed(ckpt.discriminator(self.device), self.device)
+            embed = d_feature_embed(load_discriminator(ckpt, self.device), self.device)
             queries, truth = embed_all(self.test_data, embed, self.batch_size, self.workers)
             real = nn_error(self._real(embed), queries, truth)
         self.rep.start(f"nn-error step {ckpt.step}", total=self.n)

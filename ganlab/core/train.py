@@ -30,7 +30,7 @@ from ganlab.core.generate import class_grid
 from ganlab.core.metrics import TrainingEval
 from ganlab.core.models import build_models
 from ganlab.core.precision import AmpChoice, resolve_amp
-from ganlab.core.seeds import parse_seeds, sample_z, z_from_seeds
+from ganlab.core.seeds import sample_z, z_from_seeds
 from ganlab.core.step import gan_step, prepare_models
 from ganlab.core.trainset import conditional_classes, open_training_data
 from ganlab.data.batches import batches
@@ -46,6 +46,7 @@ from ganlab.io.checkpoint import (
 )
 from ganlab.io.images import grid_image, png_bytes, save_png, to_unit
 from ganlab.io.rundir import COLLAPSED_LOSS_D, RunDir, default_run_dir
+from ganlab.io.seedlist import parse_seeds
 from ganlab.io.tensorboard import TensorBoardWriter, summary_writer_class
 from ganlab.progress import Reporter
 

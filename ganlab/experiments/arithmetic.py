@@ -34,8 +34,9 @@ from PIL import Image, ImageDraw, ImageFont
 
 from ganlab.core.features import extract_features
 from ganlab.core.generate import generate, hold_class
+from ganlab.core.nets import load_discriminator
 from ganlab.core.projection import project_files
-from ganlab.core.seeds import format_seeds, sample_z, z_from_seeds
+from ganlab.core.seeds import concept_exemplars, concept_z, sample_z, z_from_seeds
 from ganlab.errors import GanlabError
 from ganlab.io.checkpoint import Checkpoint, load_checkpoint
 from ganlab.io.concepts import (
@@ -46,6 +47,7 @@ from ganlab.io.concepts import (
     load_concepts,
 )
 from ganlab.io.images import grid_image, out_kind, to_uint8, to_unit, write_image
+from ganlab.io.seedlist import format_seeds
 
 PADDING = 2  # pixels between tiles, as in `ganlab sample`
 DIRECTIONS = ("mean", "boundary")
@@ -280,7 +282,7 @@ def until_flip(
         N multiples (0 for a sample already classified as the target), None where no multiple
         up to `cap` flips it.
     """
-    D = ckpt.discriminator(device)
+    D = load_discriminator(ckpt, device)
     alphas = torch.linspace(0, cap, FLIP_COARSE + 1)  # (A,)
     grid_z = (z[:, None, :] + alphas[None, :, None] * offset).reshape(-1, z.shape[1])  # (N*A, nz)
     ok = _reaches(ckpt, D, grid_z, targets, device, batch_size).reshape(len(z), -1)  # (N, A)
@@ -320,9 +322,9 @@ def offset_vector(
     """sum of mean z over `plus` minus the same over `minus`: (nz,)."""
     out = torch.zeros(nz)
     for name in plus:
-        out += concepts[name].z(nz, dist)
+        out += concept_z(concepts[name], nz, dist)
     for name in minus:
-        out -= concepts[name].z(nz, dist)
+        out -= concept_z(concepts[name], nz, dist)
     return out
 
 
@@ -490,14 +492,14 @@ def arithmetic(
 
     # Fig. 7: one row per term (exemplars ... mean), then the noisy results ... Y
     terms = [("", base)] + [("- ", m) for m in minus] + [("+ ", p) for p in plus]
-    widest = max(len(concepts[name].exemplars(nz, dist)) for _, name in terms)
+    widest = max(len(concept_exemplars(concepts[name], nz, dist)) for _, name in terms)
     cols = max(widest, samples) + 2  # a blank column before the means / Y
-    result = concepts[base].z(nz, dist) + scale * offset  # (nz,)
+    result = concept_z(concepts[base], nz, dist) + scale * offset  # (nz,)
     gen = torch.Generator().manual_seed(noise_seed)
     noisy = result + sample_z(samples, nz, "uniform", gen) * noise  # (samples, nz) U(-n, n)
     latents, slots = [], []  # slots: (row, column) of each latent's tile
     for row, (_, name) in enumerate(terms):
-        ex = concepts[name].exemplars(nz, dist)  # (E, nz)
+        ex = concept_exemplars(concepts[name], nz, dist)  # (E, nz)
         latents += [*ex, ex.mean(dim=0)]
         slots += [(row, j) for j in range(len(ex))] + [(row, cols - 1)]
     latents += [*noisy, result]
@@ -575,7 +577,7 @@ def attribute_walk(
     method = pick_direction(direction, ends)
     kept = kept_concepts(cs, keep, ends)
     direction = edit_offset(concepts, [right], [left], nz, dist, method, kept)  # (nz,)
-    starts = [concepts[b].z(nz, dist) for b in bases]
+    starts = [concept_z(concepts[b], nz, dist) for b in bases]
     projected, notes, sources = [], [], []
     if base_images:
         proj, real, notes = project_files(ckpt, base_images, device=device)

@@ -34,8 +34,9 @@ import torch
 from ganlab.core.boundary import BOUNDARY_C, Boundary, fit_boundary
 from ganlab.core.features import extract_features
 from ganlab.core.generate import generate, hold_class
+from ganlab.core.nets import load_discriminator
 from ganlab.core.projection import project_files
-from ganlab.core.seeds import format_seeds, z_from_seeds
+from ganlab.core.seeds import z_from_seeds
 from ganlab.data.batches import batches
 from ganlab.errors import GanlabError
 from ganlab.io.checkpoint import Checkpoint, load_checkpoint
@@ -49,6 +50,7 @@ from ganlab.io.concepts import (
     save_concepts,
 )
 from ganlab.io.images import to_uint8
+from ganlab.io.seedlist import format_seeds
 
 FEATURE_GRID = 4  # D's maps max-pooled to 4x4 per layer, all layers (paper section 5)
 HELDOUT = 0.2  # fraction of the labelled real images kept out of the fit, for the accuracy
@@ -490,7 +492,7 @@ def mine(
     """
     if exemplars not in ("extreme", "stratified"):
         raise GanlabError(f"exemplars {exemplars!r}: use 'extreme' or 'stratified'.")
-    D = ckpt.discriminator(device)
+    D = load_discriminator(ckpt, device)
     real_feats = d_features(D, real.images, device, batch_size)  # (N, F)
     seeds = list(range(pool))
     z = z_from_seeds(seeds, ckpt.model_config.nz, ckpt.z_dist)  # (P, nz)

@@ -44,20 +44,21 @@ from ganlab.core.metrics import (
     reference_features,
     score,
 )
+from ganlab.core.nets import load_generator
 from ganlab.core.nnerror import NN_METRIC, NNErrorEval
 from ganlab.core.precision import resolve_amp
-from ganlab.core.seeds import format_seeds
 from ganlab.data.registry import DATASETS
 from ganlab.errors import EvalError
-from ganlab.io.checkpoint import (
+from ganlab.io.checkpoint import load_checkpoint
+from ganlab.io.runspec import (
     BEST,
     LATEST,
+    RunSpec,
     list_checkpoints,
-    load_checkpoint,
     read_pointer,
     resolve_checkpoint_path,
-    split_checkpoint_spec,
 )
+from ganlab.io.seedlist import format_seeds
 from ganlab.progress import Reporter
 
 ALL = "all"  # --checkpoint all: every kept checkpoint, a curve
@@ -180,7 +181,7 @@ def evaluate(
         scores = {}
         if fid_metrics:
             fake = generator_features(
-                ckpt.generator(device),
+                load_generator(ckpt, device),
                 ckpt.z_dist,
                 n,
                 extractor,
@@ -223,8 +224,9 @@ def _check_metrics(metrics) -> tuple[str, ...]:
 
 def _checkpoints(run: str | Path, which: str | None) -> list[Path]:
     """The checkpoint files to score: one, or with "all" every kept one by step."""
-    path, spec = split_checkpoint_spec(run)
-    if ALL not in (which, spec):
+    spec = RunSpec.parse(run)
+    path = spec.path
+    if ALL not in (which, spec.which):
         return [resolve_checkpoint_path(run, which)]
     if not path.is_dir():
         raise EvalError(

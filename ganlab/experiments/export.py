@@ -22,11 +22,12 @@ import torch
 
 from ganlab import __version__
 from ganlab.core.generate import generate
+from ganlab.core.nets import load_discriminator, load_generator
 from ganlab.core.seeds import z_from_seeds
 from ganlab.errors import GanlabError
 from ganlab.io.atomic import write_bytes
 from ganlab.io.checkpoint import Checkpoint, load_checkpoint
-from ganlab.io.rundir import run_dir_of
+from ganlab.io.runspec import run_dir_of
 
 FORMATS = ("torchscript", "onnx")
 SUFFIXES = {"torchscript": (".pt", ".pth"), "onnx": (".onnx",)}
@@ -108,10 +109,10 @@ def export(
     meta = _metadata(ckpt)
     z = z_from_seeds(CHECK_SEEDS, ckpt.model_config.nz, ckpt.z_dist)  # (8, nz)
     images = generate(ckpt, z)  # (8, C, S, S): what `ganlab sample --seeds 0-7` renders
-    g_bytes, g_err = _export(ckpt.generator(), z, images, fmt, {**meta, "net": "generator"})
+    g_bytes, g_err = _export(load_generator(ckpt), z, images, fmt, {**meta, "net": "generator"})
     d_file, d_err = None, None
     if with_discriminator:
-        D = ckpt.discriminator()
+        D = load_discriminator(ckpt)
         with torch.no_grad():
             logits = D(images)  # (8,)
         d_meta = {**meta, "net": "discriminator", "input": _D_INPUT, "output": _D_OUTPUT}

@@ -28,12 +28,15 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
+from ganlab.core.generate import apply_mask
 from ganlab.core.models import Generator
-from ganlab.core.seeds import MAX_SEED, format_seeds, z_from_seeds
+from ganlab.core.nets import load_generator
+from ganlab.core.seeds import z_from_seeds
 from ganlab.errors import GanlabError
 from ganlab.io.checkpoint import Checkpoint, load_checkpoint
 from ganlab.io.images import grid_image, save_png
 from ganlab.io.masks import ForgetMask, save_mask
+from ganlab.io.seedlist import MAX_SEED, format_seeds
 
 Box = tuple[float, float, float, float]
 
@@ -177,7 +180,7 @@ def fit_mask(
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
 
-    G = ckpt.generator(device)
+    G = load_generator(ckpt, device)
     layers = hidden_layers(G)
     if not 1 <= layer_from_top <= len(layers):
         raise GanlabError(
@@ -232,7 +235,7 @@ def fit_mask(
 def render_pair(G: Generator, z: torch.Tensor, mask: ForgetMask) -> tuple[torch.Tensor, ...]:
     """(images without the mask, images with it), each (N, C, S, S) in [-1, 1]."""
     before = G(z)
-    handle = mask.apply(G)
+    handle = apply_mask(G, mask)
     try:
         after = G(z)
     finally:
@@ -280,7 +283,7 @@ def forget(
     size = ckpt.model_config.image_size
     boxes = load_boxes(boxes_path, size)
     mask, info = fit_mask(ckpt, boxes, layer_from_top, top, seed, device)
-    G = ckpt.generator(device)
+    G = load_generator(ckpt, device)
 
     boxed = sorted(boxes)
     z_boxed = z_from_seeds(boxed, ckpt.model_config.nz, ckpt.z_dist).to(device)

@@ -45,13 +45,14 @@ from ganlab import __version__
 from ganlab.core.config import TrainConfig
 from ganlab.core.features import recompute_bn_stats
 from ganlab.core.generate import generate
-from ganlab.core.models import Discriminator, Generator, ModelConfig, reestimating_batchnorm
+from ganlab.core.models import Discriminator, Generator, reestimating_batchnorm
 from ganlab.core.seeds import sample_z, z_from_seeds
 from ganlab.errors import CheckpointError
 from ganlab.io.authors import AuthorsFolder, find_epoch, load_array
 from ganlab.io.checkpoint import load_checkpoint, save_checkpoint, write_latest
 from ganlab.io.images import grid_image, save_png, to_uint8
 from ganlab.io.rundir import RunDir
+from ganlab.modelconfig import ModelConfig
 from ganlab.progress import Reporter
 
 BN_BATCH = 128  # images per BatchNorm batch (the paper's minibatch and the probe's)

@@ -27,12 +27,13 @@ from PIL import Image
 
 from ganlab.core.features import pool_features
 from ganlab.core.generate import generate, hold_class, label_free_discriminator
-from ganlab.core.seeds import format_seeds, z_from_seeds
+from ganlab.core.seeds import z_from_seeds
 from ganlab.core.trainset import training_data_of
 from ganlab.data.batches import batches
 from ganlab.errors import GanlabError
 from ganlab.io.checkpoint import load_checkpoint
 from ganlab.io.images import grid_image, save_png, to_unit
+from ganlab.io.seedlist import format_seeds
 from ganlab.progress import Reporter
 
 SPACES = ("pixel", "feature")

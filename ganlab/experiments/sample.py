@@ -25,7 +25,8 @@ import torch
 
 from ganlab import __version__
 from ganlab.core.generate import check_labels, class_grid, generate, resolve_class
-from ganlab.core.seeds import format_seeds, z_from_seeds
+from ganlab.core.nets import load_discriminator
+from ganlab.core.seeds import z_from_seeds
 from ganlab.errors import GanlabError
 from ganlab.io.checkpoint import Checkpoint, load_checkpoint
 from ganlab.io.images import (
@@ -39,6 +40,7 @@ from ganlab.io.images import (
 )
 from ganlab.io.latents import read_latents
 from ganlab.io.masks import load_mask
+from ganlab.io.seedlist import format_seeds
 
 OUT_KINDS = ("image", "stdout", "dir", "array")
 SORT_KEYS = ("d-score",)  # --sort-by
@@ -188,7 +190,7 @@ def d_probabilities(
 
     Images go through uint8, as files do, so a score is the one D gives the written image.
     """
-    d = ckpt.discriminator(device)
+    d = load_discriminator(ckpt, device)
     x = to_unit(to_uint8(images))  # (N, C, S, S)
     y = check_labels(ckpt, labels, len(x))  # (N,) for a conditional run, else None
     out = []

@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ganlab.core.models import Discriminator
+from ganlab.core.nets import load_discriminator
 from ganlab.core.trainset import training_data_of
 from ganlab.data.batches import batches
 from ganlab.errors import GanlabError
@@ -210,7 +211,7 @@ def visualize(
             torch.manual_seed(seed)
             D = Discriminator(ckpt.model_config).to(device).eval()
     else:
-        D = ckpt.discriminator(device)
+        D = load_discriminator(ckpt, device)
     channels = D.feature_shapes()[layer][0]
     if features > channels:
         raise GanlabError(

@@ -23,14 +23,13 @@ import torch
 from torch import nn
 
 from ganlab import __version__
-from ganlab.core.models import Discriminator, Generator, ModelConfig
 from ganlab.errors import CheckpointError
 from ganlab.io.atomic import atomic_path, write_text
-from ganlab.io.rundir import LATEST
+from ganlab.io.runspec import BEST, LATEST, read_pointer, resolve_checkpoint_path
+from ganlab.modelconfig import ModelConfig
 
 FORMAT = "ganlab-checkpoint"
 FORMAT_VERSION = 1
-BEST = "best"  # the checkpoint with the lowest FID (`train --eval-every`)
 
 
 @dataclass
@@ -44,18 +43,6 @@ class Checkpoint:
     epoch: int
     state: dict
     label: int | None = None  # a conditional run's class held fixed by a command's --class
-
-    def generator(self, device: str | torch.device = "cpu") -> Generator:
-        """G with the stored weights, in eval mode (an image must not depend on its batch)."""
-        g = Generator(self.model_config)
-        _load_weights(g, self.state["generator"], "generator", self.path)
-        return g.to(device).eval()
-
-    def discriminator(self, device: str | torch.device = "cpu") -> Discriminator:
-        """D with the stored weights, in eval mode."""
-        d = Discriminator(self.model_config)
-        _load_weights(d, self.state["discriminator"], "discriminator", self.path)
-        return d.to(device).eval()
 
     @property
     def z_dist(self) -> str:
@@ -235,107 +222,6 @@ def load_checkpoint(path: str | Path, which: str | int | None = None) -> Checkpo
     )
 
 
-def split_checkpoint_spec(path: str | Path) -> tuple[Path, str | None]:
-    """RUN:best -> (RUN, "best"); also RUN:latest and RUN:STEP. An existing path is itself."""
-    text = str(path)
-    head, sep, spec = text.rpartition(":")
-    if Path(text).exists() or not sep or not head:
-        return Path(text), None
-    if spec in (LATEST, BEST) or spec.isdigit():
-        return Path(head), spec
-    return Path(text), None
-
-
-def resolve_checkpoint_path(path: str | Path, which: str | int | None = None) -> Path:
-    """The checkpoint file a run directory (or RUN:SPEC) names, or a checkpoint file itself.
-
-    One convention for every command: RUN (its latest checkpoint), RUN:latest, RUN:best (the
-    lowest FID `train --eval-every` measured), RUN:STEP (checkpoints/step-0000STEP.pt), or
-    RUN with ``which`` (`--checkpoint best`) meaning the same.
-
-    Args:
-        path: a run directory, a checkpoints/ folder, a .pt file, or any of those as PATH:SPEC.
-        which: "latest", "best" or a step; None for PATH's own spec (default latest).
-    Returns:
-        An existing checkpoint file.
-    Raises:
-        CheckpointError: no such checkpoint, or the spec is given twice differently.
-    """
-    path, spec = split_checkpoint_spec(path)
-    if which is not None:
-        which = str(which)
-        if spec is not None and spec != which:
-            raise CheckpointError(
-                f"{path}:{spec} and --checkpoint {which} name different checkpoints; give one."
-            )
-        spec = which
-    if spec is not None and spec not in (LATEST, BEST) and not spec.isdigit():
-        raise CheckpointError(
-            f"--checkpoint {spec} is not a checkpoint: use latest, best or a step number."
-        )
-    if not path.is_dir():
-        if spec not in (None, LATEST):
-            raise CheckpointError(
-                f"{path} is a checkpoint file; --checkpoint {spec} (or :{spec}) picks a "
-                "checkpoint of a run directory. Pass the run directory instead."
-            )
-    else:
-        ckdir = path / "checkpoints" if (path / "checkpoints").is_dir() else path
-        if spec is not None and spec.isdigit():
-            path = ckdir / f"step-{int(spec):08d}.pt"
-            if not path.is_file():
-                steps = ", ".join(str(s) for s, _ in list_checkpoints(ckdir)) or "none"
-                raise CheckpointError(
-                    f"{ckdir} has no checkpoint at step {int(spec)} (kept steps: {steps}). "
-                    "Older ones are pruned by --keep."
-                )
-            return path
-        if spec == BEST:
-            name = read_pointer(ckdir, BEST)
-            if name is None:
-                raise CheckpointError(
-                    f"{path} has no best checkpoint: it was never evaluated during training. "
-                    "Train with --eval-every STEPS to keep the checkpoint with the lowest FID, "
-                    f"or pick one by step (`ganlab eval {path} --checkpoint all` scores each "
-                    "kept checkpoint)."
-                )
-        else:
-            name = read_pointer(ckdir, LATEST)
-            if name is None:
-                raise CheckpointError(
-                    f"{path} has no checkpoint yet ({ckdir / LATEST} is missing). Pass a run "
-                    "directory written by `ganlab train` after its first checkpoint, or a .pt "
-                    "file."
-                )
-        path = ckdir / name
-    if not path.is_file():
-        raise CheckpointError(
-            f"checkpoint {path} does not exist. Pass a run directory or a "
-            ".pt file written by `ganlab train`."
-        )
-    return path
-
-
-def list_checkpoints(path: str | Path) -> list[tuple[int, Path]]:
-    """(step, file) of every step checkpoint of a run directory (or checkpoints/), by step."""
-    path = Path(path)
-    ckdir = path / "checkpoints" if (path / "checkpoints").is_dir() else path
-    found = []
-    for f in ckdir.glob("step-*.pt"):
-        digits = f.stem.removeprefix("step-")
-        if digits.isdigit():
-            found.append((int(digits), f))
-    return sorted(found)
-
-
-def read_pointer(ckdir: Path, pointer: str) -> str | None:
-    """The checkpoint name `ckdir/latest` (or `best`) holds, or None without the file."""
-    file = Path(ckdir) / pointer
-    if not file.is_file():
-        return None
-    return file.read_text().strip() or None
-
-
 def write_latest(ckdir: Path, name: str) -> None:
     """Point `ckdir/latest` at checkpoint file `name` (after it is completely written)."""
     write_text(ckdir / LATEST, name + "\n")
@@ -366,17 +252,6 @@ def file_sha256(path: Path) -> str:
 def _contiguous(state: dict) -> dict:
     """State dict tensors in the default memory format (checkpoints don't depend on NHWC)."""
     return {k: v.contiguous() for k, v in state.items()}
-
-
-def _load_weights(net: torch.nn.Module, weights: dict, name: str, path: Path) -> None:
-    try:
-        net.load_state_dict(weights)
-    except RuntimeError as e:
-        raise CheckpointError(
-            f"the {name} weights in {path} do not fit the architecture its "
-            f"config describes ({_first_line(e)}). The file was edited or "
-            "written by an incompatible tool."
-        ) from None
 
 
 def _unsupported_global(e: BaseException) -> str:

@@ -36,11 +36,11 @@ import numpy as np
 import torch
 
 from ganlab import __version__
-from ganlab.core.seeds import format_seeds, z_from_seeds
 from ganlab.errors import GanlabError
 from ganlab.io.atomic import atomic_path, write_json
 from ganlab.io.checkpoint import Checkpoint
-from ganlab.io.rundir import run_dir_of
+from ganlab.io.runspec import run_dir_of
+from ganlab.io.seedlist import format_seeds
 
 CONCEPTS_FILE = "concepts.json"
 FORMAT = "ganlab-concepts"
@@ -59,17 +59,6 @@ class Concept:
     latents: list[list[float]] = field(default_factory=list)  # projected images' z, (E, nz)
     # mined only: {"normal": unit (nz,) pointing into this value, "pool_mean": (nz,)}
     boundary: dict | None = None
-
-    def exemplars(self, nz: int, dist: str) -> torch.Tensor:
-        """Every exemplar's z (E, nz): the seeds' first, then the projected images'."""
-        z = z_from_seeds(self.seeds, nz, dist)
-        if not self.latents:
-            return z
-        return torch.cat([z, torch.tensor(self.latents, dtype=torch.float32)])
-
-    def z(self, nz: int, dist: str) -> torch.Tensor:
-        """The concept's latent: the mean of its exemplars' z (nz,)."""
-        return self.exemplars(nz, dist).mean(dim=0)
 
     def describe(self) -> str:
         """Its exemplars in a few words: "3,17,42", "3 images" or "3,17 + 2 images"."""

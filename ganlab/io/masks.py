@@ -13,7 +13,6 @@ from pathlib import Path
 import torch
 
 from ganlab import __version__
-from ganlab.core.models import Generator
 from ganlab.errors import GanlabError
 from ganlab.io.atomic import write_json
 from ganlab.io.checkpoint import Checkpoint
@@ -36,11 +35,6 @@ class ForgetMask:
         keep = torch.ones(1, self.channels, 1, 1, device=device)
         keep[0, self.dropped] = 0
         return keep
-
-    def apply(self, G: Generator) -> torch.utils.hooks.RemovableHandle:
-        """Zero the dropped maps in every forward pass of G (until the handle is removed)."""
-        keep = self.keep(next(G.parameters()).device)
-        return G.main[self.layer].register_forward_hook(lambda _m, _i, out: out * keep)
 
 
 def save_mask(path: str | Path, mask: ForgetMask, ckpt: Checkpoint, extra: dict) -> None:

@@ -24,11 +24,11 @@ from pathlib import Path
 
 from ganlab.errors import CheckpointError
 from ganlab.io.atomic import write_json
+from ganlab.io.runspec import LATEST, run_dir_of  # noqa: F401  TEMP re-export
 
 # A train record's loss_d below this: D wins outright and G gets almost no gradient (`train`
 # warns as it logs one; `report` lists them)
 COLLAPSED_LOSS_D = 1e-3
-LATEST = "latest"  # checkpoints/latest: the name of the newest complete checkpoint
 
 
 class RunDir:
@@ -109,14 +109,3 @@ def default_run_dir(dataset: str, root: str | Path = "runs") -> Path:
     while path.exists():
         path, i = base.with_name(f"{base.name}-{i}"), i + 1
     return path
-
-
-def run_dir_of(run: str | Path) -> Path:
-    """The run directory of a run directory or of a checkpoint file inside one."""
-    path = Path(run)
-    if path.is_dir():
-        return path
-    from ganlab.io.checkpoint import resolve_checkpoint_path  # imports torch: only for a file
-
-    path = resolve_checkpoint_path(path)
-    return path.parent.parent if path.parent.name == "checkpoints" else path.parent

@@ -21,6 +21,7 @@ from ganlab.core.features import (
     random_discriminator,
     recompute_bn_stats,
 )
+from ganlab.core.nets import load_discriminator
 from ganlab.core.precision import resolve_amp
 from ganlab.data.base import ImageDataset
 from ganlab.data.batches import batches
@@ -62,7 +63,7 @@ def ensure_features(cfg: ProbeConfig, path: Path, device: torch.device, rep: Rep
             "it. Probe a labelled dataset: digits, mnist, fashion-mnist, cifar10, "
             "svhn, imagenet, or folder with one subfolder per class."
         )
-    D = random_discriminator(mc, cfg.seed) if cfg.random_init else ckpt.discriminator()
+    D = random_discriminator(mc, cfg.seed) if cfg.random_init else load_discriminator(ckpt)
     n_layers = len(D.feature_shapes())
     layers = list(range(n_layers)) if cfg.layers is None else list(cfg.layers)
     bad = [i for i in layers if not 0 <= i < n_layers]

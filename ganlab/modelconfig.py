@@ -1,0 +1,61 @@
+"""The shape of a G/D pair: the record a checkpoint stores so that core can rebuild the nets.
+
+It is plain data (no torch), so the storage layer (`ganlab.io`) can read and validate a
+checkpoint's model config without knowing how the networks are built; `ganlab.core.models`
+builds them from it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+ARCHS = ("dcgan", "imagenet32")
+KERNEL_SIZES = {"dcgan": (3, 4, 5), "imagenet32": (3,)}  # allowed ModelConfig.kernel_size
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Shape of a G/D pair; stored in every checkpoint so a model can be rebuilt exactly."""
+
+    image_size: int = 64  # output side in pixels: a power of two, 16..256
+    channels: int = 3  # 1 (grey) or 3 (RGB)
+    nz: int = 100  # latent dimension (paper: 100)
+    ngf: int = 64  # G width: channels of G's last hidden layer
+    ndf: int = 64  # D width: channels of D's first layer
+    arch: str = "dcgan"  # "dcgan" (paper Fig. 1) or "imagenet32" (the probe's 6-layer D)
+    num_classes: int = 0  # >0: class-conditional, the label goes to every layer (appendix)
+    # The options below reproduce the authors' released models (`ganlab import authors`); their
+    # defaults are the layers ganlab has always built, so older checkpoints (without the
+    # fields) load unchanged.
+    kernel_size: int | None = None  # dcgan: 4 (pytorch/examples), 5 (paper Fig. 1) or 3; None: 4
+    g_dense: bool = False  # G's projection as a dense nz -> 16*w layer, BatchNorm per unit
+    bn_eps: float = 1e-5  # BatchNorm epsilon (PyTorch's default; the authors' code: 1e-8)
+
+    def __post_init__(self) -> None:
+        check_model_config(self)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def check_model_config(cfg: ModelConfig) -> None:
+    """Raise ValueError naming the field when a ModelConfig cannot be built."""
+    if cfg.arch not in ARCHS:
+        raise ValueError(f"arch must be one of {', '.join(ARCHS)}, got {cfg.arch!r}")
+    size = cfg.image_size
+    if size < 16 or size > 256 or size & (size - 1):
+        raise ValueError(f"image_size must be a power of two from 16 to 256, got {size}")
+    if cfg.arch == "imagenet32" and size != 32:
+        raise ValueError(f"the imagenet32 architecture is 32x32 only, got image_size {size}")
+    if cfg.channels not in (1, 3):
+        raise ValueError(f"channels must be 1 or 3, got {cfg.channels}")
+    for name in ("nz", "ngf", "ndf"):
+        if getattr(cfg, name) < 1:
+            raise ValueError(f"{name} must be positive, got {getattr(cfg, name)}")
+    if cfg.num_classes < 0 or cfg.num_classes == 1:
+        raise ValueError(f"num_classes must be 0 (unconditional) or 2+, got {cfg.num_classes}")
+    if cfg.kernel_size is not None and cfg.kernel_size not in KERNEL_SIZES[cfg.arch]:
+        sizes = ", ".join(map(str, KERNEL_SIZES[cfg.arch]))
+        raise ValueError(f"kernel_size for {cfg.arch} must be {sizes}, got {cfg.kernel_size}")
+    if not cfg.bn_eps > 0:
+        raise ValueError(f"bn_eps must be positive, got {cfg.bn_eps}")
