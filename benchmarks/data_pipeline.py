@@ -79,7 +79,7 @@ def main() -> None:
         mem_rate = memory_rate(cache.images)
         lazy_rate = loader_rate(open_prepared(tmp / "cache.h5", in_memory=False), args.workers)
 
-        base = TrainConfig(
+        base = TrainConfig.from_options(
             dataset="folder",
             data_root=str(tmp / "jpegs"),
             image_size=args.size,

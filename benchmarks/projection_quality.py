@@ -35,11 +35,11 @@ from ganlab.core.encoder import fit_encoder, load_encoder
 from ganlab.core.features import pool_features
 from ganlab.core.nets import load_discriminator
 from ganlab.core.projection import ProjectionConfig, project
-from ganlab.core.realimages import read_images
-from ganlab.core.trainset import training_data_of
+from ganlab.core.trainset import data_spec_of, training_data_of
 from ganlab.data import load_dataset
 from ganlab.data.batches import batches
 from ganlab.data.scan import list_images
+from ganlab.data.userimages import read_user_images
 from ganlab.experiments.project import reconstruction_grid
 from ganlab.io.checkpoint import load_checkpoint
 from ganlab.io.images import to_unit, write_image
@@ -50,7 +50,7 @@ def held_out(ckpt, args) -> torch.Tensor:
     mc = ckpt.model_config
     if args.images:
         files = [f"{args.images}/{p}" for p in list_images(args.images, recursive=True)]
-        return read_images(ckpt, files[: args.n]).images
+        return read_user_images(data_spec_of(ckpt), files[: args.n]).images
     cfg = ckpt.train_config
     name = args.dataset or cfg["dataset"]
     if name == cfg["dataset"] and args.split == cfg.get("split", "train"):

@@ -35,7 +35,7 @@ from ganlab.progress import Reporter
 
 def make_tiny_config(**changes) -> TrainConfig:
     """The real digits dataset with a tiny model: a few steps take well under a second."""
-    base = TrainConfig(
+    base = TrainConfig.from_options(
         dataset="digits",
         split="all",
         image_size=16,

@@ -174,3 +174,50 @@ def test_config_cli_errors(tmp_path, cli, tiny_run):
     (tmp_path / "nodata.toml").write_text("epochs = 1\n")
     r = cli("train", "--config", tmp_path / "nodata.toml")
     assert r.exit_code == 2 and "name a dataset" in r.output
+
+
+def test_every_config_option_is_a_train_option():
+    """`ganlab train`'s options are TrainConfig's fields: a new field cannot be forgotten in the
+    CLI, and the CLI has no option that silently goes nowhere."""
+    import typer
+
+    from ganlab.cli.app import app
+    from ganlab.core.config import option_names
+
+    command = typer.main.get_command(app).commands["train"]
+    params = {p.name for p in command.params}
+    command_only = {"config", "out", "resume", "quiet", "json_out"}  # how to run, not what
+    assert set(option_names()) <= params, set(option_names()) - params
+    assert params - command_only == set(option_names())
+
+
+def test_options_reach_the_config(tmp_path, cli):
+    out = tmp_path / "run"
+    r = cli(
+        "train", "digits", "--split", "all", "--image-size", "16", "--ngf", "4", "--ndf", "4",
+        "--nz", "8", "--beta2", "0.9", "--grid-seeds", "0-3", "--max-steps", "1",
+        "--batch-size", "8", "--device", "cpu", "--workers", "0", "--amp", "off", "--out", out,
+        "--quiet",
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    config = RunDir(out).read_config()["config"]
+    assert (config["split"], config["beta2"], config["grid_seeds"]) == ("all", 0.9, "0-3")
+    assert config["category"] is None  # only LSUN runs record a scene category
+
+
+def test_data_spec_is_one_record_in_flat_form():
+    from ganlab.data.spec import DataSpec
+
+    cfg = TrainConfig.from_options(dataset="lsun", data_root="/d", image_size=32, lr=1e-3)
+    assert cfg.data == DataSpec("lsun", root="/d", image_size=32, category="bedroom")
+    flat = cfg.to_dict()
+    assert (flat["dataset"], flat["data_root"], flat["category"], flat["lr"]) == (
+        "lsun", "/d", "bedroom", 1e-3,
+    )  # fmt: skip
+    assert TrainConfig.from_dict(flat) == cfg
+    # another data set drops LSUN's category; a folder run's old record naming one loads
+    assert cfg.replace(dataset="folder").data.category is None
+    old = {**TrainConfig().to_dict(), "dataset": "folder", "category": "bedroom"}
+    assert TrainConfig.from_dict(old).data.category is None
+    with pytest.raises(GanlabError, match="--category"):
+        TrainConfig.from_options(dataset="folder", category="kitchen")

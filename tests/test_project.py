@@ -12,11 +12,12 @@ from PIL import Image
 from ganlab.core.encoder import fit_encoder, load_encoder, save_encoder
 from ganlab.core.generate import generate
 from ganlab.core.projection import ProjectionConfig, from_free, project, to_free
-from ganlab.core.realimages import read_images
 from ganlab.core.seeds import concept_exemplars, concept_z, z_from_seeds
+from ganlab.core.trainset import data_spec_of
 from ganlab.data import load_dataset
 from ganlab.data.digits import read_digits
 from ganlab.data.registry import decode_as
+from ganlab.data.userimages import read_user_images
 from ganlab.errors import GanlabError, ImageInputError
 from ganlab.experiments.arithmetic import arithmetic
 from ganlab.experiments.concept import add_concept
@@ -270,7 +271,7 @@ def test_concept_from_images_round_trips(cli, run, photos, tmp_path):
     assert text["version"] == 2 and "latents" in text["concepts"]["mine"]
     # the stored z are exactly the projection's (float32 through JSON and back)
     ckpt = load_checkpoint(run)
-    expected = project(ckpt, read_images(ckpt, files).images, ProjectionConfig())
+    expected = project(ckpt, read_user_images(data_spec_of(ckpt), files).images, ProjectionConfig())
     z = concept_exemplars(concept, NZ, "uniform")
     assert z.dtype == torch.float32 and torch.equal(z, expected.z)
     torch.testing.assert_close(concept_z(concept, NZ, "uniform"), expected.z.mean(0))

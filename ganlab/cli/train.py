@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -19,6 +20,7 @@ from ganlab.cli.options import (
     QuietOpt,
     ZDist,
     check_dataset,
+    check_seeds,
     report,
     user_errors,
 )
@@ -39,6 +41,21 @@ def _check_eps(value: Optional[float]) -> Optional[float]:
 def _check_beta(value: Optional[float]) -> Optional[float]:
     if value is not None and not 0 <= value < 1:
         raise typer.BadParameter(f"{value} is outside [0, 1) (paper: 0.5)")
+    return value
+
+
+def _check_beta2(value: Optional[float]) -> Optional[float]:
+    if value is not None and not 0 <= value < 1:
+        raise typer.BadParameter(f"{value} is outside [0, 1) (Adam's default: 0.999)")
+    return value
+
+
+def _option_value(value):
+    """A parsed option as a TrainConfig value: enums by value, paths as text, off flags unset."""
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, Path):
+        return str(value)
     return value
 
 
@@ -90,6 +107,12 @@ def train_cli(
     category: Annotated[
         Optional[str], typer.Option(help="LSUN scene category (default: bedroom).")
     ] = None,
+    split: Annotated[
+        Optional[str],
+        typer.Option(
+            help="The dataset's split to train on, e.g. train, test, all (default: train)."
+        ),
+    ] = None,
     image_size: ImageSizeOpt = None,
     channels: ChannelsOpt = None,
     arch: Annotated[
@@ -117,6 +140,10 @@ def train_cli(
     beta1: Annotated[
         Optional[float],
         typer.Option(callback=_check_beta, help="Adam beta1, in [0, 1) (default: 0.5)."),
+    ] = None,
+    beta2: Annotated[
+        Optional[float],
+        typer.Option(callback=_check_beta2, help="Adam beta2, in [0, 1) (default: 0.999)."),
     ] = None,
     weight_decay: Annotated[
         Optional[float], typer.Option(min=0.0, help="L2 weight decay (default: 0).")
@@ -232,6 +259,13 @@ def train_cli(
             "tb extra, i.e. the tensorboard package) (default: off).",
         ),
     ] = None,
+    grid_seeds: Annotated[
+        Optional[str],
+        typer.Option(
+            callback=check_seeds,
+            help="Seeds of the fixed-noise grid saved after each epoch, e.g. 0-63 (default: 0-63).",
+        ),
+    ] = None,
     eval_every: Annotated[
         Optional[int],
         typer.Option(
@@ -283,49 +317,14 @@ def train_cli(
 
       torchrun --nproc_per_node 4 -m ganlab train lsun --data-root /data/lsun --amp bf16
     """
-    from ganlab.core.config import TrainConfig, read_config_file
+    params = dict(locals())  # every option as parsed, before anything else is bound
+    from ganlab.core.config import new_config, option_names, read_config_file
     from ganlab.core.train import resume_config, train
     from ganlab.progress import Reporter
 
-    options = {
-        "dataset": dataset,
-        "data_root": str(data_root) if data_root else None,
-        "data": str(data) if data else None,
-        "exclude": str(exclude) if exclude else None,
-        "download": download or None,
-        "category": category,
-        "image_size": image_size,
-        "channels": channels,
-        "arch": arch.value if arch else None,
-        "epochs": epochs,
-        "max_steps": max_steps,
-        "batch_size": batch_size,
-        "lr": lr,
-        "beta1": beta1,
-        "weight_decay": weight_decay,
-        "nz": nz,
-        "ngf": ngf,
-        "ndf": ndf,
-        "z_dist": z_dist.value if z_dist else None,
-        "conditional": conditional,
-        "kernel_size": kernel_size,
-        "g_dense": g_dense,
-        "bn_eps": bn_eps,
-        "seed": seed,
-        "device": device.value if device else None,
-        "workers": workers,
-        "keep": keep,
-        "amp": amp.value if amp else None,
-        "channels_last": channels_last,
-        "compile": compile,
-        "checkpoint_every": checkpoint_every,
-        "log_every": log_every,
-        "tensorboard": tensorboard,
-        "eval_every": eval_every,
-        "eval_n": eval_n,
-        "eval_real_n": eval_real_n,
-        "inception_weights": str(inception_weights) if inception_weights else None,
-    }
+    options = {k: _option_value(v) for k, v in params.items() if k in option_names()}
+    if not download:  # a plain flag: only --download says anything
+        options["download"] = None
     if resume is not None:
         if config is not None:
             raise typer.BadParameter(
@@ -346,8 +345,7 @@ def train_cli(
                 "--resume RUN_DIR",
                 param_hint="'DATASET'",
             )
-        given = {k: v for k, v in options.items() if v is not None}
-        cfg = TrainConfig().replace(**from_file).replace(**given)  # the options win
+        cfg = new_config(options, from_file)
     result = train(
         cfg,
         out=out,

@@ -14,9 +14,10 @@ import difflib
 import json
 import sys
 import typing
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 
+from ganlab.data.spec import DataSpec
 from ganlab.errors import GanlabError
 from ganlab.modelconfig import KERNEL_SIZES, ModelConfig
 
@@ -33,7 +34,7 @@ ARCH_PRESETS = {
 }
 PRESET_FIELDS = ("nz", "ngf", "ndf")
 
-# Options that fix what a run *is*: a resumed run must keep them.
+# Options that fix what a run *is* (option names): a resumed run must keep them.
 IDENTITY_FIELDS = (
     "dataset",
     "category",
@@ -55,19 +56,27 @@ IDENTITY_FIELDS = (
 )
 
 
+# The data set options, in the CLI's and config.json's words, and the DataSpec field of each.
+# A TrainConfig holds them as one DataSpec (`cfg.data`); its flat form (`to_dict`, config.json,
+# `--config` files, `replace(image_size=...)`) spells them as `ganlab train`'s options.
+DATA_OPTIONS = {
+    "dataset": "name",
+    "data_root": "root",
+    "download": "download",
+    "data": "prepared",
+    "category": "category",
+    "split": "split",
+    "image_size": "image_size",
+    "channels": "channels",
+}
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Everything `ganlab train` needs. Defaults are the paper's unless noted."""
 
-    dataset: str = "digits"  # registry name (ganlab.data.DATASETS)
-    data_root: str | None = None  # where the dataset lies in its published layout
-    download: bool = False  # fetch the dataset into data_root if missing (where possible)
-    data: str | None = None  # a cache from `ganlab prepare` to read instead of data_root
+    data: DataSpec = DataSpec()  # the images: data set, root or prepared cache, split, size
     exclude: str | None = None  # a `ganlab dedup` file: leave out its near-duplicates
-    category: str = "bedroom"  # LSUN scene category
-    split: str = "train"  # dataset split to train on
-    image_size: int | None = None  # None: the dataset's default size
-    channels: int | None = None  # None: the dataset's native channels
     arch: str = "dcgan"  # "dcgan" or "imagenet32" (the probe architecture)
     nz: int | None = None  # latent dimension; None: the arch's preset (dcgan 100, imagenet32 256)
     ngf: int | None = None  # generator width; None: the arch's preset (dcgan 64, imagenet32 128)
@@ -130,29 +139,86 @@ class TrainConfig:
         )
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The flat form, keyed by option name: config.json's "config" and checkpoints'."""
+        out = {}
+        for f in fields(self):
+            if f.name == "data":
+                out.update({opt: getattr(self.data, attr) for opt, attr in DATA_OPTIONS.items()})
+            else:
+                out[f.name] = getattr(self, f.name)
+        return out
+
+    def option(self, name: str):
+        """One value by its option name (`image_size`, `data_root`, `lr`...)."""
+        if name in DATA_OPTIONS:
+            return getattr(self.data, DATA_OPTIONS[name])
+        return getattr(self, name)
+
+    @classmethod
+    def from_options(cls, **options) -> TrainConfig:
+        """A config from option names, as `ganlab train` spells them:
+        `TrainConfig.from_options(dataset="cifar10", data_root="~/data", epochs=5)`."""
+        return cls().replace(**options)
 
     @classmethod
     def from_dict(cls, data: dict) -> TrainConfig:
-        """Rebuild from config.json, ignoring keys a newer ganlab may have added."""
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
+        """Rebuild from a flat record (config.json, a checkpoint), ignoring keys a newer ganlab
+        may have added. Records from before the DataSpec name an LSUN category for every data
+        set; it is dropped for the others."""
+        names = set(option_names())
+        values = {k: v for k, v in data.items() if k in names}
+        if values.get("dataset") != "lsun":
+            values.pop("category", None)
+        return cls.from_options(**values)
 
     def replace(self, **changes) -> TrainConfig:
         """A copy with `changes` applied, resolved like a new config.
+
+        `changes` are fields or option names: `data=DataSpec(...)` replaces the images as a
+        whole, `image_size=32` or `data_root="~/data"` changes one part of them (and `data` as
+        a path or None is the `--data` cache, as on the command line).
 
         Changing `arch` moves nz, ngf and ndf that are not in `changes` and still hold the old
         arch's preset to the new arch's preset, so `TrainConfig().replace(arch="imagenet32")`
         equals `TrainConfig(arch="imagenet32")`; sizes set to anything else are kept. A size
         given as None goes back to the (new) arch's preset.
         """
+        spec = changes.pop("data") if isinstance(changes.get("data"), DataSpec) else self.data
+        parts = {DATA_OPTIONS[k]: changes.pop(k) for k in list(changes) if k in DATA_OPTIONS}
+        if parts:
+            spec = spec.replace(**parts)
         arch = changes.get("arch", self.arch)
         if arch != self.arch:
             old = ARCH_PRESETS[self.arch]
             for name in PRESET_FIELDS:
                 if name not in changes and getattr(self, name) == old[name]:
                     changes[name] = None
-        return dataclasses.replace(self, **changes)
+        return dataclasses.replace(self, data=spec, **changes)
+
+
+def new_config(options: dict, from_file: dict | None = None) -> TrainConfig:
+    """The config of a new run: the defaults, then a `--config` file's values, then the options
+    given (None: not given). `core.train.resume_config` is the same for a resumed run."""
+    given = {k: v for k, v in options.items() if v is not None}
+    return TrainConfig.from_options(**(from_file or {})).replace(**given)  # the options win
+
+
+def option_names() -> list[str]:
+    """Every option of a TrainConfig in its flat form, as `ganlab train` spells them (with _)."""
+    names = []
+    for f in fields(TrainConfig):
+        names += list(DATA_OPTIONS) if f.name == "data" else [f.name]
+    return names
+
+
+def option_types() -> dict[str, object]:
+    """{option name: its type}, for checking values read from a file."""
+    hints = typing.get_type_hints(TrainConfig)
+    spec_hints = typing.get_type_hints(DataSpec)
+    out = {}
+    for name in option_names():
+        out[name] = spec_hints[DATA_OPTIONS[name]] if name in DATA_OPTIONS else hints[name]
+    return out
 
 
 # --- --config FILE ----------------------------------------------------------------------------
@@ -236,13 +302,15 @@ def read_config_file(path: str | Path) -> dict:
         data = data["config"]  # a run's config.json
     if not isinstance(data, dict):
         raise GanlabError(f"--config {path} must hold a table of option = value.")
-    hints = typing.get_type_hints(TrainConfig)
+    hints = option_types()
     values = {}
     for key, value in data.items():
         name = key.replace("-", "_")
         if name not in hints:
             raise GanlabError(f"--config {path}: unknown key {key!r}{_closest(key, hints)}")
         values[name] = _checked(path, key, value, hints[name])
+    if values.get("dataset", "lsun") != "lsun":  # a run's config.json from before the DataSpec
+        values.pop("category", None)
     return values
 
 

@@ -43,9 +43,9 @@ from ganlab.core.inception import (
     resolve_weights_path,
 )
 from ganlab.core.seeds import z_from_seeds
-from ganlab.core.trainset import open_training_data
 from ganlab.data.base import ImageDataset
 from ganlab.data.batches import batches
+from ganlab.data.spec import DEFAULT_CATEGORY, DataSpec, absolute, open_dataset
 from ganlab.errors import EvalError
 from ganlab.io.atomic import atomic_path
 from ganlab.io.checkpoint import BEST, read_pointer, write_best
@@ -100,31 +100,33 @@ class Reference:
         cls, train_config: dict, image_size: int, channels: int, n: int | None = REAL_N
     ) -> Reference:
         """The data set and split a run trained on, at its image size and channels."""
-        cfg = TrainConfig.from_dict(train_config)
+        spec = absolute(TrainConfig.from_dict(train_config).data)
         return cls(
-            dataset=cfg.dataset,
-            split=cfg.split,
+            dataset=spec.name,
+            split=spec.split,
             image_size=image_size,
             channels=channels,
-            data_root=_absolute(cfg.data_root),
-            data=_absolute(cfg.data),
-            category=cfg.category,
+            data_root=spec.root,
+            data=spec.prepared,
+            category=spec.category or DEFAULT_CATEGORY,
             n=n,
+        )
+
+    def spec(self) -> DataSpec:
+        """The reference images as a DataSpec."""
+        return DataSpec(
+            self.dataset,
+            root=self.data_root,
+            split=self.split,
+            image_size=self.image_size,
+            channels=self.channels,
+            category=self.category if self.dataset == "lsun" else None,
+            prepared=self.data,
         )
 
     def open(self) -> ImageDataset:
         """The data set (DatasetError when it is missing or malformed)."""
-        return open_training_data(
-            TrainConfig(
-                dataset=self.dataset,
-                split=self.split,
-                image_size=self.image_size,
-                channels=self.channels,
-                data_root=self.data_root,
-                data=self.data,
-                category=self.category,
-            )
-        )
+        return open_dataset(self.spec())
 
     def identity(self, weights_sha256: str, precision: str = "off") -> dict:
         """What the cached features depend on: known before opening the data set.
@@ -565,10 +567,6 @@ class TrainingEval:
             f"eval step {step}: FID {scores['fid']:.3f} KID {scores['kid']:.5f} "
             f"(n {cfg.eval_n}, real {self.ref.n}){' best' if best else ''}"
         )
-
-
-def _absolute(path: str | None) -> str | None:
-    return None if path is None else str(Path(path).expanduser().absolute())
 
 
 def protocol_versions() -> dict:

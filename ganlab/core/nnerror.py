@@ -21,15 +21,15 @@ from pathlib import Path
 
 import torch
 
-from ganlab.core.config import TrainConfig
 from ganlab.core.features import extract_features
 from ganlab.core.models import Discriminator
 from ganlab.core.nets import load_discriminator, load_generator
 from ganlab.core.seeds import z_from_seeds
-from ganlab.core.trainset import open_training_data
+from ganlab.core.trainset import data_spec_of
 from ganlab.data.base import ImageDataset
 from ganlab.data.batches import batches
 from ganlab.data.registry import DATASETS
+from ganlab.data.spec import open_dataset
 from ganlab.errors import EvalError
 from ganlab.io.checkpoint import Checkpoint
 from ganlab.io.images import to_uint8
@@ -309,25 +309,18 @@ class NNErrorEval:
 
 def _splits(ckpt: Checkpoint, data_root: str | Path | None) -> tuple[ImageDataset, ImageDataset]:
     """The run's data set: (train split, test split), at the run's size and channels."""
-    cfg = TrainConfig.from_dict(ckpt.train_config)
-    splits = DATASETS[cfg.dataset].splits
+    spec = data_spec_of(ckpt, data_root)
+    splits = DATASETS[spec.name].splits
     test = next((s for s in ("test", "val") if s in splits), None)
     if test is None or "train" not in splits:
         raise EvalError(
-            f"nn-error classifies a held-out split, but {cfg.dataset} has only "
+            f"nn-error classifies a held-out split, but {spec.name} has only "
             f"{', '.join(splits)}. Use a data set with train and test splits (digits, mnist, "
             "fashion-mnist, cifar10, svhn)."
         )
-    root = cfg.data_root if data_root is None else str(data_root)
     # the published files: a prepared cache holds only the split the run trained on
-    cfg = cfg.replace(
-        image_size=ckpt.model_config.image_size,
-        channels=ckpt.model_config.channels,
-        data=None,
-        data_root=root,
-        download=False,
-    )
-    train, held_out = (open_training_data(cfg.replace(split=s)) for s in ("train", test))
+    spec = spec.replace(prepared=None)
+    train, held_out = (open_dataset(spec.replace(split=s)) for s in ("train", test))
     names = ckpt.class_names
     for data in (train, held_out):
         if list(data.class_names) != names and ckpt.state.get("class_names") is not None:

@@ -43,8 +43,9 @@ from ganlab.core.encoder import Encoder, load_encoder
 from ganlab.core.features import pool_features
 from ganlab.core.generate import class_nets
 from ganlab.core.precision import resolve_amp
-from ganlab.core.realimages import RealImages, read_images
 from ganlab.core.seeds import z_from_seeds
+from ganlab.core.trainset import data_spec_of
+from ganlab.data.userimages import UserImages, read_user_images
 from ganlab.errors import GanlabError
 from ganlab.io.checkpoint import Checkpoint
 from ganlab.io.images import to_unit
@@ -201,7 +202,7 @@ def project(
 
     Args:
         ckpt: the run's checkpoint (G, D, nz and prior).
-        images: uint8 (N, C, S, S) at the run's size and channels (``core.realimages``).
+        images: uint8 (N, C, S, S) at the run's size and channels (``data.userimages``).
         config: the search's settings.
         encoder: a fitted encoder whose guess is one more start, or None.
         device: where G, D and E run.
@@ -263,7 +264,7 @@ def project_files(
     use_encoder: bool = True,
     device: str | torch.device = "cpu",
     label: int | None = None,
-) -> tuple[Projection, RealImages, list[str]]:
+) -> tuple[Projection, UserImages, list[str]]:
     """Read image files (or folders) as the run sees them and project them.
 
     What `concept add --images`, `arithmetic --base-image` and `interpolate --images` use: the
@@ -279,7 +280,7 @@ def project_files(
     Returns:
         (projection, the images as read, warnings: conversions, skipped files, a stale encoder).
     """
-    real = read_images(ckpt, paths)
+    real = read_user_images(data_spec_of(ckpt), paths)
     stored = load_encoder(ckpt.path, ckpt, device) if use_encoder else None
     warnings = list(real.notes)
     if stored is not None and (stale := stored.stale(ckpt)):

@@ -32,9 +32,10 @@ from ganlab.core.models import build_models
 from ganlab.core.precision import AmpChoice, resolve_amp
 from ganlab.core.seeds import sample_z, z_from_seeds
 from ganlab.core.step import gan_step, prepare_models
-from ganlab.core.trainset import conditional_classes, open_training_data
+from ganlab.core.trainset import conditional_classes
 from ganlab.data.batches import batches
 from ganlab.data.memory import InMemoryDataset
+from ganlab.data.spec import open_dataset
 from ganlab.errors import GanlabError, Interrupted, TrainingDiverged
 from ganlab.io.checkpoint import (
     TrainingState,
@@ -143,13 +144,11 @@ def resume_config(run_dir: str | Path, overrides: dict) -> TrainConfig:
         )
     cfg = TrainConfig.from_dict(ckpt.train_config)
     changed = [
-        k
-        for k in IDENTITY_FIELDS
-        if overrides.get(k) is not None and overrides[k] != getattr(cfg, k)
+        k for k in IDENTITY_FIELDS if overrides.get(k) is not None and overrides[k] != cfg.option(k)
     ]
     if changed:
         detail = ", ".join(
-            f"--{k.replace('_', '-')} {overrides[k]} (run has {getattr(cfg, k)})" for k in changed
+            f"--{k.replace('_', '-')} {overrides[k]} (run has {cfg.option(k)})" for k in changed
         )
         raise GanlabError(
             f"cannot change {detail} when resuming {run_dir}: the checkpoint's "
@@ -216,12 +215,12 @@ def _train(
         )
     # --eval-every: the metrics library and Inception weights are checked before any work
     evaluator = TrainingEval(cfg, device, env.is_main, rep) if cfg.eval_every else None
-    data = open_training_data(cfg)
+    data = open_dataset(cfg.data)
     keep = _kept_indices(cfg, data, rep)  # None, or the indices left by --exclude
     n = len(data) if keep is None else len(keep)
     if n < cfg.batch_size:
         raise GanlabError(
-            f"the {cfg.dataset} {cfg.split} split has {n} images, fewer than one "
+            f"the {cfg.data.name} {cfg.data.split} split has {n} images, fewer than one "
             f"batch (--batch-size {cfg.batch_size}). Use a smaller --batch-size."
         )
     steps_per_epoch = n // cfg.batch_size  # the last partial batch is dropped (BatchNorm)
@@ -279,7 +278,7 @@ def _train(
             )
         rep.log(f"resuming {run.path} from step {step} ({ckpt.path.name})")
     else:
-        run = RunDir(out or default_run_dir(cfg.dataset))
+        run = RunDir(out or default_run_dir(cfg.data.name))
         if env.is_main:
             run.create(
                 {
@@ -364,7 +363,7 @@ def _train(
     last: dict = {}  # the last logged averages
     last_ckpt: Path | None = None
     resident = _resident_images(data, device)
-    rep.start(f"{cfg.dataset} {mcfg.image_size}px", total=total_steps, completed=step)
+    rep.start(f"{cfg.data.name} {mcfg.image_size}px", total=total_steps, completed=step)
     if cfg.tensorboard and env.is_main:  # from here on every metrics record goes to RUN/tb too
         # a resumed run logs again from the step after its checkpoint: TensorBoard hides what
         # the interrupted session logged from there on

@@ -1,4 +1,4 @@
-"""The images a run trains on: from its config (training) or from its checkpoint (afterwards).
+"""The images a run trained on, found from its checkpoint, and the classes a conditional run needs.
 
 `neighbors` and `visualize` look at a run's own training set; they find it here, the same way
 `train` opened it.
@@ -11,28 +11,10 @@ from pathlib import Path
 import torch
 
 from ganlab.core.config import TrainConfig
-from ganlab.data import load_dataset
 from ganlab.data.base import ImageDataset
-from ganlab.data.prepared import open_prepared
+from ganlab.data.spec import DataSpec, open_dataset
 from ganlab.errors import GanlabError
 from ganlab.io.checkpoint import Checkpoint
-
-
-def open_training_data(cfg: TrainConfig) -> ImageDataset:
-    """The dataset a config trains on: a prepared cache (--data) or the published files."""
-    if cfg.data is not None:
-        return open_prepared(
-            cfg.data, dataset=cfg.dataset, image_size=cfg.image_size, channels=cfg.channels
-        )
-    return load_dataset(
-        cfg.dataset,
-        cfg.data_root,
-        split=cfg.split,
-        image_size=cfg.image_size,
-        channels=cfg.channels,
-        category=cfg.category,
-        download=cfg.download,
-    )
 
 
 def conditional_classes(data: ImageDataset) -> list[str]:
@@ -63,19 +45,24 @@ def conditional_classes(data: ImageDataset) -> list[str]:
     return names
 
 
-def training_data_of(ckpt: Checkpoint, data_root: str | Path | None = None) -> ImageDataset:
-    """The dataset a checkpoint was trained on, at its image size and channels.
+def data_spec_of(ckpt: Checkpoint, data_root: str | Path | None = None) -> DataSpec:
+    """The images a checkpoint was trained on, at its image size and channels.
 
     Args:
         ckpt: a loaded Checkpoint.
         data_root: overrides the run's --data-root (built-in datasets need none); a run
             trained from a `ganlab prepare` cache reads that cache unless this is given.
     """
-    cfg = TrainConfig.from_dict(ckpt.train_config).replace(
+    spec = TrainConfig.from_dict(ckpt.train_config).data.replace(
         image_size=ckpt.model_config.image_size,
         channels=ckpt.model_config.channels,
         download=False,
     )
     if data_root is not None:  # the published files there, not the run's prepared cache
-        cfg = cfg.replace(data_root=str(data_root), data=None)
-    return open_training_data(cfg)
+        spec = spec.replace(root=str(data_root), prepared=None)
+    return spec
+
+
+def training_data_of(ckpt: Checkpoint, data_root: str | Path | None = None) -> ImageDataset:
+    """The dataset a checkpoint was trained on (see `data_spec_of`)."""
+    return open_dataset(data_spec_of(ckpt, data_root))

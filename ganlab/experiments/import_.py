@@ -74,7 +74,7 @@ class AuthorsModel:
 AUTHORS_MODELS = (
     AuthorsModel(
         "svhn",  # svhn_unsup_all_conv_dcgan_100z_gaussian_lr_0.0005_64mb (Table 2)
-        TrainConfig(
+        TrainConfig.from_options(
             dataset="svhn", image_size=32, channels=3, nz=100, ngf=64, ndf=64, kernel_size=5,
             g_dense=True, bn_eps=1e-8, z_dist="normal", batch_size=64, lr=5e-4,
         ),
@@ -82,7 +82,7 @@ AUTHORS_MODELS = (
     ),
     AuthorsModel(
         "imagenet32",  # imagenet_gan_pretrain_128f_relu_lrelu_7l_3x3_256z (Table 1)
-        TrainConfig(
+        TrainConfig.from_options(
             dataset="imagenet", arch="imagenet32", image_size=32, channels=3, g_dense=True,
             bn_eps=1e-8,
         ),

@@ -4,7 +4,7 @@ For each image, the z whose G(z) is closest under pixel MSE plus the distance be
 section 5 features (the search itself is ``core.projection``: bounded for a uniform prior, on
 the shell for a normal one, from the best of seeded restarts and the run's encoder). The inputs
 are image files, folders of them, or a dataset split; every image is decoded as the run's
-training images were (``core.realimages``). The result is an HDF5 latents file (``io.latents``)
+training images were (``data.userimages``). The result is an HDF5 latents file (``io.latents``)
 that `ganlab sample --latents` renders, optionally a grid of each original over its
 reconstruction, and a per-image error summary.
 
@@ -26,9 +26,11 @@ from ganlab import __version__
 from ganlab.core.encoder import fit_encoder, load_encoder, save_encoder
 from ganlab.core.generate import check_labels, generate, resolve_class
 from ganlab.core.projection import Projection, ProjectionConfig, project
-from ganlab.core.realimages import RealImages, read_images
-from ganlab.data import DATASETS, load_dataset
+from ganlab.core.trainset import data_spec_of
+from ganlab.data import DATASETS
 from ganlab.data.batches import batches
+from ganlab.data.spec import DataSpec, open_dataset
+from ganlab.data.userimages import UserImages, read_user_images
 from ganlab.errors import GanlabError, ImageInputError
 from ganlab.io.checkpoint import Checkpoint, load_checkpoint
 from ganlab.io.images import grid_image, out_kind, to_unit, write_image
@@ -223,7 +225,7 @@ def project_images(
 
 def _read_inputs(
     ckpt: Checkpoint, inputs: Sequence[str | Path], data_root, split, num
-) -> tuple[RealImages, dict]:
+) -> tuple[UserImages, dict]:
     """The images to project and what to record of their origin (attrs of the latents file)."""
     inputs = [str(i) for i in inputs]
     if not inputs:
@@ -235,7 +237,7 @@ def _read_inputs(
     if not names:
         if split is not None or num is not None or data_root is not None:
             raise GanlabError("--split, -n and --data-root select images of a dataset; name one.")
-        return read_images(ckpt, inputs), {"inputs": "files"}
+        return read_user_images(data_spec_of(ckpt), inputs), {"inputs": "files"}
     if len(inputs) > 1:
         raise GanlabError(
             f"{names[0]!r} names a dataset: project a dataset on its own, or image files and "
@@ -244,21 +246,22 @@ def _read_inputs(
     return _dataset_images(ckpt, names[0], data_root, split, num)
 
 
-def _dataset_images(ckpt: Checkpoint, name: str, data_root, split, num) -> tuple[RealImages, dict]:
+def _dataset_images(ckpt: Checkpoint, name: str, data_root, split, num) -> tuple[UserImages, dict]:
     """The first `num` images of a dataset split, at the run's size and channels."""
-    mc, cfg = ckpt.model_config, ckpt.train_config
+    run = data_spec_of(ckpt)
     info = DATASETS[name]
     split = split or ("test" if "test" in info.splits else info.splits[0])
-    if data_root is None and name == cfg.get("dataset"):
-        data_root = cfg.get("data_root")
-    ds = load_dataset(
+    if data_root is None and name == run.name:
+        data_root = run.root
+    spec = DataSpec(
         name,
-        data_root,
+        root=None if data_root is None else str(data_root),
         split=split,
-        image_size=mc.image_size,
-        channels=mc.channels,
-        category=cfg.get("category", "bedroom"),
+        image_size=run.image_size,
+        channels=run.channels,
+        category=run.category if name == run.name else None,
     )
+    ds = open_dataset(spec)
     count = min(num or 64, len(ds))
     read = list(batches(ds, indices=list(range(count))))
     images = torch.cat([b.images for b in read])  # (N, C, S, S) uint8
@@ -270,7 +273,7 @@ def _dataset_images(ckpt: Checkpoint, name: str, data_root, split, num) -> tuple
         )
     notes = [f"{skipped} of the first {count} images could not be decoded."] if skipped else []
     sources = [f"{name}/{split}/{i}" for i in indices]
-    return RealImages(images, sources, notes), {
+    return UserImages(images, sources, notes), {
         "inputs": "dataset",
         "dataset": name,
         "split": split,

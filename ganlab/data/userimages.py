@@ -1,4 +1,4 @@
-"""A user's own images as a run sees them: decoded exactly as its training images were.
+"""A user's own image files, decoded exactly as a run's training images were.
 
 `ganlab project`, `concept add --images`, `arithmetic --base-image` and `interpolate --images`
 take image files and folders. Each image is cropped, resized and converted to the run's
@@ -23,35 +23,35 @@ from PIL import Image
 from ganlab.data.decode import DECODE_ERRORS
 from ganlab.data.registry import decode_as
 from ganlab.data.scan import IMAGE_EXTENSIONS, list_images
+from ganlab.data.spec import DataSpec
 from ganlab.errors import ImageInputError
-from ganlab.io.checkpoint import Checkpoint
 
 GREY_MODES = ("1", "L", "LA", "La", "I", "I;16", "F")  # Pillow modes with one colour band
 
 
 @dataclass
-class RealImages:
-    """Images at a run's size and channels, with where each came from."""
+class UserImages:
+    """A user's images at a run's size and channels, with where each came from."""
 
     images: torch.Tensor  # uint8 (N, C, S, S)
     sources: list[str]  # the file of each image, as given (folders expanded)
     notes: list[str] = field(default_factory=list)  # conversions and skipped files
 
 
-def read_images(ckpt: Checkpoint, inputs: Sequence[str | Path]) -> RealImages:
+def read_user_images(spec: DataSpec, inputs: Sequence[str | Path]) -> UserImages:
     """Read image files and folders of them as the run's training images were read.
 
     Args:
-        ckpt: the run's checkpoint (its dataset, image size and channels).
+        spec: the run's images (`core.trainset.data_spec_of`): the data set whose decoding
+            to repeat, at the run's image size and channels.
         inputs: image files and folders (searched recursively, files in sorted order).
     Returns:
-        RealImages, in the order given.
+        UserImages, in the order given.
     Raises:
         ImageInputError: a path does not exist, a named file cannot be decoded, a folder holds
             no readable image, or nothing was given.
     """
-    mc = ckpt.model_config
-    dataset = ckpt.train_config.get("dataset", "folder")
+    size, channels = spec.image_size, spec.channels
     files: list[tuple[Path, bool]] = []  # (file, named by the user)
     for item in inputs:
         path = Path(item)
@@ -72,7 +72,7 @@ def read_images(ckpt: Checkpoint, inputs: Sequence[str | Path]) -> RealImages:
     images, sources, skipped, converted = [], [], [], []
     for file, named in files:
         native = _native_channels(file)
-        image = decode_as(dataset, file, mc.image_size, mc.channels) if native else None
+        image = decode_as(spec.name, file, size, channels) if native else None
         if image is None:
             if named:
                 raise ImageInputError(
@@ -81,7 +81,7 @@ def read_images(ckpt: Checkpoint, inputs: Sequence[str | Path]) -> RealImages:
                 )
             skipped.append(str(file))
             continue
-        if native != mc.channels:
+        if native != channels:
             converted.append(str(file))
         images.append(image)
         sources.append(str(file))
@@ -91,14 +91,14 @@ def read_images(ckpt: Checkpoint, inputs: Sequence[str | Path]) -> RealImages:
         )
     notes = []
     if converted:
-        what = "grey" if mc.channels == 1 else "RGB"
+        what = "grey" if channels == 1 else "RGB"
         notes.append(
             f"{_some(converted)} converted to {what}: the run was trained on "
-            f"{mc.channels}-channel images."
+            f"{channels}-channel images."
         )
     if skipped:
         notes.append(f"{_some(skipped)} could not be decoded and were skipped.")
-    return RealImages(torch.stack(images), sources, notes)
+    return UserImages(torch.stack(images), sources, notes)
 
 
 def _native_channels(file: Path) -> int | None:
