@@ -20,8 +20,8 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 from torch.utils.flop_counter import FlopCounterMode
 
+from ganlab.core.amp import AMP_DTYPES, cpu_bf16_units
 from ganlab.core.models import ModelConfig, build_models
-from ganlab.core.precision import AMP_DTYPES, cpu_bf16_units
 from ganlab.core.step import gan_step, prepare_models
 
 # Ops by kind, from their names; everything run inside Adam's step counts as "optimizer".

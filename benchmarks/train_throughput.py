@@ -22,8 +22,8 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from ganlab.core.amp import AMP_DTYPES, cpu_bf16_units, resolve_amp
 from ganlab.core.models import ModelConfig, build_models
-from ganlab.core.precision import AMP_DTYPES, cpu_bf16_units, resolve_amp
 from ganlab.core.step import gan_step, prepare_models
 
 

@@ -136,3 +136,28 @@ def test_training_state_round_trip_with_loss_scalers(tmp_path):
     assert fresh.scaler_d.get_scale() == 1024.0 and fresh.scaler_g.get_scale() == 512.0
     for a, b in zip(saved.G.state_dict().values(), fresh.G.state_dict().values(), strict=True):
         assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("kind", ["plain pickle", "text", "empty"])
+def test_foreign_file_as_checkpoint_is_one_quiet_paragraph(kind, tmp_path, cli):
+    """No PyTorch warning reaches the terminal, and the message is ganlab's own: never
+    PyTorch's advice to retry with weights_only=False, the unsafe load ganlab refuses."""
+    import pickle
+    import warnings
+
+    path = tmp_path / "foreign.pt"
+    if kind == "plain pickle":
+        path.write_bytes(pickle.dumps({"generator": [1, 2, 3]}, protocol=4))
+    else:
+        path.write_text("not a checkpoint" if kind == "text" else "")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(CheckpointError, match="cannot read checkpoint") as e:
+            load_checkpoint(path)
+    assert caught == [], [str(w.message) for w in caught]
+    assert "weights_only" not in str(e.value) and "torch.load" not in str(e.value)
+    if kind == "plain pickle":
+        assert "plain Python pickle" in str(e.value)
+    result = cli("sample", path, "--seeds", "0", "--out", tmp_path / "x.png")
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert not (tmp_path / "x.png").exists()

@@ -174,7 +174,7 @@ def test_cli_choices_match_the_library():
     from ganlab import modelconfig
     from ganlab.cli import options
     from ganlab.cli import probe as probe_cli
-    from ganlab.core import device, precision, seeds
+    from ganlab.core import amp, device, seeds
     from ganlab.experiments import interpolate, probe
     from ganlab.experiments.probe import svm
     from ganlab.io import featstore
@@ -184,7 +184,7 @@ def test_cli_choices_match_the_library():
 
     assert names(options.Device) == list(device.DEVICES)
     assert names(options.ZDist) == list(seeds.Z_DISTS)
-    assert names(options.Amp) == list(precision.AMP_CHOICES)
+    assert names(options.Amp) == list(amp.AMP_CHOICES)
     assert names(options.Arch) == list(modelconfig.ARCHS)
     assert names(options.Mode) == list(interpolate.MODES)
     assert names(probe_cli.BnStats) == list(probe.BN_MODES)

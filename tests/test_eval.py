@@ -358,6 +358,12 @@ def test_damaged_or_foreign_weights_are_refused(cli, tiny_run, inception, tmp_pa
     result = cli("eval", tiny_run, "-n", 16, "--inception-weights", cut)
     assert result.exit_code == 1
     assert "truncated or corrupt" in one_paragraph(result.stderr)
+    # a file that is no weights file at all: ganlab's words, not PyTorch's weights_only hint
+    text = tmp_path / "notes.pth"
+    text.write_text("these are not weights")
+    result = cli("eval", tiny_run, "-n", 16, "--inception-weights", text)
+    assert result.exit_code == 1 and "cannot read Inception weights" in result.stderr
+    assert "weights_only" not in result.stderr and "UserWarning" not in result.stderr
 
     marker = tmp_path / "pwned"
 

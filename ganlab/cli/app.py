@@ -14,7 +14,7 @@ from ganlab.cli import (
     eval,
     export,
     forget,
-    import_,
+    import_authors,
     interpolate,
     neighbors,
     prepare,
@@ -68,4 +68,4 @@ app.command("visualize")(visualize.visualize_cli)  # Fig. 5
 app.command("forget")(forget.forget_cli)  # Fig. 6
 app.command("report")(report.report_cli)  # a run on one HTML page
 app.command("export")(export.export_cli)  # G (and D) as TorchScript or ONNX
-app.add_typer(import_.import_app, name="import")  # the authors' released models
+app.add_typer(import_authors.import_app, name="import")  # the authors' released models

@@ -35,7 +35,7 @@ def choices(name: str, *values: str) -> type[Enum]:
 
 Device = choices("Device", "auto", "cpu", "cuda", "mps")  # core.device.DEVICES
 ZDist = choices("ZDist", "uniform", "normal")  # core.seeds.Z_DISTS
-Amp = choices("Amp", "auto", "off", "bf16", "fp16")  # core.precision.AMP_CHOICES
+Amp = choices("Amp", "auto", "off", "bf16", "fp16")  # core.amp.AMP_CHOICES
 Arch = choices("Arch", "dcgan", "imagenet32")  # core.models.ARCHS
 Mode = choices("Mode", "lerp", "slerp")  # experiments.interpolate.MODES
 

@@ -14,9 +14,7 @@ it only picks a start, and the optimisation does the rest.
 
 from __future__ import annotations
 
-import pickle
 import time
-import zipfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -33,6 +31,7 @@ from ganlab.errors import CheckpointError
 from ganlab.io.atomic import atomic_path
 from ganlab.io.checkpoint import Checkpoint
 from ganlab.io.runspec import run_dir_of
+from ganlab.io.tensorfile import load_tensor_file
 
 ENCODER_FILE = "encoder.pt"
 FORMAT = "ganlab-encoder"
@@ -216,10 +215,7 @@ def load_encoder(
     if not path.is_file():
         return None
     refit = "Refit it with `ganlab project RUN --train-encoder`, or pass --no-encoder."
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, OSError) as e:
-        raise CheckpointError(f"cannot read encoder {path} ({type(e).__name__}). {refit}") from None
+    state = load_tensor_file(path, "encoder", CheckpointError, refit)
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a ganlab encoder. {refit}")
     if not isinstance(state.get("format_version"), int) or state["format_version"] > FORMAT_VERSION:

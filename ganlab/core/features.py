@@ -21,8 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ganlab.core.amp import FLOAT32, AmpChoice
 from ganlab.core.models import NO_CLASS, Discriminator, reestimating_batchnorm
-from ganlab.core.precision import FLOAT32, AmpChoice
 from ganlab.io.images import to_unit
 from ganlab.modelconfig import ModelConfig
 

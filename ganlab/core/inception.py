@@ -22,17 +22,16 @@ from __future__ import annotations
 
 import io
 import os
-import pickle
-import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from ganlab.core.precision import AMP_DTYPES
+from ganlab.core.amp import AMP_DTYPES
 from ganlab.errors import EvalError
 from ganlab.io.checkpoint import file_sha256
+from ganlab.io.tensorfile import load_tensor_file
 
 INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"
 INCEPTION_URL = (
@@ -165,18 +164,7 @@ def load_inception_weights(path: str | Path) -> InceptionWeights:
     if path.suffix == ".safetensors":
         state = _load_safetensors(path)
     else:
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except pickle.UnpicklingError as e:
-            if "global" in str(e).lower():  # a refused object, not damaged bytes
-                raise EvalError(
-                    f"refused to load Inception weights {path}: the file holds Python objects "
-                    "that would need arbitrary code to unpickle, not a plain state dict of "
-                    f"tensors. Use the published file. {_where_to_get()}"
-                ) from None
-            raise _corrupt(path, e) from None
-        except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as e:
-            raise _corrupt(path, e) from None
+        state = load_tensor_file(path, "Inception weights", EvalError, _where_to_get())
     if not isinstance(state, Mapping) or not state:
         raise EvalError(
             f"{path} is not a plain state dict (a mapping of parameter names to tensors) but "
@@ -217,7 +205,7 @@ class InceptionExtractor:
 
     Calling it on uint8 images (B, C, S, S) of any size 16..256 returns float32 CPU features
     {FEATURES: (B, 2048), LOGITS: (B, 1008)}; grey images are replicated to RGB first. `amp`
-    ("off", "bf16", "fp16": a resolved core.precision choice) runs the network under autocast;
+    ("off", "bf16", "fp16": a resolved core.amp choice) runs the network under autocast;
     the features come back float32 either way.
     """
 

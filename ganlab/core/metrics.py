@@ -131,7 +131,7 @@ class Reference:
     def identity(self, weights_sha256: str, precision: str = "off") -> dict:
         """What the cached features depend on: known before opening the data set.
 
-        `precision` is the extractor's (core.precision); float32 entries carry no such key, so
+        `precision` is the extractor's (core.amp); float32 entries carry no such key, so
         the caches made before `--amp` stay valid.
         """
         ident = {

@@ -23,7 +23,7 @@ learning rate; the best z seen for each image is kept, so the result is never wo
 start.
 
 Precision: the search (every start's score and every Adam step) follows `--amp` like the other
-heavy forward passes (core.precision): under bf16 autocast where that is faster. The chosen z
+heavy forward passes (core.amp): under bf16 autocast where that is faster. The chosen z
 and its start are then scored once more in float32, so the reported errors are float32 numbers
 whatever the search ran in, and `sample --latents` (float32) renders exactly what they describe.
 """
@@ -39,10 +39,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ganlab.core.amp import resolve_amp
 from ganlab.core.encoder import Encoder, load_encoder
 from ganlab.core.features import pool_features
 from ganlab.core.generate import class_nets
-from ganlab.core.precision import resolve_amp
 from ganlab.core.seeds import z_from_seeds
 from ganlab.core.trainset import data_spec_of
 from ganlab.data.userimages import UserImages, read_user_images
@@ -63,7 +63,7 @@ class ProjectionConfig:
     seed: int = 0  # picks the restart seeds: seed*restarts .. (seed+1)*restarts - 1
     feature_weight: float = 0.1  # weight of the squared D-feature distance beside pixel MSE
     batch_size: int = 64  # images optimised together (does not change any image's result)
-    amp: str = "off"  # the search's precision: off (float32), auto, bf16 (core.precision)
+    amp: str = "off"  # the search's precision: off (float32), auto, bf16 (core.amp)
 
     def check(self, has_encoder: bool) -> None:
         """GanlabError naming the option when the search cannot run."""

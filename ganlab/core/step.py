@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ganlab.core.precision import AMP_DTYPES
+from ganlab.core.amp import AMP_DTYPES
 
 
 @dataclass

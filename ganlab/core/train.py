@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 
 from ganlab import __version__
+from ganlab.core.amp import AmpChoice, resolve_amp
 from ganlab.core.config import IDENTITY_FIELDS, TrainConfig
 from ganlab.core.device import resolve_device
 from ganlab.core.distributed import DistEnv, any_rank, barrier, mean_over_ranks
@@ -29,7 +30,6 @@ from ganlab.core.distributed import teardown as teardown_distributed
 from ganlab.core.generate import class_grid
 from ganlab.core.metrics import TrainingEval
 from ganlab.core.models import build_models
-from ganlab.core.precision import AmpChoice, resolve_amp
 from ganlab.core.seeds import sample_z, z_from_seeds
 from ganlab.core.step import gan_step, prepare_models
 from ganlab.core.trainset import conditional_classes

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 
+from ganlab.core.amp import resolve_amp
 from ganlab.core.inception import (
     EXTRACTOR,
     FEATURES,
@@ -46,7 +47,6 @@ from ganlab.core.metrics import (
 )
 from ganlab.core.nets import load_generator
 from ganlab.core.nnerror import NN_METRIC, NNErrorEval
-from ganlab.core.precision import resolve_amp
 from ganlab.data.registry import DATASETS
 from ganlab.errors import EvalError
 from ganlab.io.checkpoint import load_checkpoint
@@ -117,7 +117,7 @@ def evaluate(
         reporter: progress output.
         nn_space: nn-error's distance, "pixel" (the authors') or "d-features" (each
             checkpoint's D); n real training images make its reference classifier.
-        amp: the Inception network's precision (core.precision: off, auto, bf16); G always
+        amp: the Inception network's precision (core.amp: off, auto, bf16); G always
             renders in float32, so the images are the bytes `ganlab sample` saves.
     Returns:
         An EvalResult.

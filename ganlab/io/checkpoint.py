@@ -14,8 +14,6 @@ reads the parts every other command needs.
 from __future__ import annotations
 
 import hashlib
-import pickle
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +24,7 @@ from ganlab import __version__
 from ganlab.errors import CheckpointError
 from ganlab.io.atomic import atomic_path, write_text
 from ganlab.io.runspec import BEST, LATEST, read_pointer, resolve_checkpoint_path
+from ganlab.io.tensorfile import load_tensor_file
 from ganlab.modelconfig import ModelConfig
 
 FORMAT = "ganlab-checkpoint"
@@ -166,27 +165,13 @@ def load_checkpoint(path: str | Path, which: str | int | None = None) -> Checkpo
             arbitrary unpickling, or comes from a newer format.
     """
     path = resolve_checkpoint_path(path, which)
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as e:
-        if "global" not in str(e).lower():  # not a refused object: damaged bytes
-            raise CheckpointError(
-                f"cannot read checkpoint {path}: the file is truncated or corrupt, or not a "
-                "checkpoint. If a run was killed while saving, use an older checkpoint in the "
-                "same directory (checkpoints/*.pt)."
-            ) from None
-        raise CheckpointError(
-            f"refused to load {path}: it contains Python objects that would need arbitrary "
-            f"code to unpickle ({_unsupported_global(e)}). ganlab checkpoints hold only "
-            "tensors and plain values; only load files written by ganlab from a source you "
-            "trust."
-        ) from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as e:
-        raise CheckpointError(
-            f"cannot read checkpoint {path}: the file is truncated or corrupt "
-            f"({_first_line(e)}). If a run was killed while saving, use an older checkpoint "
-            "in the same directory (checkpoints/*.pt)."
-        ) from None
+    state = load_tensor_file(
+        path,
+        "checkpoint",
+        CheckpointError,
+        "Pass a run directory or a .pt file written by `ganlab train` (if a run was killed "
+        "while saving, an older checkpoint in its checkpoints/ folder).",
+    )
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(
             f"{path} is not a ganlab checkpoint (no '{FORMAT}' marker). "
@@ -252,16 +237,3 @@ def file_sha256(path: Path) -> str:
 def _contiguous(state: dict) -> dict:
     """State dict tensors in the default memory format (checkpoints don't depend on NHWC)."""
     return {k: v.contiguous() for k, v in state.items()}
-
-
-def _unsupported_global(e: BaseException) -> str:
-    """The 'Unsupported global: GLOBAL os.system' part of torch's refusal message."""
-    for line in str(e).splitlines():
-        if "global" in line.lower():
-            return line.strip()[:200]
-    return "a disallowed global"
-
-
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip().splitlines()
-    return text[0][:200] if text else type(e).__name__

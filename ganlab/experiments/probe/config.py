@@ -40,7 +40,7 @@ class ProbeConfig:
     select_draws: int = SELECT_DRAWS  # few-label draws per C on the validation split
     seed: int = 0  # seeds splits, draws and --random-init
     device: str = "auto"  # extraction and fitting device
-    amp: str = "auto"  # extraction precision (core.precision): bf16 where measured faster
+    amp: str = "auto"  # extraction precision (core.amp): bf16 where measured faster
     batch_size: int = 128  # images per forward pass (BatchNorm statistics always use 128)
     workers: int = 2  # loader processes for file-backed datasets
 

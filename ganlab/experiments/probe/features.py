@@ -14,6 +14,7 @@ from pathlib import Path
 
 import torch
 
+from ganlab.core.amp import resolve_amp
 from ganlab.core.features import (
     bn_buffers,
     extract_features,
@@ -22,7 +23,6 @@ from ganlab.core.features import (
     recompute_bn_stats,
 )
 from ganlab.core.nets import load_discriminator
-from ganlab.core.precision import resolve_amp
 from ganlab.data.base import ImageDataset
 from ganlab.data.batches import batches
 from ganlab.errors import GanlabError

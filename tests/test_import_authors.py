@@ -21,7 +21,7 @@ from scipy.signal import convolve2d
 from ganlab.core.features import feature_dim
 from ganlab.core.nets import load_discriminator, load_generator
 from ganlab.errors import CheckpointError
-from ganlab.experiments.import_ import import_authors
+from ganlab.experiments.import_authors import import_authors
 from ganlab.io.checkpoint import load_checkpoint
 
 DATA = Path(__file__).parent / "data" / "authors-svhn"

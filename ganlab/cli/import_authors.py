@@ -1,6 +1,6 @@
 """`ganlab import authors`: the DCGAN authors' released models as ganlab runs.
 
-(`import` is a Python keyword: the module is `import_`, PEP 8's spelling for such names.)
+The module is named for the command's two words (`import` alone is a Python keyword).
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ def import_authors_cli(
       models/imagenet_gan_pretrain_128f_relu_lrelu_7l_3x3_256z
       --out runs/authors-imagenet32
     """
-    from ganlab.experiments.import_ import import_authors
+    from ganlab.experiments.import_authors import import_authors
     from ganlab.progress import Reporter
 
     result = import_authors(

@@ -1,7 +1,6 @@
 """`ganlab import authors`: the DCGAN authors' released G and D as an ordinary ganlab run.
 
-(`import` is a Python keyword, so the module is `import_`, the trailing underscore PEP 8
-gives for such clashes.)
+The module is named for the command's two words (`import` alone is a Python keyword).
 
 Newmu/dcgan_code publishes two models as `.jl` index files and `.npy` arrays: the SVHN G/D
 behind Table 2 and the 32x32 ImageNet G/D behind Table 1. This module reads one saved epoch

@@ -7,11 +7,11 @@ import json
 import pytest
 import torch
 
-from ganlab.core import precision
+from ganlab.core import amp
+from ganlab.core.amp import AmpChoice, resolve_amp
 from ganlab.core.features import extract_features
 from ganlab.core.models import BatchNorm2d
 from ganlab.core.nets import load_discriminator
-from ganlab.core.precision import AmpChoice, resolve_amp
 from ganlab.errors import GanlabError
 from ganlab.io.checkpoint import load_checkpoint
 
@@ -27,21 +27,21 @@ CPU = torch.device("cpu")
     ],
 )
 def test_auto_on_the_cpu_follows_units_and_the_probe(monkeypatch, units, gain, expected, says):
-    monkeypatch.setattr(precision, "cpu_bf16_units", lambda: units)
+    monkeypatch.setattr(amp, "cpu_bf16_units", lambda: units)
     measured = []
 
     def probe():
         measured.append(1)
         return gain
 
-    monkeypatch.setattr(precision, "cpu_bf16_speedup", probe)
+    monkeypatch.setattr(amp, "cpu_bf16_speedup", probe)
     choice = resolve_amp("auto", CPU)
     assert choice.amp == expected and says in choice.reason
     assert measured == ([] if not units else [1])  # no units: nothing is measured
 
 
 def test_explicit_choices_and_errors(monkeypatch):
-    monkeypatch.setattr(precision, "cpu_bf16_units", lambda: [])
+    monkeypatch.setattr(amp, "cpu_bf16_units", lambda: [])
     assert resolve_amp("off", CPU).amp == "off"
     forced = resolve_amp("bf16", CPU)
     assert forced.amp == "bf16" and "no bf16 units" in forced.reason
@@ -53,7 +53,7 @@ def test_explicit_choices_and_errors(monkeypatch):
 
 
 def test_the_real_probe_measures_a_ratio():
-    gain = precision.cpu_bf16_speedup(0.2)
+    gain = amp.cpu_bf16_speedup(0.2)
     assert 0.01 < gain < 100
 
 
