@@ -15,13 +15,13 @@ from ganlab.errors import GanlabError
 from ganlab.experiments.concept import (
     add_concept,
     d_features,
-    load_concepts,
     load_labelled,
     mine,
     mine_concepts,
     remove_concept,
 )
 from ganlab.io.checkpoint import load_checkpoint
+from ganlab.io.concepts import load_concepts
 from ganlab.io.images import to_uint8
 
 

@@ -1,0 +1,157 @@
+"""Which way a concept edit moves z: the offset at scale 1, and the concepts it is built from.
+
+Two directions. "mean" is the paper's: mean(plus exemplars) - mean(minus exemplars); it moves
+z by about as much as z's own norm and carries whatever else the exemplars share, so edited
+samples lose who they were. "boundary" (mined concepts) is the unit normal of the linear
+boundary in z that separates the concepts in the mining pool (InterFaceGAN), scaled to the
+distance between the two concepts' pool means along it: it changes the attribute and little
+else. Either can be made orthogonal to other mined attributes' normals (`keep`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+from ganlab.core.seeds import concept_z
+from ganlab.errors import GanlabError
+from ganlab.io.checkpoint import Checkpoint, load_checkpoint
+from ganlab.io.concepts import Concept, ConceptSet, load_concepts
+
+DIRECTIONS = ("mean", "boundary")
+
+
+def open_run(
+    run: str | Path, names: Sequence[str]
+) -> tuple[Checkpoint, ConceptSet, dict[str, Concept]]:
+    """The checkpoint and the named concepts, all validated before anything is rendered.
+
+    The dict maps each name as typed ("woman" or "gender=woman") to its concept.
+    """
+    ckpt = load_checkpoint(run)
+    cs = load_concepts(run)
+    cs.check_checkpoint(ckpt)
+    concepts = dict(zip(names, cs.require(list(names)), strict=True))
+    return ckpt, cs, concepts
+
+
+def kept_concepts(cs: ConceptSet, keep: Sequence[str], moved: Sequence[Concept]) -> list[Concept]:
+    """The mined concepts `keep` names: concept names, or label columns (each of its values).
+
+    The concepts being moved (`moved`) are left out: a direction cannot be orthogonal to
+    itself. So `--keep gender,age` while moving man -> woman keeps the age values only.
+    """
+    out: list[Concept] = []
+    for item in keep:
+        concept = cs.find(item)
+        found = [concept] if concept else []
+        if not found:
+            found = [
+                c
+                for c in cs.concepts.values()
+                if c.source.get("kind") == "mined" and c.source.get("column") == item
+            ]
+        if not found:
+            columns = sorted({str(c.source["column"]) for c in cs.concepts.values() if c.boundary})
+            raise GanlabError(
+                f"--keep {item!r} is neither a concept nor a mined label column of {cs.path} "
+                f"(mined columns: {', '.join(columns) or 'none'}; concepts: "
+                f"{', '.join(sorted(cs.concepts)) or 'none'})."
+            )
+        for c in found:
+            if c.boundary is None:
+                raise GanlabError(
+                    f"--keep {item!r}: concept {c.name!r} has no boundary in z (only mined "
+                    "concepts do); mine it with `ganlab concept mine --columns COLUMN`."
+                )
+            if all(c is not m for m in (*moved, *out)):
+                out.append(c)
+    return out
+
+
+def _project_out(v: torch.Tensor, normals: Sequence[torch.Tensor]) -> torch.Tensor:
+    """v minus its component in the span of `normals` (nz,)."""
+    if not normals:
+        return v
+    q, _ = torch.linalg.qr(torch.stack(normals).double().T)  # (nz, m) orthonormal columns
+    v64 = v.double()
+    return (v64 - q @ (q.T @ v64)).float()
+
+
+def edit_offset(
+    concepts: dict[str, Concept],
+    plus: Sequence[str],
+    minus: Sequence[str],
+    nz: int,
+    dist: str,
+    direction: str = "mean",
+    keep: Sequence[Concept] = (),
+) -> torch.Tensor:
+    """The offset added to z at scale 1 (nz,).
+
+    Args:
+        concepts: name (as typed) -> concept, for every name in plus and minus.
+        plus, minus: concept names.
+        nz, dist: the run's latent space.
+        direction: "mean": sum of mean(plus exemplars) - sum of mean(minus exemplars).
+            "boundary": the unit normal d of (sum of plus normals - sum of minus normals),
+            times d . (sum of plus pool means - sum of minus pool means): the distance between
+            the concepts' pool samples along d (from the prior's mean, 0, without minus).
+        keep: concepts whose boundary normals the offset is made orthogonal to.
+    Returns:
+        The offset (nz,).
+    """
+    normals = [c.normal() for c in keep]
+    if direction == "mean":
+        return _project_out(offset_vector(concepts, plus, minus, nz, dist), normals)
+    if direction != "boundary":
+        raise GanlabError(f"direction {direction!r}: use one of {', '.join(DIRECTIONS)}.")
+    missing = [n for n in (*plus, *minus) if concepts[n].boundary is None]
+    if missing:
+        raise GanlabError(
+            f"concept {missing[0]!r} has no boundary in z (only mined concepts have one): use "
+            "--direction mean, or mine it with `ganlab concept mine`."
+        )
+    d = sum((concepts[n].normal() for n in plus), torch.zeros(nz))
+    d = d - sum((concepts[n].normal() for n in minus), torch.zeros(nz))
+    d = _project_out(d, normals)
+    if float(d.norm()) < 1e-6:
+        raise GanlabError(
+            "the boundary direction vanishes: --plus and --minus cancel, or --keep spans them."
+        )
+    d = d / d.norm()
+    means = sum((concepts[n].pool_mean() for n in plus), torch.zeros(nz))
+    means = means - sum((concepts[n].pool_mean() for n in minus), torch.zeros(nz))
+    length = float(d @ means)
+    if length <= 0:
+        raise GanlabError(
+            "along the boundary direction the --plus concepts' pool samples do not lie beyond "
+            "the --minus ones' (the boundary fit is poor); use --direction mean."
+        )
+    return d * length
+
+
+def pick_direction(direction: str | None, concepts: Sequence[Concept], fig7: bool = False) -> str:
+    """--direction as given, or its default: "mean" for the paper's Fig. 7 form and for
+    hand-picked concepts, "boundary" when every concept has one."""
+    if direction is not None:
+        if direction not in DIRECTIONS:
+            raise GanlabError(f"--direction {direction!r}: use one of {', '.join(DIRECTIONS)}.")
+        return direction
+    if fig7 or any(c.boundary is None for c in concepts):
+        return "mean"
+    return "boundary"
+
+
+def offset_vector(
+    concepts: dict[str, Concept], plus: Sequence[str], minus: Sequence[str], nz: int, dist: str
+) -> torch.Tensor:
+    """sum of mean z over `plus` minus the same over `minus`: (nz,)."""
+    out = torch.zeros(nz)
+    for name in plus:
+        out += concept_z(concepts[name], nz, dist)
+    for name in minus:
+        out -= concept_z(concepts[name], nz, dist)
+    return out

@@ -1,0 +1,142 @@
+"""--until-flip: per sample, the smallest multiple of the offset at which the classifiers flip.
+
+The classifiers are those `ganlab concept mine` stored beside the concepts, applied to D's
+features of G(z); "flipped" means each gives its plus concept's value (with --confidence, at
+least that probability). The multiple is found on a coarse grid, then by halving the bracket.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ganlab.core.features import extract_features
+from ganlab.core.generate import generate
+from ganlab.core.nets import load_discriminator
+from ganlab.errors import GanlabError
+from ganlab.io.checkpoint import Checkpoint
+from ganlab.io.concepts import Concept, FeatureClassifier, load_classifier
+from ganlab.io.images import to_uint8
+
+FLIP_SCALE = 3.0  # --until-flip searches multiples of the offset up to this (or --scale)
+FLIP_COARSE = 12  # evenly spaced multiples tried first, then ...
+FLIP_BISECT = 4  # ... halvings of the bracket where the class changed (cap / 192 apart)
+FLIP_MARGIN = 0.1  # added to each sample's flip multiple, so it is not left on the boundary
+
+
+@dataclass
+class FlipTarget:
+    """What "flipped" means: each classifier gives the plus concept's value (and, with a
+    confidence, a probability of at least that to it)."""
+
+    classifier: FeatureClassifier
+    value: str
+    confidence: float | None = None  # None: the classifier's choice is enough
+
+
+def flip_targets(
+    run: str | Path,
+    ckpt: Checkpoint,
+    concepts: Sequence[Concept],
+    confidence: float | None = None,
+) -> list[FlipTarget]:
+    """The stored classifiers of the --plus concepts, checked against the checkpoint; each must
+    give its value, with at least `confidence` probability when that is given."""
+    targets = []
+    for c in concepts:
+        rel = c.source.get("classifier_file")
+        if c.source.get("kind") != "mined" or not rel:
+            raise GanlabError(
+                f"--until-flip needs a classifier for {c.name!r}: only concepts mined with "
+                "`ganlab concept mine` (this version) have one; mine them again with --replace."
+            )
+        clf = load_classifier(run, rel)
+        if clf.checkpoint_sha256 != ckpt.sha256():
+            raise GanlabError(
+                f"the classifier of {c.name!r} was fitted on another checkpoint's D "
+                f"(step {c.source.get('step')}) than {ckpt.path} (step {ckpt.step}); mine the "
+                "concepts again on this checkpoint with `ganlab concept mine --replace`."
+            )
+        targets.append(FlipTarget(clf, str(c.source["value"]), confidence))
+    return targets
+
+
+def _reaches(
+    ckpt: Checkpoint, D, z: torch.Tensor, targets: Sequence[FlipTarget], device, batch_size: int
+) -> np.ndarray:
+    """(N,) bool: every target classifier gives G(z) its value (with its confidence)."""
+    images = to_uint8(generate(ckpt, z, device, batch_size))  # (N, C, S, S)
+    ok = np.ones(len(z), dtype=bool)
+    for grid in sorted({t.classifier.grid for t in targets}):
+        chunks = (images[i : i + batch_size] for i in range(0, len(images), batch_size))
+        feats = torch.cat(list(extract_features(D, chunks, grid=grid, device=device))).numpy()
+        for t in targets:
+            if t.classifier.grid == grid:
+                ok &= np.array(t.classifier.predict(feats)) == t.value
+                if t.confidence is not None:
+                    column = t.classifier.classes.index(t.value)
+                    ok &= t.classifier.probabilities(feats)[:, column] >= t.confidence
+    return ok
+
+
+def until_flip(
+    ckpt: Checkpoint,
+    z: torch.Tensor,
+    offset: torch.Tensor,
+    targets: Sequence[FlipTarget],
+    cap: float = FLIP_SCALE,
+    device: str | torch.device = "cpu",
+    batch_size: int = 256,
+) -> list[float | None]:
+    """Per sample, the smallest multiple a of `offset` at which the classifiers flip.
+
+    Tries FLIP_COARSE + 1 evenly spaced multiples in [0, cap], then halves the bracket around
+    the first flip FLIP_BISECT times, keeping the flipped end.
+
+    Args:
+        ckpt: the run's checkpoint (G renders, D gives the classifiers' features).
+        z: (N, nz) latents.
+        offset: (nz,) the edit at scale 1.
+        targets: the classifiers and the values they must give.
+        cap: the largest multiple tried.
+        device, batch_size: where and how G and D run.
+    Returns:
+        N multiples (0 for a sample already classified as the target), None where no multiple
+        up to `cap` flips it.
+    """
+    D = load_discriminator(ckpt, device)
+    alphas = torch.linspace(0, cap, FLIP_COARSE + 1)  # (A,)
+    grid_z = (z[:, None, :] + alphas[None, :, None] * offset).reshape(-1, z.shape[1])  # (N*A, nz)
+    ok = _reaches(ckpt, D, grid_z, targets, device, batch_size).reshape(len(z), -1)  # (N, A)
+    first = [int(np.argmax(row)) if row.any() else None for row in ok]
+    lo = torch.tensor([float(alphas[j - 1]) if j else 0.0 for j in (f or 0 for f in first)])
+    hi = torch.tensor([float(alphas[j]) if j is not None else cap for j in first])
+    todo = torch.tensor([j is not None and j > 0 for j in first])
+    for _ in range(FLIP_BISECT if bool(todo.any()) else 0):
+        mid = (lo + hi) / 2
+        idx = todo.nonzero()[:, 0]
+        hit = torch.from_numpy(
+            _reaches(ckpt, D, z[idx] + mid[idx, None] * offset, targets, device, batch_size)
+        )
+        hi[idx[hit]] = mid[idx[hit]]
+        lo[idx[~hit]] = mid[idx[~hit]]
+    return [None if j is None else float(h) for j, h in zip(first, hi, strict=True)]
+
+
+def flip_scales(
+    flips: Sequence[float | None], cap: float, margin: float
+) -> tuple[torch.Tensor, list[str]]:
+    """Each sample's multiple: its flip plus `margin` (`cap` where it never flipped) (N,)."""
+    scales = torch.tensor([cap if f is None else f + margin for f in flips])
+    missed = sum(f is None for f in flips)
+    notes = []
+    if missed:
+        notes.append(
+            f"{missed} of {len(flips)} sample(s) did not flip by {cap:g} x the offset; they "
+            "are shown at that multiple (raise --scale to search further)."
+        )
+    return scales, notes
