@@ -18,10 +18,11 @@ import numpy as np
 import torch
 
 from ganlab.core.device import resolve_device
+from ganlab.core.features import d_features
 from ganlab.core.generate import generate
 from ganlab.core.nets import load_discriminator
 from ganlab.core.seeds import concept_z, z_from_seeds
-from ganlab.experiments.concept import d_features, load_labelled, mine
+from ganlab.experiments.concept import load_labelled, mine
 from ganlab.io.checkpoint import load_checkpoint
 from ganlab.io.images import to_uint8
 
@@ -29,7 +30,7 @@ from ganlab.io.images import to_uint8
 def classify(ckpt, D, clf, z, device) -> np.ndarray:
     """Class indices (N,) the mining classifier gives G(z)."""
     images = to_uint8(generate(ckpt, z, device))
-    return clf.predict_proba(d_features(D, images, device)).argmax(1)
+    return clf.predict_proba(d_features(D, images, device).numpy()).argmax(1)
 
 
 def main() -> None:

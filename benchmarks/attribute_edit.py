@@ -42,7 +42,7 @@ import torch
 from judge import SmallCNN, fit_cnn, to_unit
 
 from ganlab.core.device import resolve_device
-from ganlab.core.features import extract_features
+from ganlab.core.features import d_features
 from ganlab.core.generate import generate
 from ganlab.core.nets import load_discriminator
 from ganlab.core.seeds import z_from_seeds
@@ -332,7 +332,7 @@ def main() -> None:
     # agreement: of the pool samples the miner gives B, the share the judge calls B too
     pool_z = z_from_seeds(list(range(args.pool)), nz, dist)
     pool_judged, pool_images = judged(pool_z)
-    pool_feats = torch.cat(list(extract_features(D, pool_images.split(256), device=device)))
+    pool_feats = d_features(D, pool_images, device)
     pool_miner = np.array(miner.predict(pool_feats.numpy()))
     agree = {b: float((pool_judged[pool_miner == b] == b).mean()) for _, b in pairs}
     for label, (method, concepts, scale, flip, in_grid) in methods.items():
@@ -360,7 +360,7 @@ def main() -> None:
             stats["r_to_b"] += list(r_to_b == b)
             stats["r_same"] += list(identity(before, r_after, np.arange(len(z))))
             stats["norm"] += steps.norm(dim=1).tolist()
-            feats = torch.cat(list(extract_features(D, iter([after]), device=device))).numpy()
+            feats = d_features(D, after, device).numpy()
             stats["miner"] += [v == b for v in miner.predict(feats)]
             per_pair[label, a, b] = (
                 float(np.mean(to_b == b)),

@@ -22,12 +22,12 @@ import time
 import numpy as np
 
 from ganlab.core.device import resolve_device
+from ganlab.core.features import d_features
 from ganlab.core.generate import generate
 from ganlab.core.nets import load_discriminator
 from ganlab.core.seeds import z_from_seeds
 from ganlab.experiments.concept import (
     CONFIDENT,
-    d_features,
     fit_classifier,
     load_labelled,
     pick_exemplars,
@@ -56,9 +56,9 @@ def main() -> None:
     real = load_labelled(ckpt)
     D = load_discriminator(ckpt, device)
     col = real.columns[0]
-    clf = fit_classifier(col.name, d_features(D, real.images, device), col.values)
+    clf = fit_classifier(col.name, d_features(D, real.images, device).numpy(), col.values)
     zt = z_from_seeds(list(range(args.pool)), nz, dist)  # (P, nz)
-    proba = clf.predict_proba(d_features(D, to_uint8(generate(ckpt, zt, device)), device))
+    proba = clf.predict_proba(d_features(D, to_uint8(generate(ckpt, zt, device)), device).numpy())
     z = zt.numpy()
     assigned = proba.argmax(1)
 

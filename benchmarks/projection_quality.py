@@ -32,7 +32,7 @@ import torch.nn.functional as F
 
 from ganlab.core.device import resolve_device
 from ganlab.core.encoder import fit_encoder, load_encoder
-from ganlab.core.features import pool_features
+from ganlab.core.features import d_embedding
 from ganlab.core.nets import load_discriminator
 from ganlab.core.projection import ProjectionConfig, project
 from ganlab.core.trainset import data_spec_of, training_data_of
@@ -68,8 +68,7 @@ def nearest_training(ckpt, targets: torch.Tensor, device, data_root) -> tuple[np
     D = load_discriminator(ckpt, device)
     x = to_unit(targets.to(device))
     tp = x.flatten(1).double()  # (N, P)
-    _, feats = D(x, features=True)
-    tf = F.normalize(pool_features(feats).double(), dim=1)  # (N, F)
+    tf = F.normalize(d_embedding(D, x).double(), dim=1)  # (N, F)
     best_pix = torch.full((len(x),), math.inf, dtype=torch.float64, device=device)
     best_feat = best_pix.clone()
     data = training_data_of(ckpt, data_root)
@@ -82,8 +81,7 @@ def nearest_training(ckpt, targets: torch.Tensor, device, data_root) -> tuple[np
         pix = (tp.square().sum(1, keepdim=True) + yp.square().sum(1) - 2 * tp @ yp.T) / (
             4 * yp.shape[1]
         )
-        _, feats = D(y, features=True)
-        yf = F.normalize(pool_features(feats).double(), dim=1)
+        yf = F.normalize(d_embedding(D, y).double(), dim=1)
         dist = (2 - 2 * tf @ yf.T).clamp_min(0).sqrt()
         best_pix = torch.minimum(best_pix, pix.clamp_min(0).min(1).values)
         best_feat = torch.minimum(best_feat, dist.min(1).values)

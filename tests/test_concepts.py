@@ -8,13 +8,13 @@ import pytest
 import torch
 from PIL import Image
 
+from ganlab.core.features import d_features
 from ganlab.core.generate import generate
 from ganlab.core.nets import load_discriminator
 from ganlab.core.seeds import concept_z, z_from_seeds
 from ganlab.errors import GanlabError
 from ganlab.experiments.concept import (
     add_concept,
-    d_features,
     load_labelled,
     mine,
     mine_concepts,
@@ -123,7 +123,7 @@ def test_mining_on_digits_gives_concepts_the_classifier_assigns_to_their_label(t
     assert clf.heldout_accuracy > 0.6  # ten classes: chance is 0.1
     D = load_discriminator(ckpt)
     pool = to_uint8(generate(ckpt, z_from_seeds(list(range(400)), 16, "uniform")))
-    pool_proba = clf.predict_proba(d_features(D, pool))  # (400, 10)
+    pool_proba = clf.predict_proba(d_features(D, pool).numpy())  # (400, 10)
     assigned = {clf.classes[k] for k in pool_proba.argmax(1)}
     # every label the pool reaches gets a concept (a tiny G may reach only a few labels)
     assert sorted(c.name for c in concepts) == sorted(assigned)
@@ -132,7 +132,7 @@ def test_mining_on_digits_gives_concepts_the_classifier_assigns_to_their_label(t
         assert len(c.seeds) <= 3 and max(c.seeds) < 400
         # re-render the exemplars from their seeds alone: the classifier says they are c.name
         images = to_uint8(generate(ckpt, z_from_seeds(c.seeds, 16, "uniform")))
-        proba = clf.predict_proba(d_features(D, images))
+        proba = clf.predict_proba(d_features(D, images).numpy())
         assert [clf.classes[k] for k in proba.argmax(1)] == [c.name] * len(c.seeds)
         assert proba[:, clf.classes.index(c.name)].tolist() == pytest.approx(
             c.source["scores"], abs=1e-4
@@ -225,7 +225,7 @@ def test_real_features_match_d_in_eval_mode(trained):
     images = load_labelled(ckpt).images[:10]
     D = load_discriminator(ckpt)
     np.testing.assert_allclose(
-        d_features(D, images)[3:4], d_features(D, images[3:4]), rtol=1e-5, atol=1e-6
+        d_features(D, images).numpy()[3:4], d_features(D, images[3:4]).numpy(), rtol=1e-5, atol=1e-6
     )
 
 
@@ -271,7 +271,7 @@ def test_mined_concepts_record_their_boundary_and_classifier(longer, tmp_path):
     real = load_labelled(ckpt)
     _, (clf,), _ = mine(ckpt, real, pool=400, per_concept=3)
     stored = load_classifier(run, with_boundary[0].source["classifier_file"])
-    feats = d_features(load_discriminator(ckpt), real.images[:200])
+    feats = d_features(load_discriminator(ckpt), real.images[:200]).numpy()
     proba = clf.predict_proba(feats)  # (200, K), scikit-learn's
     expect = [clf.classes[k] for k in proba.argmax(1)]
     assert stored.predict(feats) == expect
@@ -285,7 +285,7 @@ def _assigned(run, classifier_file):
     ckpt = load_checkpoint(run)
     clf = load_classifier(run, classifier_file)
     pool = to_uint8(generate(ckpt, z_from_seeds(list(range(400)), 16, "uniform")))
-    return np.array(clf.predict(d_features(load_discriminator(ckpt), pool)))
+    return np.array(clf.predict(d_features(load_discriminator(ckpt), pool).numpy()))
 
 
 def test_bad_boundary_in_file_is_reported(run):

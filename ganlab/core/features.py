@@ -57,6 +57,36 @@ def pool_features(
     return torch.cat(pooled, dim=1)
 
 
+def d_embedding(
+    D: Discriminator, x: torch.Tensor, layers: Sequence[int] | None = None, grid: int = 4
+) -> torch.Tensor:
+    """D's section 5 features of images: the one D-feature embedding every command uses.
+
+    Args:
+        D: the discriminator (eval mode for features that do not depend on the batch); a
+            conditional D gets no class, so every image is embedded alike.
+        x: images (B, C, S, S) in [-1, 1].
+        layers, grid: see `pool_features` (default: every layer at 4x4, the paper's).
+    Returns:
+        (B, F): differentiable in x (projection's loss needs that).
+    """
+    _, feats = D(x, _no_class(D, x), features=True)
+    return pool_features(feats, layers, grid)
+
+
+def d_features(
+    D: Discriminator,
+    images: torch.Tensor,
+    device: str | torch.device = "cpu",
+    batch_size: int = 256,
+    layers: Sequence[int] | None = None,
+    grid: int = 4,
+) -> torch.Tensor:
+    """`d_embedding` of uint8 images (N, C, S, S) held in memory, batched: (N, F) float32."""
+    batches = (images[i : i + batch_size] for i in range(0, len(images), batch_size))
+    return torch.cat(list(extract_features(D, batches, layers, grid, device)))
+
+
 @torch.no_grad()
 def extract_features(
     D: Discriminator,
@@ -76,8 +106,7 @@ def extract_features(
     for images in batches:
         x = to_unit(images.to(device))  # (B, C, S, S) in [-1, 1]
         with precision.autocast(device):
-            _, feats = D(x, _no_class(D, x), features=True)
-            pooled = pool_features(feats, layers, grid)
+            pooled = d_embedding(D, x, layers, grid)
         yield pooled.float().cpu()
 
 

@@ -41,7 +41,7 @@ from torch import nn
 
 from ganlab.core.amp import resolve_amp
 from ganlab.core.encoder import Encoder, load_encoder
-from ganlab.core.features import pool_features
+from ganlab.core.features import d_embedding
 from ganlab.core.generate import class_nets
 from ganlab.core.seeds import z_from_seeds
 from ganlab.core.trainset import data_spec_of
@@ -128,8 +128,7 @@ def from_free(w: torch.Tensor, dist: str) -> torch.Tensor:
 
 def features(D: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """D's unit-length section 5 features (B, F) of images x (B, C, S, S) in [-1, 1]."""
-    _, feats = D(x, features=True)
-    return F.normalize(pool_features(feats, grid=FEATURE_GRID), dim=1)
+    return F.normalize(d_embedding(D, x, grid=FEATURE_GRID), dim=1)
 
 
 def pixel_mse(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ganlab.core.features import extract_features
+from ganlab.core.features import d_features
 from ganlab.core.generate import generate
 from ganlab.core.nets import load_discriminator
 from ganlab.errors import GanlabError
@@ -72,8 +72,7 @@ def _reaches(
     images = to_uint8(generate(ckpt, z, device, batch_size))  # (N, C, S, S)
     ok = np.ones(len(z), dtype=bool)
     for grid in sorted({t.classifier.grid for t in targets}):
-        chunks = (images[i : i + batch_size] for i in range(0, len(images), batch_size))
-        feats = torch.cat(list(extract_features(D, chunks, grid=grid, device=device))).numpy()
+        feats = d_features(D, images, device, batch_size, grid=grid).numpy()  # (N, F)
         for t in targets:
             if t.classifier.grid == grid:
                 ok &= np.array(t.classifier.predict(feats)) == t.value

@@ -36,7 +36,6 @@ from ganlab.experiments.concept.classifier import (
     FEATURE_GRID,
     HELDOUT,
     LabelClassifier,
-    d_features,
     fit_classifier,
 )
 from ganlab.experiments.concept.labels import (
@@ -67,7 +66,6 @@ __all__ = [
     "LabelledImages",
     "MineResult",
     "add_concept",
-    "d_features",
     "fit_classifier",
     "load_labelled",
     "mine",

@@ -7,24 +7,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
-from ganlab.core.features import extract_features
 from ganlab.errors import GanlabError
 from ganlab.io.concepts import FeatureClassifier
 
 FEATURE_GRID = 4  # D's maps max-pooled to 4x4 per layer, all layers (paper section 5)
 HELDOUT = 0.2  # fraction of the labelled real images kept out of the fit, for the accuracy
 C_REG = 0.1  # inverse L2 strength: thousands of features and ~1k images need some shrinkage
-
-
-def d_features(
-    D, images: torch.Tensor, device: str | torch.device = "cpu", batch_size: int = 256
-) -> np.ndarray:
-    """D's pooled features (N, F) float32 for uint8 images (N, C, S, S), D in eval mode."""
-    batches = (images[i : i + batch_size] for i in range(0, len(images), batch_size))
-    feats = extract_features(D, batches, layers=None, grid=FEATURE_GRID, device=device)
-    return torch.cat(list(feats)).numpy()
 
 
 @dataclass

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from ganlab.core.boundary import BOUNDARY_C, Boundary, fit_boundary
+from ganlab.core.features import d_features
 from ganlab.core.generate import generate, hold_class
 from ganlab.core.nets import load_discriminator
 from ganlab.core.seeds import z_from_seeds
@@ -29,7 +30,6 @@ from ganlab.experiments.concept.classifier import (
     C_REG,
     FEATURE_GRID,
     LabelClassifier,
-    d_features,
     fit_classifier,
 )
 from ganlab.experiments.concept.labels import LabelledImages, load_labelled
@@ -95,12 +95,12 @@ def mine(
     if exemplars not in ("extreme", "stratified"):
         raise GanlabError(f"exemplars {exemplars!r}: use 'extreme' or 'stratified'.")
     D = load_discriminator(ckpt, device)
-    real_feats = d_features(D, real.images, device, batch_size)  # (N, F)
+    real_feats = d_features(D, real.images, device, batch_size).numpy()  # (N, F)
     seeds = list(range(pool))
     z = z_from_seeds(seeds, ckpt.model_config.nz, ckpt.z_dist)  # (P, nz)
     pool_feats = d_features(
         D, to_uint8(generate(ckpt, z, device, batch_size)), device, batch_size
-    )  # (P, F)
+    ).numpy()  # (P, F)
     concepts, classifiers, notes = [], [], []
     base = provenance(ckpt, "mined")
     for col in real.columns:
