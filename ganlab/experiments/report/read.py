@@ -63,16 +63,7 @@ def read_run(rd: RunDir) -> Run:
             run.config = json.loads(rd.config_path.read_text())
         except (json.JSONDecodeError, UnicodeDecodeError):
             run.notes.append("config.json is not valid JSON")
-    if rd.metrics_path.is_file():
-        for line in rd.metrics_path.read_text(errors="replace").splitlines():
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                record = None
-            if isinstance(record, dict):
-                run.records.append(record)
-            elif line.strip():
-                run.bad_lines += 1
+    run.records, run.bad_lines = rd.read_metrics_lenient()
     run.grids = _grids(rd, run)
     if rd.latest_pointer.is_file():
         run.latest_checkpoint = rd.latest_pointer.read_text().strip()
