@@ -10,9 +10,10 @@ one file and never touches the network. It shows, from what the run directory ho
   FID and KID over steps, with resume points marked;
 - the per-epoch sample grids as a strip of thumbnails, the latest one large;
 - the paper's experiments found in the run directory: `--json` results saved there (probe,
-  interpolate, arithmetic, neighbors, visualize, forget, sample) with the images they name,
-  concepts.json, eval records, each captioned with the paper's figure or table and the command
-  that makes it again; other images found there;
+  interpolate, arithmetic, neighbors, visualize, forget, sample, eval) with the images they
+  name, each captioned by the `kind` it records with the paper's figure or table, and the
+  command that made it (the `argv` it records); results of an older ganlab, which record
+  neither, as plain tables; concepts.json, eval records; other images found there;
 - the config table and the command that made the run.
 
 Only the grids are re-encoded (thumbnails), so a run with hundreds of epochs takes seconds.

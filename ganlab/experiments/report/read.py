@@ -70,7 +70,8 @@ def read_run(rd: RunDir) -> Run:
     for path in sorted(p for p in rd.path.iterdir() if p.is_file() and not p.name.startswith(".")):
         if path.suffix.lower() == ".json" and path.name not in RUN_FILES:
             result = _json_file(path, run.notes)
-            if isinstance(result, dict):
+            # a file of ganlab's own format (a forget mask) says so: it is not a result
+            if isinstance(result, dict) and not str(result.get("format", "")).startswith("ganlab-"):
                 run.results.append((path, result))
         elif path.suffix.lower() in IMAGE_SUFFIXES:
             run.images.append(path)

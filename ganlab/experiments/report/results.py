@@ -1,15 +1,25 @@
 """The page's experiments section: the `--json` results, concepts and images saved in the run
-directory, each captioned with the paper's figure or table and the command that makes it again."""
+directory, each captioned with the paper's figure or table and the command that made it.
+
+A result says what it is: every `--json` output records its `kind` (the command, e.g.
+"interpolate" or "concept mine") and the `argv` that made it. The page captions the kinds it
+knows (`DESCRIBE`, `READING`; probes share one table), shows other kinds as tables, and shows
+a result that records no kind (an older ganlab wrote it) as a plain table, saying so: it never
+guesses what made a result from its keys.
+"""
 
 from __future__ import annotations
 
-import re
+import shlex
+from collections.abc import Callable
 from pathlib import Path
 
 from ganlab.experiments.report.html import Section, cmd, esc, fmt, image_tag, number, table
 from ganlab.experiments.report.plots import EVAL_METRICS, eval_keys
 from ganlab.experiments.report.read import IMAGE_SUFFIXES, Run
 
+# kind -> (result -> (caption naming the paper's figure, table rows)); filled by `describes`
+DESCRIBE: dict[str, Callable[[dict], tuple[str, list[list]]]] = {}
 # what to look for in each experiment, under its caption
 READING = {
     "interpolate": "Smooth transitions, with no sharp jumps, are the paper's evidence that G has "
@@ -21,6 +31,7 @@ READING = {
     "forget": "A mask specific to the boxed object changes the boxes more than random maps do "
     "(ratio above random_ratio).",
 }
+PROVENANCE = ("kind", "argv")  # what every result records of the command that made it
 
 
 def experiments_section(run: Run, run_arg: str) -> Section:
@@ -29,13 +40,15 @@ def experiments_section(run: Run, run_arg: str) -> Section:
     parts, shown = [], set()
     probes = []
     for path, result in run.results:
-        kind = _result_kind(result)
+        kind = result.get("kind")
         if kind == "probe":
             probes.append((path, result))
-        elif kind is not None:
-            parts.append(_result(run, run_arg, kind, path, result, shown, section.captions))
+        elif isinstance(kind, str):
+            parts.append(_result(run, kind, path, result, shown, section.captions))
+        else:
+            parts.append(_without_kind(path, result, section.captions))
     if probes:
-        parts.insert(0, _probes(probes, run_arg, section.captions))
+        parts.insert(0, _probes(probes, section.captions))
     if run.concepts:
         parts.append(_concepts(run.concepts, run_arg, section.captions))
     others = [p for p in run.images if p.name not in shown]
@@ -55,8 +68,23 @@ def experiments_section(run: Run, run_arg: str) -> Section:
     return section
 
 
-def _result(run, run_arg, kind, path: Path, result: dict, shown: set, captions) -> str:
-    caption, command, rows = _describe(kind, result, run_arg)
+def command(result: dict) -> str:
+    """The command line that made `result` (its recorded argv), as a <pre>."""
+    argv = result.get("argv")
+    if isinstance(argv, list) and argv:
+        return f"<pre>{esc(shlex.join(map(str, argv)))}</pre>"
+    return '<p class="sub">The command that made it was not recorded.</p>'
+
+
+def _result(
+    run: Run, kind: str, path: Path, result: dict, shown: set[str], captions: list[str]
+) -> str:
+    """A result of a known kind: its images, caption, table and command."""
+    if kind in DESCRIBE:
+        caption, rows = DESCRIBE[kind](result)
+    else:  # a command whose results the page has no caption for
+        caption = f"The result of ganlab {kind}"
+        rows = [[k, v] for k, v in sorted(result.items()) if k not in PROVENANCE]
     captions.append(caption)
     images = ""
     for key in ("out", "gif"):
@@ -69,12 +97,26 @@ def _result(run, run_arg, kind, path: Path, result: dict, shown: set, captions) 
     return (
         f'<figure class="result">{images}<figcaption class="caption"><strong>'
         f"{esc(caption)}</strong> (from {esc(path.name)}). {esc(READING.get(kind, ''))}"
-        f"</figcaption>{rows_table}"
-        f"<pre>{esc(command)}</pre></figure>"
+        f"</figcaption>{rows_table}{command(result)}</figure>"
     )
 
 
-def _probes(probes: list[tuple[Path, dict]], run_arg: str, captions: list[str]) -> str:
+def _without_kind(path: Path, result: dict, captions: list[str]) -> str:
+    """A result that does not say what made it: its fields as they are."""
+    caption = f"{path.name}: a result without a kind"
+    captions.append(caption)
+    note = (
+        "It records no kind or command: a ganlab older than result kinds wrote it (or it is "
+        "not a ganlab result), so it is listed as it is. Make it again to have it captioned."
+    )
+    rows = [[k, v] for k, v in sorted(result.items())]
+    return (
+        f'<figure class="result"><figcaption class="caption"><strong>{esc(caption)}</strong>. '
+        f"{esc(note)}</figcaption>{table(rows, ['field', 'value'])}</figure>"
+    )
+
+
+def _probes(probes: list[tuple[Path, dict]], captions: list[str]) -> str:
     names = {str((r.get("protocol") or {}).get("name", "")) for _, r in probes}
     tables = "Table 2" if names == {"svhn"} else "Table 1" if "svhn" not in names else "Tables 1-2"
     caption = f"D's features scored by a linear L2-SVM (paper {tables})"
@@ -95,7 +137,7 @@ def _probes(probes: list[tuple[Path, dict]], run_arg: str, captions: list[str]) 
                                          f"{r.get('n_test')}"),
     ]  # fmt: skip
     rows = [[name, *(get(r) for _, r in probes)] for name, get in fields]
-    commands = "".join(f"<pre>{esc(_probe_command(r, run_arg))}</pre>" for _, r in probes)
+    commands = "".join(command(r) for _, r in probes)
     files = ", ".join(p.name for p, _ in probes)
     return (
         f'<figure class="result"><figcaption class="caption"><strong>{esc(caption)}'
@@ -154,129 +196,70 @@ def _error(r: dict) -> str:
     return f"{100 * err:.2f}%" + (f" ± {100 * ci:.2f}" if number(ci) else "")
 
 
-# --- guessing which command wrote a result, and its command line ----------------------------
+# --- the kinds the page captions ---------------------------------------------------------
 
 
-def _result_kind(r: dict) -> str | None:
-    """Which command's `--json` output `r` is, by the fields only that command writes."""
-    if "test_accuracy" in r and "protocol" in r:
-        return "probe"
-    if "frames_per_row" in r and "rows" in r:
-        return "interpolate"
-    if "expression" in r and r.get("mode") in ("base", "pairs", "walk"):
-        return "arithmetic"
-    if "train_images" in r and "stats" in r:
-        return "neighbors"
-    if "responses" in r and "layer" in r:
-        return "visualize"
-    if "random_ratio" in r and "dropped" in r:
-        return "forget"
-    if isinstance(r.get("results"), list) and "protocol" in r:
-        return "eval"  # `ganlab eval --json`: one result per checkpoint
-    if "count" in r and "seeds" in r and "out" in r:
-        return "sample"
-    return None
+def describes(kind: str):
+    """Register a function `result -> (caption, rows)` for the results of one kind."""
+
+    def register(describe):
+        DESCRIBE[kind] = describe
+        return describe
+
+    return register
 
 
-def _describe(kind: str, r: dict, run: str) -> tuple[str, str, list[list]]:
-    """(caption naming the paper's figure, the command that makes it again, table rows)."""
-    out = Path(str(r.get("out") or f"{kind}.png")).name
-    if kind == "interpolate":
-        rows = r.get("rows") or [[]]
-        seeds = ",".join(str(s) for row in rows for s in row)
-        command = cmd(
-            "ganlab", "interpolate", run, "--seeds", seeds, "--points", len(rows[0]),
-            "--steps", r.get("steps"), "--mode", r.get("mode"), "--out", out,
-            *(("--gif", Path(r["gif"]).name) if r.get("gif") else ()),
-        )  # fmt: skip
-        caption = f"Walks in the latent space, {r.get('mode')} (paper Fig. 4)"
-        return caption, command, [["walks (seeds)", "; ".join(",".join(map(str, w)) for w in rows)]]
-    if kind == "arithmetic":
-        mode, concepts = r.get("mode"), r.get("concepts") or {}
-        rows = [["expression", r.get("expression")], ["offset norm", r.get("offset_norm")]]
-        rows += [[f"concept {k}", ",".join(map(str, v))] for k, v in concepts.items()]
-        if mode == "walk":
-            caption = "An attribute walk along a 'turn' vector (paper Fig. 8)"
-        else:
-            caption = "Vector arithmetic on z (paper Fig. 7)"
-        return caption, _arithmetic_command(r, run, out), rows
-    if kind == "neighbors":
-        rows = [
-            [f"{space}: {k}", fmt(v)]
-            for space, stats in (r.get("stats") or {}).items()
-            if isinstance(stats, dict)
-            for k, v in stats.items()
-            if not isinstance(v, dict)
-        ]
-        command = cmd("ganlab", "neighbors", run, "--seeds", r.get("seeds"), "-k", r.get("k"),
-                      "--out", out)  # fmt: skip
-        caption = "Nearest training images of samples: the memorisation check (paper Figs. 2-3)"
-        return caption, command, rows
-    if kind == "visualize":
-        command = cmd(
-            "ganlab", "visualize", run, "--layer", r.get("layer"), "--features",
-            r.get("features"), "--top", r.get("top"),
-            *(("--random-init",) if r.get("random_init") else ()), "--out", out,
-        )  # fmt: skip
-        what = "a random D" if r.get("random_init") else "the trained D"
-        caption = f"Guided backpropagation of {what}'s features (paper Fig. 5)"
-        return caption, command, [["images scanned", r.get("images_scanned")]]
-    if kind == "forget":
-        rows = [
-            [k, r.get(k)]
-            for k in ("layer", "dropped", "channels", "ratio", "random_ratio", "train_accuracy")
-        ]
-        command = cmd("ganlab", "forget", run, "--boxes", "BOXES.json", "--out", out)
-        return "Forgetting to draw an object (paper Fig. 6)", command, rows
-    if kind == "eval":
-        results = [x for x in r["results"] if isinstance(x, dict)]
-        keys = sorted(eval_keys(results), key=lambda k: (k not in EVAL_METRICS, k))
-        rows = [[k, *(x.get(k, "") for x in results)] for k in keys]
-        return "FID / KID of checkpoints (not in the paper)", cmd("ganlab", "eval", run), rows
-    command = cmd("ganlab", "sample", run, "--seeds", r.get("seeds"), "--out", out)
-    rows = [["seeds", r.get("seeds")], ["step", r.get("step")]]
-    return "Samples (paper Figs. 2-3)", command, rows
+@describes("interpolate")
+def _interpolate(r: dict) -> tuple[str, list[list]]:
+    rows = r.get("rows") or [[]]
+    caption = f"Walks in the latent space, {r.get('mode')} (paper Fig. 4)"
+    return caption, [["walks (seeds)", "; ".join(",".join(map(str, w)) for w in rows)]]
 
 
-def _arithmetic_command(r: dict, run: str, out: str) -> str:
-    """`ganlab arithmetic` again, from the expression its --json recorded."""
-    expression, mode = str(r.get("expression", "")), r.get("mode")
-    seeds = ",".join(map(str, r.get("seeds") or []))
-    if mode == "walk":
-        m = re.fullmatch(r"base \+ a \* \((.+) - (.+)\), a in \[0, (.+)\]", expression)
-        if not m:
-            return cmd("ganlab", "arithmetic", run, "--walk", "LEFT:RIGHT", "--out", out)
-        right, left, scale = m.groups()
-        bases = [c for c in r.get("concepts") or {} if c not in (left, right)]
-        return cmd(
-            "ganlab", "arithmetic", run, "--walk", f"{left}:{right}", "--scale", scale,
-            *(a for b in bases for a in ("--base", b)), *(("--seeds", seeds) if seeds else ()),
-            "--out", out,
-        )  # fmt: skip
-    terms = re.split(r" ([-+]) ", expression)  # "base - a + b" -> [base, "-", a, "+", b]
-    args = [] if terms[0] == "z" else ["--base", terms[0]]
-    for sign, name in zip(terms[1::2], terms[2::2], strict=True):
-        args += ["--minus" if sign == "-" else "--plus", name]
-    if seeds:
-        args += ["--seeds", seeds]
-    return cmd("ganlab", "arithmetic", run, *args, "--out", out)
+@describes("arithmetic")
+def _arithmetic(r: dict) -> tuple[str, list[list]]:
+    concepts = r.get("concepts") or {}
+    rows = [["expression", r.get("expression")], ["offset norm", r.get("offset_norm")]]
+    rows += [[f"concept {k}", ",".join(map(str, v))] for k, v in concepts.items()]
+    if r.get("mode") == "walk":
+        return "An attribute walk along a 'turn' vector (paper Fig. 8)", rows
+    return "Vector arithmetic on z (paper Fig. 7)", rows
 
 
-def _probe_command(r: dict, run: str) -> str:
-    protocol = r.get("protocol") or {}
-    args = ["ganlab", "probe", r.get("dataset", "DATASET"), "-c", run]
-    if r.get("random_init"):
-        args.append("--random-init")
-    if r.get("layers"):
-        args += ["--layers", ",".join(map(str, r["layers"]))]
-    if r.get("grid", 4) != 4:
-        args += ["--grid", r["grid"]]
-    if r.get("bn_stats", "recompute") != "recompute":
-        args += ["--bn-stats", r["bn_stats"]]
-    if r.get("classifier", "svm") != "svm":
-        args += ["--classifier", r["classifier"]]
-    if r.get("standardize"):
-        args.append("--standardize")
-    if protocol.get("train_per_class") and protocol.get("name") != "svhn":
-        args += ["--train-per-class", protocol["train_per_class"]]
-    return cmd(*args)
+@describes("neighbors")
+def _neighbors(r: dict) -> tuple[str, list[list]]:
+    rows = [
+        [f"{space}: {k}", fmt(v)]
+        for space, stats in (r.get("stats") or {}).items()
+        if isinstance(stats, dict)
+        for k, v in stats.items()
+        if not isinstance(v, dict)
+    ]
+    return "Nearest training images of samples: the memorisation check (paper Figs. 2-3)", rows
+
+
+@describes("visualize")
+def _visualize(r: dict) -> tuple[str, list[list]]:
+    what = "a random D" if r.get("random_init") else "the trained D"
+    caption = f"Guided backpropagation of {what}'s features (paper Fig. 5)"
+    return caption, [["images scanned", r.get("images_scanned")]]
+
+
+@describes("forget")
+def _forget(r: dict) -> tuple[str, list[list]]:
+    keys = ("layer", "dropped", "channels", "ratio", "random_ratio", "train_accuracy")
+    return "Forgetting to draw an object (paper Fig. 6)", [[k, r.get(k)] for k in keys]
+
+
+@describes("eval")
+def _eval(r: dict) -> tuple[str, list[list]]:
+    """`ganlab eval --json`: one result per checkpoint, a column each."""
+    results = [x for x in r.get("results") or [] if isinstance(x, dict)]
+    keys = sorted(eval_keys(results), key=lambda k: (k not in EVAL_METRICS, k))
+    rows = [[k, *(x.get(k, "") for x in results)] for k in keys]
+    return "FID / KID of checkpoints (not in the paper)", rows
+
+
+@describes("sample")
+def _sample(r: dict) -> tuple[str, list[list]]:
+    return "Samples (paper Figs. 2-3)", [["seeds", r.get("seeds")], ["step", r.get("step")]]
