@@ -1,6 +1,7 @@
 """The CLI through Typer's CliRunner: exit codes, stdout/stderr separation, error messages."""
 
 import json
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -192,3 +193,49 @@ def test_cli_choices_match_the_library():
     assert names(probe_cli.Classifier) == list(svm.CLASSIFIER_LOSS)
     assert names(probe_cli.Solver) == list(svm.SOLVERS)
     assert names(probe_cli.Dtype) == list(featstore.DTYPES)
+
+
+def test_json_results_record_their_kind_and_argv(cli, tiny_run, tmp_path, capsys):
+    """A --json result says which command made it and how, and only those two keys are added."""
+    import dataclasses
+    import shutil
+    import subprocess
+    import sys
+
+    from ganlab.cli.options import print_json
+    from ganlab.experiments.sample import SampleResult
+
+    args = ["sample", str(tiny_run), "--seeds", "0-3", "--out", str(tmp_path / "g.png"), "--json"]
+    result = cli(*args)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["kind"] == "sample" and data["argv"] == ["ganlab", *args]
+    fields = {f.name for f in dataclasses.fields(SampleResult)}
+    assert set(data) == fields | {"kind", "argv"}
+    assert data["count"] == 4 and data["seeds"] == "0-3"
+
+    # a command of a group: its whole path; a list result keeps its shape
+    run = Path(shutil.copytree(tiny_run, tmp_path / "run"))
+    result = cli("concept", "add", "round", "--seeds", "3", "--run", run, "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["kind"] == "concept add" and data["argv"][:4] == [
+        "ganlab",
+        "concept",
+        "add",
+        "round",
+    ]
+    listed = json.loads(cli("concept", "list", "--run", run, "--json").stdout)
+    assert isinstance(listed, list) and "kind" not in listed[0]
+
+    # `python -m ganlab` records argv[0] as "ganlab" too
+    again = [*args[:-2], str(tmp_path / "again.png"), "--json"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "ganlab", *again], capture_output=True, text=True, check=True
+    )
+    assert json.loads(proc.stdout)["argv"] == ["ganlab", *again]
+
+    # called from Python, outside any command: the object as it is
+    capsys.readouterr()
+    print_json({"count": 1})
+    assert json.loads(capsys.readouterr().out) == {"count": 1}

@@ -148,6 +148,7 @@ def test_mine_cli_stores_with_provenance(cli, run):
     result = cli("concept", "mine", "--run", run, "--pool", "200", "--device", "cpu", "--json")
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
+    assert data["kind"] == "concept mine" and data["argv"][:3] == ["ganlab", "concept", "mine"]
     cs = load_concepts(run)
     assert sorted(c["name"] for c in data["concepts"]) == sorted(cs.concepts)
     src = next(iter(cs.concepts.values())).source

@@ -178,9 +178,12 @@ def test_experiments_found_beside_the_run(tiny_run, tmp_path, cli, monkeypatch):
     Path("ar.json").write_text(r.stdout)
     probe = ProbeResult(dataset="digits", protocol={"name": "cifar10"}, test_accuracy=0.9583,
                         test_error=0.0417, C=1e-3, feature_dim=448, layers=[0, 1])  # fmt: skip
-    Path("probe.json").write_text(json.dumps(probe.to_dict()))
+    argv = ["ganlab", "probe", "digits", "-c", ".", "--layers", "0,1", "--json"]
+    Path("probe.json").write_text(json.dumps({**probe.to_dict(), "kind": "probe", "argv": argv}))
     scores = {"step": 28, "checkpoint": "step-00000028.pt", "fid": 312.25, "kid": 0.3, "n": 64}
-    Path("eval.json").write_text(json.dumps({"protocol": {}, "results": [scores], "warnings": []}))
+    evaluated = {"protocol": {}, "results": [scores], "warnings": []}
+    argv = ["ganlab", "eval", ".", "--json"]
+    Path("eval.json").write_text(json.dumps({**evaluated, "kind": "eval", "argv": argv}))
     Image.new("RGB", (20, 10), (200, 30, 30)).save("notes.png")
     Path("broken.png").write_bytes(b"not a png")
 
@@ -195,8 +198,9 @@ def test_experiments_found_beside_the_run(tiny_run, tmp_path, cli, monkeypatch):
     assert any("Concepts" in c for c in result.experiments) and "312.25" in text
     assert "95.83%" in text and "Other images in the run directory" in text and "notes.png" in text
     assert any("broken.png is not a readable image" in m for m in result.missing)
+    assert "ganlab probe digits -c . --layers 0,1 --json" in page.text
 
-    # the commands the page gives make the same images again
+    # the commands the page gives (the argv each result recorded) make the same images again
     for name, original in (("interpolate", "walk.png"), ("arithmetic", "ar.png")):
         command = next(line for line in page.text if line.startswith(f"ganlab {name} "))
         args = shlex.split(command)[1:]
@@ -204,6 +208,42 @@ def test_experiments_found_beside_the_run(tiny_run, tmp_path, cli, monkeypatch):
         r = cli(*args)
         assert r.exit_code == 0, (command, r.output)
         assert Path(f"again-{original}").read_bytes() == Path(original).read_bytes(), command
+
+
+def test_a_result_is_what_its_kind_says_and_shows_its_argv(tiny_run, tmp_path):
+    run = copy_run(tiny_run, tmp_path)
+    # a sample result with the fields of a walk too: the kind decides, not the fields
+    argv = ["ganlab", "sample", "my run", "--seeds", "0-3", "--device", "cpu", "--json"]
+    fields = {"count": 4, "seeds": "0-3", "step": 28, "rows": [[0, 1]], "frames_per_row": 3}
+    (run / "s.json").write_text(json.dumps({**fields, "kind": "sample", "argv": argv}))
+    # a kind the page has no caption for: its fields, and its command
+    mined = {"concepts": [{"name": "3"}], "kind": "concept mine", "argv": ["ganlab", "concept",
+             "mine", "--run", "my run", "--pool", "200"]}  # fmt: skip
+    (run / "mined.json").write_text(json.dumps(mined))
+    result = report(run)
+    page = Page((run / "report.html").read_text())
+    assert "Samples (paper Figs. 2-3)" in result.experiments
+    assert not any("Walks" in c for c in result.experiments)
+    assert "The result of ganlab concept mine" in result.experiments
+    assert "ganlab sample 'my run' --seeds 0-3 --device cpu --json" in page.text
+    assert "ganlab concept mine --run 'my run' --pool 200" in page.text
+
+
+def test_a_result_without_kind_is_listed_as_it_is(tiny_run, tmp_path):
+    run = copy_run(tiny_run, tmp_path)
+    # `interpolate --json` as an older ganlab wrote it: no kind, no argv
+    old = {"out": "walk.png", "rows": [[3, 5]], "frames_per_row": 4, "steps": 2, "mode": "lerp"}
+    (run / "walk.json").write_text(json.dumps(old))
+    (run / "mask.json").write_text(json.dumps({"format": "ganlab-forget-mask", "layer": 2}))
+    result = report(run)
+    page = Page((run / "report.html").read_text())
+    text = page.all_text
+    assert result.experiments[-1] == "walk.json: a result without a kind"
+    assert "a ganlab older than result kinds wrote it" in text
+    assert "frames_per_row" in text and "[[3, 5]]" in text  # its fields, as they are
+    assert not any("Walks" in c for c in result.experiments)  # no guess at what made it
+    assert not any(line.startswith("ganlab interpolate") for line in page.text)
+    assert "mask.json" not in text  # a file of ganlab's own format is not a result
 
 
 def test_report_cli(tiny_run, tmp_path, cli, monkeypatch):

@@ -25,10 +25,11 @@ from ganlab.cli import (
     train,
     visualize,
 )
-from ganlab.cli.options import ManyValuesCommand
+from ganlab.cli.options import ManyValuesCommand, RootGroup
 
 app = typer.Typer(
     name="ganlab",
+    cls=RootGroup,  # keeps the command line for the results' argv
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,

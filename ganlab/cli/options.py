@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from typer.core import TyperCommand
+from typer.core import TyperCommand, TyperGroup
 
 from ganlab.errors import CheckpointError, GanlabError
 from ganlab.io.runspec import RunSpec, is_spec
@@ -38,6 +38,22 @@ ZDist = choices("ZDist", "uniform", "normal")  # core.seeds.Z_DISTS
 Amp = choices("Amp", "auto", "off", "bf16", "fp16")  # core.amp.AMP_CHOICES
 Arch = choices("Arch", "dcgan", "imagenet32")  # core.models.ARCHS
 Mode = choices("Mode", "lerp", "slerp")  # experiments.interpolate.MODES
+
+
+ARGV = "ganlab.argv"  # ctx.meta key: the command line, as `RootGroup` was given it
+
+
+class RootGroup(TyperGroup):
+    """The `ganlab` group. It keeps the arguments it was called with (in the context's meta,
+    which every subcommand's context shares), so that a result can record the command line that
+    made it (`provenance`). argv[0] is "ganlab" however it was called: the console script,
+    `python -m ganlab` or a test's CliRunner."""
+
+    def make_context(self, info_name, args, parent=None, **extra):
+        argv = ["ganlab", *args]  # before parsing, which consumes `args`
+        ctx = super().make_context(info_name, args, parent=parent, **extra)
+        ctx.meta[ARGV] = argv
+        return ctx
 
 
 class ManyValuesCommand(TyperCommand):
@@ -297,10 +313,40 @@ def user_errors(command):
     return wrapper
 
 
+def provenance() -> dict:
+    """What the running command is and the command line that ran it, for its JSON result.
+
+    Returns:
+        {"kind": the command's path below `ganlab` ("sample", "concept mine"), "argv": the
+        command line as a list, argv[0] "ganlab"}; {} outside a command (called from Python).
+    """
+    try:  # newer typer runs on its own copy of click
+        from typer._click.globals import get_current_context
+    except ImportError:
+        from click import get_current_context
+
+    ctx = get_current_context(silent=True)
+    if ctx is None:
+        return {}
+    names, root = [], ctx
+    while root.parent is not None:  # the root's own name is however the program was called
+        names.append(root.info_name)
+        root = root.parent
+    argv = ctx.meta.get(ARGV) or ["ganlab", *sys.argv[1:]]  # not under RootGroup: sys.argv
+    return {"kind": " ".join(reversed(names)), "argv": list(argv)}
+
+
 def print_json(obj) -> None:
-    """One JSON object (a dataclass is converted) on stdout, keys sorted."""
+    """One JSON value on stdout, keys sorted. An object (a dataclass is converted) is a result:
+    it also records its `kind` and `argv` (see `provenance`), so that a report reading it need
+    not guess what made it. A list is printed as it is."""
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         obj = dataclasses.asdict(obj)
+    if isinstance(obj, dict):
+        mark = provenance()
+        if clash := mark.keys() & obj.keys():
+            raise ValueError(f"a result has its own {sorted(clash)}: print_json adds those")
+        obj = {**obj, **mark}
     sys.stdout.write(json.dumps(obj, sort_keys=True) + "\n")
     sys.stdout.flush()
 

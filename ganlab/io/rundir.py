@@ -101,6 +101,22 @@ class RunDir:
             return []
         return [json.loads(line) for line in self.metrics_path.read_text().splitlines() if line]
 
+    def read_metrics_lenient(self) -> tuple[list[dict], int]:
+        """(the records of metrics.jsonl, how many lines are not JSON objects), for readers that
+        show what a run holds: a run killed while writing leaves a cut last line."""
+        records, bad = [], 0
+        if self.metrics_path.is_file():
+            for line in self.metrics_path.read_text(errors="replace").splitlines():
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError:
+                    record = None
+                if isinstance(record, dict):
+                    records.append(record)
+                elif line.strip():
+                    bad += 1
+        return records, bad
+
 
 def default_run_dir(dataset: str, root: str | Path = "runs") -> Path:
     """runs/<dataset>-<timestamp>, with a suffix if that name is taken."""
