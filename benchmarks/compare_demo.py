@@ -77,8 +77,7 @@ def main() -> int:
         failed += not same
         accuracy = b.get("test_accuracy")
         print(
-            f"{name:<28} {len(shared)} values, test_accuracy {accuracy}: "
-            f"{'yes' if same else 'NO'}"
+            f"{name:<28} {len(shared)} values, test_accuracy {accuracy}: {'yes' if same else 'NO'}"
         )
         for k in differ[:10]:
             print(f"    {k}: {a[k]!r} -> {b[k]!r}")

@@ -5,13 +5,21 @@ The module is named for the command's two words (`import` alone is a Python keyw
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from ganlab.cli.options import Device, DeviceOpt, JsonOpt, QuietOpt, report, to_device, user_errors
+from ganlab.cli.options import (
+    Device,
+    DeviceOpt,
+    JsonOpt,
+    QuietOpt,
+    provenance,
+    report,
+    to_device,
+    user_errors,
+)
 
 import_app = typer.Typer(
     no_args_is_help=True,
@@ -84,7 +92,7 @@ def import_authors_cli(
         seed=seed,
         device=to_device(device),
         reporter=Reporter(quiet=quiet),
-        command=["ganlab", *sys.argv[1:]],
+        command=provenance()["argv"],
     )
     report(
         result,

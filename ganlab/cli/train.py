@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
@@ -21,6 +20,7 @@ from ganlab.cli.options import (
     ZDist,
     check_dataset,
     check_seeds,
+    provenance,
     report,
     user_errors,
 )
@@ -351,6 +351,6 @@ def train_cli(
         out=out,
         resume=resume,
         reporter=Reporter(quiet=quiet),
-        command=["ganlab", *sys.argv[1:]],
+        command=provenance()["argv"],
     )
     report(result, json_out, None)

@@ -67,7 +67,7 @@ class AuthorsModel:
 
     @property
     def model(self) -> ModelConfig:
-        return self.train.model_config(self.train.image_size, self.train.channels)
+        return self.train.model_config(self.train.data.image_size, self.train.data.channels)
 
 
 AUTHORS_MODELS = (

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from ganlab.errors import CheckpointError
 from ganlab.io.atomic import write_json
-from ganlab.io.runspec import LATEST, run_dir_of  # noqa: F401  TEMP re-export
+from ganlab.io.runspec import LATEST
 
 # A train record's loss_d below this: D wins outright and G gets almost no gradient (`train`
 # warns as it logs one; `report` lists them)
@@ -97,9 +97,8 @@ class RunDir:
             self.tensorboard.write_record(record)
 
     def read_metrics(self) -> list[dict]:
-        if not self.metrics_path.is_file():
-            return []
-        return [json.loads(line) for line in self.metrics_path.read_text().splitlines() if line]
+        """The records of metrics.jsonl (a cut last line left by a killed run is skipped)."""
+        return self.read_metrics_lenient()[0]
 
     def read_metrics_lenient(self) -> tuple[list[dict], int]:
         """(the records of metrics.jsonl, how many lines are not JSON objects), for readers that

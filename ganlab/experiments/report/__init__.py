@@ -33,7 +33,8 @@ from ganlab.experiments.report.page import Page
 from ganlab.experiments.report.read import Grid, Run, read_run
 from ganlab.experiments.report.tensorboard import write_tensorboard
 from ganlab.io.atomic import write_text
-from ganlab.io.rundir import RunDir, run_dir_of
+from ganlab.io.rundir import RunDir
+from ganlab.io.runspec import run_dir_of
 from ganlab.io.tensorboard import summary_writer_class, written_live
 from ganlab.progress import Reporter
 
