@@ -9,8 +9,8 @@ its label, or draws few distinct images per class, does worse.
 
 Distances are Euclidean, between pixels (the authors': images as [0, 1] vectors) or between D's
 pooled conv features (core.features). The gallery (generated or real training images) streams
-through in chunks and each test image keeps a running nearest distance and label, so a 50,000
-x 10,000 distance matrix never exists: at most `chunk` x `query_chunk` distances at once.
+through core.knn in chunks and each test image keeps a running nearest distance and label, so a
+50,000 x 10,000 distance matrix never exists: at most `chunk` x `query_chunk` distances at once.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import torch
 
 from ganlab.core.config import TrainConfig
 from ganlab.core.features import extract_features
+from ganlab.core.knn import QUERY_CHUNK, knn
 from ganlab.core.models import Discriminator
 from ganlab.core.seeds import z_from_seeds
 from ganlab.core.trainset import open_training_data
@@ -36,7 +37,6 @@ from ganlab.progress import Reporter
 
 NN_METRIC = "nn-error"  # its name in `ganlab eval --metrics`
 SPACES = ("pixel", "d-features")  # --nn-space choices
-QUERY_CHUNK = 4096  # test images per distance block
 
 
 Embed = Callable[[torch.Tensor], torch.Tensor]  # uint8 (B, C, S, S) -> float32 (B, F)
@@ -70,34 +70,24 @@ def nearest_labels(
         EvalError: the gallery is empty or its vectors do not match the queries' length.
     """
     queries = queries.float()
-    m = queries.shape[0]
-    best = torch.full((m,), float("inf"))  # running nearest squared distance
-    best_label = torch.full((m,), -1, dtype=torch.int64)
-    q_norms = queries.square().sum(1)  # (M,)
-    seen = 0
+    # the labels are the ids core.knn reports for a neighbour
+    found = knn(queries, _labelled(gallery, queries.shape[1]), k=1, query_chunk=query_chunk)
+    if found.seen == 0:
+        raise EvalError("the nearest-neighbour classifier got no labelled images.")
+    return found.ids[:, 0], found.seen
+
+
+def _labelled(
+    gallery: Iterable[tuple[torch.Tensor, torch.Tensor]], width: int
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """The gallery as float32 vectors and int64 labels, each chunk checked against the queries."""
     for vectors, labels in gallery:
-        vectors = vectors.float()
-        if vectors.shape[1] != queries.shape[1]:
+        if vectors.shape[1] != width:
             raise EvalError(
                 f"gallery vectors have {vectors.shape[1]} values, the test images "
-                f"{queries.shape[1]}: both sides must be embedded alike."
+                f"{width}: both sides must be embedded alike."
             )
-        g_norms = vectors.square().sum(1)  # (b,)
-        for start in range(0, m, query_chunk):
-            q = queries[start : start + query_chunk]  # (c, F)
-            # ||q - g||^2 = ||q||^2 - 2 q.g + ||g||^2: one matrix product per block
-            d = q_norms[start : start + len(q), None] - 2 * q @ vectors.T + g_norms[None]  # (c, b)
-            d_min, idx = d.min(dim=1)  # first minimum within the chunk
-            better = d_min < best[start : start + len(q)]  # strict: earlier chunks win ties
-            best[start : start + len(q)] = torch.where(better, d_min, best[start : start + len(q)])
-            chunk_best = labels.to(torch.int64)[idx]
-            best_label[start : start + len(q)] = torch.where(
-                better, chunk_best, best_label[start : start + len(q)]
-            )
-        seen += len(vectors)
-    if seen == 0:
-        raise EvalError("the nearest-neighbour classifier got no labelled images.")
-    return best_label, seen
+        yield vectors.float(), labels.to(torch.int64)
 
 
 def nn_error(
