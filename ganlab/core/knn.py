@@ -1,14 +1,14 @@
 """Exact k nearest neighbours of a set of queries in a reference that arrives in chunks.
 
 Two commands search a reference too large for one distance matrix: `eval --metrics nn-error`
-labels each real test image by its nearest generated sample (core.nnerror), and
+labels each real test image by its nearest generated sample (core.metrics.nnerror), and
 `ganlab neighbors` finds the nearest training images of samples (experiments.neighbors). The
 reference streams through once (generated in batches, or read from disk), each query keeps its
 running k best, and at most `query_chunk` x (rows of one chunk) distances exist at once.
 
 Distances come from the rows' squared norms and one matrix product per block, not from
 torch.cdist; `distance` says how they are combined, so each caller keeps its own arithmetic
-(and so its exact numbers). Improved precision/recall (core.metrics) also uses k-NN
+(and so its exact numbers). Improved precision/recall (core.metrics.formulas) also uses k-NN
 distances, but through torch-fidelity's own code, so that its numbers stay torch-fidelity's.
 """
 

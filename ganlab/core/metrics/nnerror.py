@@ -8,38 +8,38 @@ images. A G whose classes are right and varied approaches the real-data error; o
 its label, or draws few distinct images per class, does worse.
 
 Distances are Euclidean, between pixels (the authors': images as [0, 1] vectors) or between D's
-pooled conv features (core.features). The gallery (generated or real training images) streams
-through core.knn in chunks and each test image keeps a running nearest distance and label, so a
-50,000 x 10,000 distance matrix never exists: at most `chunk` x `query_chunk` distances at once.
+pooled conv features (core.metrics.galleries). The gallery (generated or real training images)
+streams through core.knn in chunks and each test image keeps a running nearest distance and
+label, so a 50,000 x 10,000 distance matrix never exists: at most `chunk` x `query_chunk`
+distances at once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from ganlab.core.config import TrainConfig
-from ganlab.core.features import extract_features
 from ganlab.core.knn import QUERY_CHUNK, knn
-from ganlab.core.models import Discriminator
-from ganlab.core.seeds import z_from_seeds
-from ganlab.core.trainset import open_training_data
+from ganlab.core.metrics.galleries import (
+    Embed,
+    d_feature_embed,
+    embed_all,
+    generated_gallery,
+    pixel_embed,
+    real_gallery,
+)
+from ganlab.core.metrics.reference import Reference, open_reference
 from ganlab.data.base import ImageDataset
-from ganlab.data.batches import batches
 from ganlab.data.registry import DATASETS
 from ganlab.errors import EvalError
 from ganlab.io.checkpoint import Checkpoint
-from ganlab.io.images import to_uint8
 from ganlab.progress import Reporter
 
-NN_METRIC = "nn-error"  # its name in `ganlab eval --metrics`
 SPACES = ("pixel", "d-features")  # --nn-space choices
-
-
-Embed = Callable[[torch.Tensor], torch.Tensor]  # uint8 (B, C, S, S) -> float32 (B, F)
 
 
 @dataclass
@@ -109,88 +109,6 @@ def nn_error(
     predicted, seen = nearest_labels(gallery, queries, query_chunk)
     wrong = (predicted != query_labels.to(torch.int64)).double().mean().item()
     return NNError(error=wrong, gallery_n=seen, test_n=int(queries.shape[0]))
-
-
-# --- embeddings --------------------------------------------------------------------------------
-
-
-def pixel_embed(images: torch.Tensor) -> torch.Tensor:
-    """uint8 (B, C, S, S) -> (B, C*S*S) in [0, 1]: the authors' pixel space."""
-    return images.flatten(1).float().div_(255.0)
-
-
-def d_feature_embed(D: Discriminator, device: str | torch.device = "cpu") -> Embed:
-    """uint8 (B, C, S, S) -> D's conv features, every layer max-pooled to 4x4 (the probe's).
-
-    D is in eval mode (its running BatchNorm statistics); a conditional D gets no class
-    (core.features), so generated and real images are embedded alike.
-    """
-    D = D.to(device).eval()
-
-    def embed(images: torch.Tensor) -> torch.Tensor:
-        return next(extract_features(D, iter([images]), device=device))
-
-    return embed
-
-
-# --- the two galleries -------------------------------------------------------------------------
-
-
-@torch.no_grad()
-def generated_gallery(
-    ckpt: Checkpoint,
-    n: int,
-    embed: Embed,
-    device: str | torch.device = "cpu",
-    batch_size: int = 256,
-    reporter: Reporter | None = None,
-) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """(embedded samples, labels) chunks of a conditional G: seed i drawn in class i % K.
-
-    The samples are quantised to uint8 as saved PNGs (`ganlab sample` writes the same
-    images), G in eval mode; n samples cover the K classes evenly.
-    """
-    k = ckpt.model_config.num_classes
-    G = ckpt.generator(device)
-    rep = reporter or Reporter(quiet=True)
-    for start in range(0, n, batch_size):
-        seeds = list(range(start, min(n, start + batch_size)))
-        z = z_from_seeds(seeds, ckpt.model_config.nz, ckpt.z_dist).to(device)  # (b, nz)
-        y = torch.tensor(seeds) % k  # (b,)
-        images = to_uint8(G(z, y.to(device)).float())  # (b, C, S, S) uint8
-        rep.update(seeds[-1] + 1)
-        yield embed(images), y
-
-
-def real_gallery(
-    data: ImageDataset,
-    n: int | None,
-    embed: Embed,
-    batch_size: int = 256,
-    workers: int = 0,
-    seed: int = 0,
-) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """(embedded images, labels) chunks of `n` real images (the first n of a seeded
-    permutation of `data`; all of it when n is None or larger)."""
-    order = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))
-    chosen = order if n is None else order[:n]
-    for batch in batches(data, indices=chosen.tolist(), batch_size=batch_size, workers=workers):
-        if len(batch.images):
-            yield embed(batch.images), batch.labels
-
-
-def embed_all(
-    data: ImageDataset, embed: Embed, batch_size: int = 256, workers: int = 0
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Every image of `data` embedded, (N, F), with its labels (N,): the test queries."""
-    vectors, labels = [], []
-    for batch in batches(data, batch_size=batch_size, workers=workers):
-        if len(batch.images):
-            vectors.append(embed(batch.images))
-            labels.append(batch.labels)
-    if not vectors:
-        raise EvalError(f"the {data.info.name} {data.split} split has no readable image.")
-    return torch.cat(vectors), torch.cat(labels)
 
 
 # --- a run's nn-error --------------------------------------------------------------------------
@@ -309,14 +227,11 @@ def _splits(ckpt: Checkpoint, data_root: str | Path | None) -> tuple[ImageDatase
         )
     root = cfg.data_root if data_root is None else str(data_root)
     # the published files: a prepared cache holds only the split the run trained on
-    cfg = cfg.replace(
-        image_size=ckpt.model_config.image_size,
-        channels=ckpt.model_config.channels,
-        data=None,
-        data_root=root,
-        download=False,
+    size, channels = ckpt.model_config.image_size, ckpt.model_config.channels
+    train, held_out = (
+        open_reference(Reference(cfg.dataset, s, size, channels, root, category=cfg.category))
+        for s in ("train", test)
     )
-    train, held_out = (open_training_data(cfg.replace(split=s)) for s in ("train", test))
     names = ckpt.class_names
     for data in (train, held_out):
         if list(data.class_names) != names and ckpt.state.get("class_names") is not None:
