@@ -10,9 +10,9 @@ import torch
 from PIL import Image
 
 from ganlab.core.generate import class_grid, generate, resolve_class
+from ganlab.core.metrics.nnerror import NNErrorEval, nearest_labels, nn_error
 from ganlab.core.models import NO_CLASS, Discriminator, Generator, ModelConfig
 from ganlab.core.nets import load_generator
-from ganlab.core.nnerror import NNErrorEval, nearest_labels, nn_error
 from ganlab.core.seeds import z_from_seeds
 from ganlab.core.train import resume_config, train
 from ganlab.errors import EvalError, GanlabError
@@ -240,10 +240,9 @@ def test_nn_error_of_an_unconditional_run_is_refused(cli, tiny_run, tmp_path):
 
 def test_nn_space_choices_match_the_library():
     from ganlab.cli import eval as eval_cli
-    from ganlab.core import nnerror
+    from ganlab.core.metrics import nnerror
 
     assert tuple(m.value for m in eval_cli.NNSpace) == nnerror.SPACES
-    assert eval_cli.NN_METRIC == nnerror.NN_METRIC
 
 
 def test_copy_of_run_keeps_classes(cond_run, tmp_path):

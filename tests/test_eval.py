@@ -18,6 +18,7 @@ from PIL import Image
 
 from ganlab.core import inception as inc
 from ganlab.core import metrics
+from ganlab.core.metrics import formulas, reference
 from ganlab.errors import CheckpointError, EvalError
 from ganlab.experiments.eval import evaluate
 from ganlab.io.checkpoint import prune_checkpoints
@@ -159,19 +160,19 @@ def test_precision_recall_on_synthetic_clusters():
 def count_reads(monkeypatch):
     """Counts the real images read (through data.batches) and the data sets opened."""
     counts = {"images": 0, "opened": 0}
-    real_batches, real_open = metrics.batches, metrics.Reference.open
+    real_batches, real_open = reference.batches, reference.open_reference
 
     def counting_batches(*args, **kwargs):
         for batch in real_batches(*args, **kwargs):
             counts["images"] += batch.size
             yield batch
 
-    def counting_open(self):
+    def counting_open(ref):
         counts["opened"] += 1
-        return real_open(self)
+        return real_open(ref)
 
-    monkeypatch.setattr(metrics, "batches", counting_batches)
-    monkeypatch.setattr(metrics.Reference, "open", counting_open)
+    monkeypatch.setattr(reference, "batches", counting_batches)
+    monkeypatch.setattr(reference, "open_reference", counting_open)
     return counts
 
 
@@ -422,7 +423,48 @@ def test_missing_library_names_the_install_command(monkeypatch):
         inc.require_torch_fidelity()
 
 
-def test_cli_metric_names_match_the_library():
-    from ganlab.cli import eval as eval_cli
+# --- the metric registry ----------------------------------------------------------------------
 
-    assert eval_cli.METRICS == metrics.METRICS
+
+def test_eval_cli_reads_the_metric_registry(cli, tiny_run):
+    """--metrics lists every registered metric with its help; a name not in the table is a
+    usage error (exit 2) naming the choices, from the command line and from Python alike."""
+    import typer
+
+    from ganlab.cli import app
+
+    command = typer.main.get_command(app).commands["eval"]
+    option = next(p for p in command.params if p.name == "metrics")
+    for m in metrics.METRICS.values():
+        assert f"{m.name} ({m.help})" in option.help
+    assert option.default == ",".join(metrics.DEFAULT)
+    result = cli("eval", "--help")
+    assert result.exit_code == 0
+    text = " ".join(result.output.replace("\u2502", " ").split())  # unwrapped, no box
+    assert all(f"{name} (" in text for name in metrics.METRICS)
+    result = cli("eval", tiny_run, "--metrics", "fid,lpips")
+    assert result.exit_code == 2
+    text = " ".join(result.output.replace("\u2502", " ").split())
+    assert "'--metrics': unknown metric lpips: choose from fid, kid, is, pr, nn-error" in text
+    with pytest.raises(EvalError, match="unknown metric lpips: choose from fid, kid, is"):
+        evaluate(tiny_run, metrics=("fid", "LPIPS"))
+    assert metrics.parse_metrics(" FID, kid,fid ") == ("fid", "kid")
+
+
+def test_every_inception_metric_has_one_scorer_writing_its_keys():
+    on_features = [m for m in metrics.METRICS.values() if m.inception]
+    assert set(formulas.SCORERS) == {m.name for m in on_features}
+    gen = torch.Generator().manual_seed(0)
+    fake = {inc.FEATURES: torch.rand(40, 8, generator=gen), inc.LOGITS: torch.rand(40, 5)}
+    real = torch.rand(50, 8, generator=gen)
+    ref = metrics.ReferenceFeatures(real, *metrics.fid_statistics(real), {"n": 50})
+    for m in on_features:
+        assert tuple(metrics.score(fake, ref, (m.name,))) == m.keys
+
+
+def test_the_command_line_reads_the_registry_without_torch():
+    import subprocess
+    import sys
+
+    code = "import sys, ganlab.cli; assert 'torch' not in sys.modules, 'torch was imported'"
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -18,7 +18,6 @@ def test_import_contracts_hold():
     assert "0 broken" in result.stdout
 
 
-
 def _contracts() -> list[dict]:
     if sys.version_info >= (3, 11):
         import tomllib

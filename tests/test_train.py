@@ -4,7 +4,7 @@ import signal
 import pytest
 import torch
 
-import ganlab.core.train as train_mod
+import ganlab.core.order as order  # step_noise draws through its sample_z
 from ganlab.core.train import resume_config, train
 from ganlab.errors import GanlabError, Interrupted, TrainingDiverged
 from ganlab.io.checkpoint import load_checkpoint
@@ -104,7 +104,7 @@ def test_keep_prunes_old_checkpoints(tmp_path, quiet, tiny_config):
 
 
 def test_signal_saves_checkpoint_and_resume_is_exact(tmp_path, quiet, monkeypatch, tiny_config):
-    real_sample_z = train_mod.sample_z
+    real_sample_z = order.sample_z
     calls = []
 
     def sample_z_then_signal(*args, **kwargs):
@@ -113,12 +113,12 @@ def test_signal_saves_checkpoint_and_resume_is_exact(tmp_path, quiet, monkeypatc
             os.kill(os.getpid(), signal.SIGTERM)
         return real_sample_z(*args, **kwargs)
 
-    monkeypatch.setattr(train_mod, "sample_z", sample_z_then_signal)
+    monkeypatch.setattr(order, "sample_z", sample_z_then_signal)
     with pytest.raises(Interrupted, match="--resume") as info:
         train(tiny_config(max_steps=15), out=tmp_path / "run", reporter=quiet)
     assert info.value.exit_code == 130
     assert load_checkpoint(tmp_path / "run").step == 7
-    monkeypatch.setattr(train_mod, "sample_z", real_sample_z)
+    monkeypatch.setattr(order, "sample_z", real_sample_z)
     # the handler is gone again: SIGTERM's default action is restored
     assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
     train(resume_config(tmp_path / "run", {}), resume=tmp_path / "run", reporter=quiet)
@@ -127,7 +127,7 @@ def test_signal_saves_checkpoint_and_resume_is_exact(tmp_path, quiet, monkeypatc
 
 
 def test_divergence_stops_and_keeps_last_good_checkpoint(tmp_path, quiet, monkeypatch, tiny_config):
-    real_sample_z = train_mod.sample_z
+    real_sample_z = order.sample_z
     calls = []
 
     def poisoned(*args, **kwargs):
@@ -135,7 +135,7 @@ def test_divergence_stops_and_keeps_last_good_checkpoint(tmp_path, quiet, monkey
         z = real_sample_z(*args, **kwargs)
         return z * float("nan") if len(calls) > 6 else z
 
-    monkeypatch.setattr(train_mod, "sample_z", poisoned)
+    monkeypatch.setattr(order, "sample_z", poisoned)
     with pytest.raises(TrainingDiverged, match="NaN"):
         train(
             tiny_config(max_steps=20, checkpoint_every=3, log_every=100),

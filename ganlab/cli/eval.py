@@ -23,21 +23,21 @@ from ganlab.cli.options import (
     to_device,
     user_errors,
 )
+from ganlab.core.metrics.registry import DEFAULT, METRICS, parse_metrics
+from ganlab.errors import EvalError
 
-METRICS = ("fid", "kid", "is", "pr")  # core.metrics.METRICS
-NN_METRIC = "nn-error"  # core.nnerror.NN_METRIC
-NNSpace = choices("NNSpace", "pixel", "d-features")  # core.nnerror.SPACES
+NNSpace = choices("NNSpace", "pixel", "d-features")  # core.metrics.nnerror.SPACES
+METRICS_HELP = (
+    "Comma-separated: " + "; ".join(f"{m.name} ({m.help})" for m in METRICS.values()) + "."
+)
 
 
 def check_metrics(value: str) -> str:
-    names = [m.strip().lower() for m in value.split(",") if m.strip()]
-    bad = [m for m in names if m not in (*METRICS, NN_METRIC)]
-    if bad or not names:
-        raise typer.BadParameter(
-            f"{value!r}: choose from {', '.join((*METRICS, NN_METRIC))}, comma-separated (e.g. "
-            "fid,kid,is,pr)"
-        )
-    return ",".join(names)
+    """--metrics against the registry: an unknown name is a usage error naming the choices."""
+    try:
+        return ",".join(parse_metrics(value))
+    except EvalError as e:
+        raise typer.BadParameter(str(e)) from None
 
 
 def check_which(value: Optional[str]) -> Optional[str]:
@@ -61,14 +61,8 @@ def eval_cli(
     ] = None,
     metrics: Annotated[
         str,
-        typer.Option(
-            help="Comma-separated: fid, kid, is (Inception Score), pr (precision/recall), "
-            "nn-error (a conditional run: the test error of a 1-nearest-neighbour classifier "
-            "built from its -n samples, beside one built from -n real training images; the "
-            "paper's appendix).",
-            callback=check_metrics,
-        ),
-    ] = "fid,kid",
+        typer.Option(help=METRICS_HELP, callback=check_metrics),
+    ] = ",".join(DEFAULT),
     num: num_option("50000, the standard protocol") = None,
     real_num: Annotated[
         int,

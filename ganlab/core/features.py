@@ -70,7 +70,8 @@ def d_embedding(
     Returns:
         (B, F): differentiable in x (projection's loss needs that).
     """
-    _, feats = D(x, _no_class(D, x), features=True)
+    y = _no_class(D, x)  # None: unconditional, or a net that holds its own class
+    _, feats = D(x, features=True) if y is None else D(x, y, features=True)
     return pool_features(feats, layers, grid)
 
 
@@ -147,7 +148,7 @@ def recompute_bn_stats(
 
 def _no_class(D: Discriminator, x: torch.Tensor) -> torch.Tensor | None:
     """A conditional D's label input for unlabelled images: NO_CLASS (zero one-hot) each."""
-    if not D.cfg.num_classes:
+    if not isinstance(D, Discriminator) or not D.cfg.num_classes:
         return None
     return torch.full((x.shape[0],), NO_CLASS, dtype=torch.int64, device=x.device)
 

@@ -6,48 +6,48 @@ like a run that never stopped (on the CPU; cuDNN kernels may differ run to run o
 position of a run is its global step alone: epoch = step // steps_per_epoch, the batches of an
 epoch come from a permutation seeded by (seed, epoch), and under torchrun each rank trains on
 its slice of every global batch.
+
+The loop reads top to bottom here; the pieces with one job each live beside it: core.order (the
+batches and noise of a step), core.meter (running statistics, divergence), core.grid (the
+per-epoch sample grid), core.runstate (run directory, resume, checkpoints), core.signals.
 """
 
 from __future__ import annotations
 
-import math
 import signal
-import sys
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
-from ganlab import __version__
 from ganlab.core.amp import AmpChoice, resolve_amp
 from ganlab.core.config import IDENTITY_FIELDS, TrainConfig
 from ganlab.core.device import resolve_device
-from ganlab.core.distributed import DistEnv, any_rank, barrier, mean_over_ranks
+from ganlab.core.distributed import DistEnv, any_rank, barrier
 from ganlab.core.distributed import setup as setup_distributed
 from ganlab.core.distributed import teardown as teardown_distributed
-from ganlab.core.generate import class_grid
+from ganlab.core.grid import SampleGrid
+from ganlab.core.meter import Meter, check_finite
 from ganlab.core.metrics import TrainingEval
 from ganlab.core.models import build_models
-from ganlab.core.seeds import sample_z, z_from_seeds
+from ganlab.core.order import (
+    epoch_batches,
+    kept_indices,
+    real_batches,
+    resident_images,
+    step_noise,
+)
+from ganlab.core.runstate import new_run, resume_run, save_checkpoint_at
+from ganlab.core.signals import install_signal_handlers, restore_signal_handlers
 from ganlab.core.step import gan_step, prepare_models
 from ganlab.core.trainset import conditional_classes
-from ganlab.data.batches import batches
-from ganlab.data.memory import InMemoryDataset
 from ganlab.data.spec import open_dataset
 from ganlab.errors import GanlabError, Interrupted, TrainingDiverged
-from ganlab.io.checkpoint import (
-    TrainingState,
-    load_checkpoint,
-    prune_checkpoints,
-    resolve_checkpoint_path,
-    save_checkpoint,
-    write_latest,
-)
-from ganlab.io.images import grid_image, png_bytes, save_png, to_unit
-from ganlab.io.rundir import COLLAPSED_LOSS_D, RunDir, default_run_dir
-from ganlab.io.seedlist import parse_seeds
+from ganlab.io.checkpoint import TrainingState, load_checkpoint
+from ganlab.io.images import to_unit
+from ganlab.io.rundir import COLLAPSED_LOSS_D
+from ganlab.io.runspec import resolve_checkpoint_path
 from ganlab.io.tensorboard import TensorBoardWriter, summary_writer_class
 from ganlab.progress import Reporter
 
@@ -64,69 +64,6 @@ class TrainResult:
     images_per_s: float = 0.0
     elapsed_s: float = 0.0
     skipped: int = 0
-
-
-STAT_NAMES = ("loss_d", "loss_g", "d_x", "d_g_z")  # what `gan_step` returns, in order
-
-
-@dataclass
-class Meter:
-    """Running totals of the training statistics over a span of steps (a log interval, an epoch).
-
-    The sums stay on the training device, so counting a step does not wait for it; reading the
-    averages is the span's one device sync (and, under torchrun, its one all-reduce).
-    """
-
-    sums: torch.Tensor  # (4,) STAT_NAMES summed over the steps that trained
-    steps: int = 0  # steps that trained (a batch gutted by corrupt files is passed over)
-    images: int = 0  # real images trained on, all ranks together
-    skipped: int = 0  # unreadable images left out of this rank's batches
-    started: float = field(default_factory=time.perf_counter)  # when the span began
-
-    @classmethod
-    def on(cls, device: torch.device) -> Meter:
-        """An empty meter whose sums live on `device`."""
-        return cls(torch.zeros(4, device=device))
-
-    def add(self, stats: torch.Tensor | None, images: int, skipped: int) -> None:
-        """Count one step.
-
-        Args:
-            stats: the step's (4,) `gan_step` statistics, or None if it did not train.
-            images: real images the step trained on, all ranks together (ignored when None).
-            skipped: unreadable images left out of this rank's batch.
-        """
-        self.skipped += skipped
-        if stats is not None:
-            self.sums += stats
-            self.steps += 1
-            self.images += images
-
-    def averages(self, env: DistEnv, step: int) -> dict:
-        """Mean statistics per trained step over all ranks, rounded for metrics.jsonl.
-
-        Args:
-            env: the process group the means are taken over.
-            step: the current step (named in the error).
-        Returns:
-            {name: mean} for STAT_NAMES, rounded to 6 decimals.
-        Raises:
-            TrainingDiverged: a mean is NaN or infinite.
-        """
-        values = (mean_over_ranks(self.sums, env) / max(self.steps, 1)).tolist()
-        if not all(math.isfinite(v) for v in values):
-            raise _diverged(step)
-        return {k: round(v, 6) for k, v in zip(STAT_NAMES, values, strict=True)}
-
-    def seconds(self) -> float:
-        """Seconds since the span began."""
-        return time.perf_counter() - self.started
-
-    def reset(self) -> None:
-        """Begin a new span now."""
-        self.sums.zero_()
-        self.steps, self.images, self.skipped = 0, 0, 0
-        self.started = time.perf_counter()
 
 
 def resume_config(run_dir: str | Path, overrides: dict) -> TrainConfig:
@@ -216,7 +153,7 @@ def _train(
     # --eval-every: the metrics library and Inception weights are checked before any work
     evaluator = TrainingEval(cfg, device, env.is_main, rep) if cfg.eval_every else None
     data = open_dataset(cfg.data)
-    keep = _kept_indices(cfg, data, rep)  # None, or the indices left by --exclude
+    keep = kept_indices(cfg, data, rep)  # None, or the indices left by --exclude
     n = len(data) if keep is None else len(keep)
     if n < cfg.batch_size:
         raise GanlabError(
@@ -250,53 +187,10 @@ def _train(
         device=device,
         class_names=classes,
     )
-    step = 0
-    ckpt = None
-    if resume is not None:
-        run = RunDir(resume)
-        ckpt = load_checkpoint(resume)
-        if ckpt.model_config != mcfg:
-            raise GanlabError(
-                f"the dataset now gives {data.image_size}px x {data.channels} "
-                f"channels but {resume} was trained on {ckpt.model_config}. Resume "
-                "with the data the run was trained on."
-            )
-        step = state.restore(ckpt)  # nets, optimizers, RNG states
-        _set_lr(opt_g, cfg)
-        _set_lr(opt_d, cfg)
-        if env.is_main:
-            run.append_metrics(
-                {
-                    "kind": "event",
-                    "event": "resume",
-                    "step": step,
-                    "checkpoint": ckpt.path.name,
-                    "world_size": env.world_size,
-                    "precision": precision.to_dict(),
-                    "time": time.time(),
-                }
-            )
-        rep.log(f"resuming {run.path} from step {step} ({ckpt.path.name})")
+    if resume is not None:  # nets, optimizers and RNG states from its latest checkpoint
+        run, ckpt, step = resume_run(resume, state, cfg, env, precision, rep)
     else:
-        run = RunDir(out or default_run_dir(cfg.data.name))
-        if env.is_main:
-            run.create(
-                {
-                    "ganlab_version": __version__,
-                    "config": cfg.to_dict(),
-                    "model": mcfg.to_dict(),
-                    "dataset": data.describe(),
-                    **({"classes": classes} if classes else {}),
-                    "steps_per_epoch": steps_per_epoch,
-                    "device": str(device),
-                    "precision": precision.to_dict(),
-                    "world_size": env.world_size,
-                    "command": command or [],
-                    "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                }
-            )
-        barrier(env)  # the directory exists before any rank goes on
-        rep.log(f"run directory: {run.path}")
+        run, ckpt, step = new_run(out, state, cfg, data, env, precision, command, rep), None, 0
     if evaluator is not None:  # the reference features (cached) and, resuming, the best FID
         evaluator.prepare(data, mcfg.image_size, mcfg.channels, run)
         barrier(env)
@@ -318,11 +212,7 @@ def _train(
     total_steps = cfg.epochs * steps_per_epoch
     if cfg.max_steps is not None:
         total_steps = min(total_steps, cfg.max_steps)
-    # the fixed-noise grid; a conditional run's has one row per class (core.generate.class_grid)
-    grid_seeds, grid_y = class_grid(parse_seeds(cfg.grid_seeds), mcfg.num_classes)
-    grid_z = z_from_seeds(grid_seeds, mcfg.nz, cfg.z_dist).to(device)
-    grid_y = None if grid_y is None else grid_y.to(device)
-    grid_nrow = len(grid_seeds) // mcfg.num_classes if mcfg.num_classes else None
+    grid = SampleGrid(cfg.grid_seeds, mcfg, cfg.z_dist, device)  # the same seeds every epoch
     if step >= total_steps:  # e.g. a batch job resubmitted after its slice finished
         rep.log(
             f"{run.path} is already at step {step} (target {total_steps}); pass a larger "
@@ -335,34 +225,22 @@ def _train(
 
     def checkpoint() -> Path:
         """Save the run at the current step (rank 0 writes); every rank gets the path."""
-        path = run.checkpoint_path(step)
-        if env.is_main:
-            save_checkpoint(path, state.snapshot(step))
-            write_latest(run.checkpoints_dir, path.name)
-            prune_checkpoints(run.checkpoints_dir, cfg.keep)
-        return path
+        return save_checkpoint_at(run, state, step, cfg.keep, env.is_main)
 
     def render_grid(name: str) -> None:
-        if not env.is_main:
-            return
-        G.eval()  # eval-mode BatchNorm: the grid equals `ganlab sample --seeds <grid seeds>`
-        with torch.no_grad():
-            img = grid_image(G(grid_z, grid_y).float(), nrow=grid_nrow)
-        G.train()
-        save_png(img, run.samples_dir / name)
-        if run.tensorboard is not None:
-            run.tensorboard.write_grid(step, png_bytes(img))
+        if env.is_main:
+            grid.render(G, run.samples_dir / name, run.tensorboard, step)
 
     # --- loop ---------------------------------------------------------------------------------
     stop_signal: list[int] = []
-    old_handlers = _install_signal_handlers(stop_signal)
+    old_handlers = install_signal_handlers(stop_signal)
     t_start = time.perf_counter()
     log_meter = Meter.on(device)  # the steps since the last metrics record
     epoch_meter = Meter.on(device)  # the steps of the current epoch
     images_total, skipped_total = 0, 0  # over this call's steps, all ranks / this rank
     last: dict = {}  # the last logged averages
     last_ckpt: Path | None = None
-    resident = _resident_images(data, device)
+    resident = resident_images(data, device)
     rep.start(f"{cfg.data.name} {mcfg.image_size}px", total=total_steps, completed=step)
     if cfg.tensorboard and env.is_main:  # from here on every metrics record goes to RUN/tb too
         # a resumed run logs again from the step after its checkpoint: TensorBoard hides what
@@ -371,7 +249,7 @@ def _train(
     try:
         while step < total_steps:
             # data: the rest of the current epoch, this rank's slice of every global batch
-            index_batches = _epoch_batches(
+            index_batches = epoch_batches(
                 n,
                 cfg.batch_size,
                 cfg.seed,
@@ -382,7 +260,7 @@ def _train(
                 index_batches = [keep[idx] for idx in index_batches]
             index_batches = [idx[env.rank :: env.world_size] for idx in index_batches]
             stop = False
-            for raw, labels, skipped in _real_batches(
+            for raw, labels, skipped in real_batches(
                 data, resident, index_batches, cfg.workers, device
             ):
                 x = to_unit(raw.to(device, non_blocking=True))  # uint8 -> (b, C, S, S) in [-1, 1]
@@ -466,14 +344,14 @@ def _train(
                     last_ckpt = checkpoint()
                     epoch_meter.reset()  # the next epoch is timed from here
                 elif cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
-                    _check_finite(step, log_meter, epoch_meter)
+                    check_finite(step, log_meter, epoch_meter)
                     last_ckpt = checkpoint()
 
                 # evaluate: FID/KID of G at a checkpoint, which becomes `best` if the lowest;
                 # rank 0 scores, the other ranks wait
                 if evaluator is not None and step % cfg.eval_every == 0:
                     if last_ckpt is None or last_ckpt.name != run.checkpoint_path(step).name:
-                        _check_finite(step, log_meter, epoch_meter)
+                        check_finite(step, log_meter, epoch_meter)
                         last_ckpt = checkpoint()
                     paused = time.perf_counter()
                     evaluator.evaluate(G, step, step / steps_per_epoch, last_ckpt, run)
@@ -487,7 +365,7 @@ def _train(
                 if stop or step >= total_steps:
                     break
             if stop:
-                _check_finite(step, log_meter, epoch_meter)
+                check_finite(step, log_meter, epoch_meter)
                 path = checkpoint()
                 name = signal.Signals(stop_signal[0]).name if stop_signal else "a signal"
                 raise Interrupted(
@@ -498,7 +376,7 @@ def _train(
         if step % steps_per_epoch != 0 and (
             last_ckpt is None or last_ckpt.name != run.checkpoint_path(step).name
         ):
-            _check_finite(step, log_meter, epoch_meter)
+            check_finite(step, log_meter, epoch_meter)
             render_grid(f"step-{step:08d}.png")
             last_ckpt = checkpoint()
     except TrainingDiverged as e:
@@ -508,7 +386,7 @@ def _train(
         raise
     finally:
         rep.stop()
-        _restore_signal_handlers(old_handlers)
+        restore_signal_handlers(old_handlers)
         if run.tensorboard is not None:
             run.tensorboard.close()
 
@@ -528,117 +406,3 @@ def _train(
         f"{result.images_per_s:.1f} img/s; samples in {run.samples_dir}"
     )
     return result
-
-
-def step_noise(seed: int, step: int, rank: int, n: int, nz: int, dist: str) -> torch.Tensor:
-    """The latents (n, nz) of one step on one rank: a pure function of (seed, step, rank).
-
-    Deriving noise from the position, not from a running generator, makes resume exact with
-    no RNG state to save, at any world size.
-    """
-    gen = torch.Generator().manual_seed((seed % 2**20) * 2**42 + step * 2**10 + rank % 2**10)
-    return sample_z(n, nz, dist, gen)
-
-
-def _resident_images(data, device: torch.device) -> torch.Tensor | None:
-    """Keep an in-memory uint8 dataset on the GPU when it is small (no per-step copies)."""
-    if not isinstance(data, InMemoryDataset) or device.type != "cuda":
-        return None
-    free, _total = torch.cuda.mem_get_info(device)
-    if data.images.numel() > free // 4:
-        return None
-    return data.images.to(device)
-
-
-def _kept_indices(cfg: TrainConfig, data, rep: Reporter) -> torch.Tensor | None:
-    """Dataset indices left after `--exclude` (None without it)."""
-    if cfg.exclude is None:
-        return None
-    from ganlab.data.exclusion import kept_indices
-
-    keep = torch.from_numpy(kept_indices(cfg.exclude, data))
-    rep.log(
-        f"--exclude {cfg.exclude}: leaving out {len(data) - len(keep)} of {len(data)} "
-        "images (near-duplicates)"
-    )
-    return keep
-
-
-def _epoch_batches(n: int, batch_size: int, seed: int, epoch: int, first: int) -> list:
-    """Index batches of one epoch from batch `first` on: a permutation seeded by (seed, epoch)."""
-    gen = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
-    perm = torch.randperm(n, generator=gen)
-    steps = n // batch_size
-    return [perm[i * batch_size : (i + 1) * batch_size] for i in range(first, steps)]
-
-
-def _real_batches(
-    data, resident: torch.Tensor | None, index_batches: list, workers: int, device: torch.device
-) -> Iterator[tuple[torch.Tensor, torch.Tensor, int]]:
-    """The real images and labels of each index batch, in order.
-
-    Args:
-        data: the training ImageDataset.
-        resident: its images already on the GPU (`_resident_images`), or None.
-        index_batches: (b,) int64 dataset indices of each batch.
-        workers: decoding processes for a file-backed dataset.
-        device: the training device (batches for CUDA are pinned).
-    Returns:
-        An iterator of (uint8 images (b', C, S, S), int64 labels (b',) on the CPU, unreadable
-        images left out: b - b').
-    """
-    if resident is not None:  # the dataset is on the GPU already
-        for idx in index_batches:
-            yield resident[idx.to(device)], data.labels[idx], 0
-        return
-    for batch in batches(data, index_batches, workers=workers, pin_memory=device.type == "cuda"):
-        yield batch.images, batch.labels, batch.skipped
-
-
-def _diverged(step: int) -> TrainingDiverged:
-    return TrainingDiverged(
-        f"training diverged: a loss became NaN or infinite before step {step}. The last good "
-        "checkpoint is kept in checkpoints/ (see `latest`). Resume from it with a lower --lr, "
-        "or restart with another --seed."
-    )
-
-
-def _check_finite(step: int, *meters: Meter) -> None:
-    """Refuse to checkpoint a diverged state: the last good checkpoint must stay `latest`."""
-    if not all(torch.isfinite(meter.sums).all() for meter in meters):
-        raise _diverged(step)
-
-
-def _set_lr(opt: torch.optim.Optimizer, cfg: TrainConfig) -> None:
-    """Apply (possibly overridden) hyperparameters to a restored optimizer."""
-    for group in opt.param_groups:
-        group["lr"] = cfg.lr
-        group["betas"] = (cfg.beta1, cfg.beta2)
-        group["weight_decay"] = cfg.weight_decay
-
-
-def _install_signal_handlers(flag: list[int]) -> dict:
-    """SIGINT/SIGTERM set `flag`; the loop checkpoints and stops after the current step."""
-
-    def handler(signum, _frame):
-        if flag:  # a second signal: stop now
-            raise KeyboardInterrupt
-        flag.append(signum)
-        print(
-            f"\n{signal.Signals(signum).name}: saving a checkpoint after this step "
-            "(send again to stop at once)",
-            file=sys.stderr,
-        )
-
-    old = {}
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
-            old[sig] = signal.signal(sig, handler)
-        except ValueError:  # not the main thread (e.g. called from a worker thread)
-            pass
-    return old
-
-
-def _restore_signal_handlers(old: dict) -> None:
-    for sig, h in old.items():
-        signal.signal(sig, h)

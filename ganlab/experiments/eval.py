@@ -4,12 +4,12 @@ A number is only comparable with another made the same way, so every result carr
 protocol: how many images were generated (seeds 0..n-1, G in eval mode, quantised to uint8 as
 a saved PNG) and how many real ones, which data set, split, size and channels, the feature
 extractor and its weights' SHA-256, the resize, and the library versions. The metrics
-themselves are torch-fidelity's (core.metrics); see docs/evaluation.md for the protocol and
-its pitfalls.
+themselves are torch-fidelity's (core.metrics.formulas); see docs/evaluation.md for the
+protocol and its pitfalls.
 
-`nn-error` is the paper's appendix metric for a class-conditional run (core.nnerror): the test
-error of a 1-nearest-neighbour classifier built from n generated samples, beside the same
-classifier built from real training images. It needs no Inception network.
+`nn-error` is the paper's appendix metric for a class-conditional run (core.metrics.nnerror):
+the test error of a 1-nearest-neighbour classifier built from n generated samples, beside the
+same classifier built from real training images. It needs no Inception network.
 """
 
 from __future__ import annotations
@@ -31,22 +31,25 @@ from ganlab.core.inception import (
     resolve_weights_path,
 )
 from ganlab.core.metrics import (
+    DEFAULT,
     IS_SPLITS,
     KID_SUBSETS,
     METRICS,
+    NN_METRIC,
     PR_NEIGHBORHOOD,
     REAL_N,
     SMALL_N,
+    NNErrorEval,
     Reference,
     check_counts,
     generator_features,
     kid_subset_size,
+    parse_metrics,
     protocol_versions,
     reference_features,
     score,
 )
 from ganlab.core.nets import load_generator
-from ganlab.core.nnerror import NN_METRIC, NNErrorEval
 from ganlab.data.registry import DATASETS
 from ganlab.errors import EvalError
 from ganlab.io.checkpoint import load_checkpoint
@@ -79,7 +82,7 @@ class EvalResult:
 def evaluate(
     run: str | Path,
     checkpoint: str | None = None,
-    metrics: tuple[str, ...] = ("fid", "kid"),
+    metrics: tuple[str, ...] = DEFAULT,
     n: int = 50_000,
     real_n: int | None = REAL_N,
     reference: str | None = None,
@@ -100,7 +103,7 @@ def evaluate(
     Args:
         run: a run directory, a checkpoint file, or RUN:best / RUN:latest / RUN:STEP.
         checkpoint: "latest", "best", a step, or "all" (every kept checkpoint); None: RUN's.
-        metrics: a subset of ("fid", "kid", "is", "pr", "nn-error").
+        metrics: names in core.metrics.METRICS (fid, kid, is, pr, nn-error).
         n: generated images, seeds 0..n-1.
         real_n: reference images (all of the split if it is smaller); None: all.
         reference: a data set name, a folder of images or a `ganlab prepare` .h5 file
@@ -125,9 +128,9 @@ def evaluate(
         EvalError, CheckpointError, DatasetError: with a message saying what to do.
     """
     rep = reporter or Reporter(quiet=True)
-    metrics = _check_metrics(metrics)
-    fid_metrics = tuple(m for m in metrics if m != NN_METRIC)  # the Inception-based ones
-    check_counts(fid_metrics, n)
+    metrics = parse_metrics(metrics)
+    fid_metrics = tuple(m for m in metrics if METRICS[m].inception)  # on Inception features
+    check_counts(metrics, n)
     warnings: list[str] = []
     if n < SMALL_N and "fid" in metrics:
         warnings.append(
@@ -209,17 +212,6 @@ def evaluate(
     if nn is not None:
         protocol["nn_error"] = nn.protocol()
     return EvalResult(protocol=protocol, results=results, warnings=warnings)
-
-
-def _check_metrics(metrics) -> tuple[str, ...]:
-    metrics = tuple(dict.fromkeys(m.strip().lower() for m in metrics if m.strip()))
-    unknown = [m for m in metrics if m not in (*METRICS, NN_METRIC)]
-    if unknown or not metrics:
-        raise EvalError(
-            f"unknown metric {', '.join(unknown) or '(none given)'}: choose from "
-            f"{', '.join((*METRICS, NN_METRIC))} (e.g. --metrics fid,kid,is,pr)."
-        )
-    return metrics
 
 
 def _checkpoints(run: str | Path, which: str | None) -> list[Path]:

@@ -8,11 +8,10 @@ spaces, in one streamed pass over the dataset:
   concatenated), L2-normalised, Euclidean distance (0 = same direction, sqrt(2) = orthogonal).
 
 Distances come from batched matrix products (|a|^2 + |b|^2 - 2ab, in float64 so that an exact
-copy gives ~1e-8, not float32's ~1e-3) against one dataset batch at a time; only the running k
-best are kept. To say
-whether a distance is small, the same pass measures each of `reference` random training images'
-distance to its nearest *other* training image: a G that copies has samples far closer to the
-training set than training images are to each other.
+copy gives ~1e-8, not float32's ~1e-3) against one dataset batch at a time; core.knn keeps only
+the running k best. To say whether a distance is small, the same pass measures each of
+`reference` random training images' distance to its nearest *other* training image: a G that
+copies has samples far closer to the training set than training images are to each other.
 """
 
 from __future__ import annotations
@@ -27,6 +26,7 @@ from PIL import Image
 
 from ganlab.core.features import pool_features
 from ganlab.core.generate import generate, hold_class, label_free_discriminator
+from ganlab.core.knn import Distance, NearestSearch
 from ganlab.core.seeds import z_from_seeds
 from ganlab.core.trainset import training_data_of
 from ganlab.data.batches import batches
@@ -61,18 +61,14 @@ def _embed(D, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return x.flatten(1).double(), f
 
 
-def _distances(a: torch.Tensor, b: torch.Tensor, scale: float) -> torch.Tensor:
-    """Euclidean distances (A, B) between rows, divided by sqrt(scale)."""
-    d2 = (a * a).sum(1, keepdim=True) + (b * b).sum(1) - 2 * a @ b.T
-    return d2.clamp_(min=0).div_(scale).sqrt_()
+def _distance(scale: float) -> Distance:
+    """Euclidean distances divided by sqrt(scale): |a|^2 + |b|^2 - 2ab, clamped at 0."""
 
+    def distance(q, q_sq, r, r_sq):
+        d2 = q_sq[:, None] + r_sq[None] - 2 * q @ r.T  # (Q, B)
+        return d2.clamp_(min=0).div_(scale).sqrt_()
 
-def _merge(best_d, best_i, d, idx, k):
-    """Keep the k smallest of (best, new) per row. best_* (Q, k), d (Q, B), idx (B,)."""
-    all_d = torch.cat([best_d, d], dim=1)
-    all_i = torch.cat([best_i, idx.expand(d.shape[0], -1)], dim=1)
-    top = all_d.topk(min(k, all_d.shape[1]), dim=1, largest=False)
-    return top.values, all_i.gather(1, top.indices)
+    return distance
 
 
 def _stats(d: np.ndarray) -> dict:
@@ -124,13 +120,15 @@ def nearest_training(
     r_pix, r_feat = _embed(D, to_unit(torch.cat([b.images for b in ref_parts]).to(device)))
     query = {"pixel": q_pix, "feature": q_feat}
     ref = {"pixel": r_pix, "feature": r_feat}
-    scale = {"pixel": pix_scale, "feature": 1.0}
-    inf = torch.empty(0, dtype=torch.float64)
-    best = {
-        s: (inf.new_empty(len(queries), 0), torch.empty(len(queries), 0, dtype=torch.int64))
+    distance = {"pixel": _distance(pix_scale), "feature": _distance(1.0)}
+    # per space: the queries' k nearest, and each reference image's nearest other image
+    search = {
+        s: (
+            NearestSearch(query[s], k, distance=distance[s]),
+            NearestSearch(ref[s], 1, distance=distance[s], query_ids=r_idx),
+        )
         for s in SPACES
     }
-    ref_best = {s: torch.full((len(r_idx),), float("inf"), dtype=torch.float64) for s in SPACES}
     seen = 0
     rep.start("neighbours", total=n)
     try:
@@ -138,20 +136,21 @@ def nearest_training(
             idx, images = batch.indices, batch.images
             if len(idx):
                 b_pix, b_feat = _embed(D, to_unit(images.to(device)))
-                batch = {"pixel": b_pix, "feature": b_feat}
+                chunk = {"pixel": b_pix, "feature": b_feat}
                 for s in SPACES:
-                    d = _distances(query[s], batch[s], scale[s]).cpu()
-                    best[s] = _merge(*best[s], d, idx, k)
-                    rd = _distances(ref[s], batch[s], scale[s]).cpu()
-                    rd[r_idx[:, None] == idx[None, :]] = float("inf")  # not itself
-                    ref_best[s] = torch.minimum(ref_best[s], rd.min(dim=1).values)
+                    for one in search[s]:
+                        one.add(chunk[s], idx)
                 seen += len(idx)
             rep.update(min(n, int(idx[-1]) + 1) if len(idx) else seen)
     finally:
         rep.stop()
     if seen < 2:
         raise GanlabError(f"only {seen} readable training image(s); neighbours need at least 2.")
-    return {s: (*best[s], ref_best[s]) for s in SPACES}, seen
+    found = {}
+    for s in SPACES:
+        near, ref_near = (one.result() for one in search[s])
+        found[s] = (near.distances, near.ids, ref_near.distances[:, 0])
+    return found, seen
 
 
 def neighbors(

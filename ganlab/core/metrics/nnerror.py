@@ -8,39 +8,39 @@ images. A G whose classes are right and varied approaches the real-data error; o
 its label, or draws few distinct images per class, does worse.
 
 Distances are Euclidean, between pixels (the authors': images as [0, 1] vectors) or between D's
-pooled conv features (core.features). The gallery (generated or real training images) streams
-through in chunks and each test image keeps a running nearest distance and label, so a 50,000
-x 10,000 distance matrix never exists: at most `chunk` x `query_chunk` distances at once.
+pooled conv features (core.metrics.galleries). The gallery (generated or real training images)
+streams through core.knn in chunks and each test image keeps a running nearest distance and
+label, so a 50,000 x 10,000 distance matrix never exists: at most `chunk` x `query_chunk`
+distances at once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from ganlab.core.features import extract_features
-from ganlab.core.models import Discriminator
-from ganlab.core.nets import load_discriminator, load_generator
-from ganlab.core.seeds import z_from_seeds
+from ganlab.core.knn import QUERY_CHUNK, knn
+from ganlab.core.metrics.galleries import (
+    Embed,
+    d_feature_embed,
+    embed_all,
+    generated_gallery,
+    pixel_embed,
+    real_gallery,
+)
+from ganlab.core.nets import load_discriminator
 from ganlab.core.trainset import data_spec_of
 from ganlab.data.base import ImageDataset
-from ganlab.data.batches import batches
 from ganlab.data.registry import DATASETS
 from ganlab.data.spec import open_dataset
 from ganlab.errors import EvalError
 from ganlab.io.checkpoint import Checkpoint
-from ganlab.io.images import to_uint8
 from ganlab.progress import Reporter
 
-NN_METRIC = "nn-error"  # its name in `ganlab eval --metrics`
 SPACES = ("pixel", "d-features")  # --nn-space choices
-QUERY_CHUNK = 4096  # test images per distance block
-
-
-Embed = Callable[[torch.Tensor], torch.Tensor]  # uint8 (B, C, S, S) -> float32 (B, F)
 
 
 @dataclass
@@ -71,34 +71,24 @@ def nearest_labels(
         EvalError: the gallery is empty or its vectors do not match the queries' length.
     """
     queries = queries.float()
-    m = queries.shape[0]
-    best = torch.full((m,), float("inf"))  # running nearest squared distance
-    best_label = torch.full((m,), -1, dtype=torch.int64)
-    q_norms = queries.square().sum(1)  # (M,)
-    seen = 0
+    # the labels are the ids core.knn reports for a neighbour
+    found = knn(queries, _labelled(gallery, queries.shape[1]), k=1, query_chunk=query_chunk)
+    if found.seen == 0:
+        raise EvalError("the nearest-neighbour classifier got no labelled images.")
+    return found.ids[:, 0], found.seen
+
+
+def _labelled(
+    gallery: Iterable[tuple[torch.Tensor, torch.Tensor]], width: int
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """The gallery as float32 vectors and int64 labels, each chunk checked against the queries."""
     for vectors, labels in gallery:
-        vectors = vectors.float()
-        if vectors.shape[1] != queries.shape[1]:
+        if vectors.shape[1] != width:
             raise EvalError(
                 f"gallery vectors have {vectors.shape[1]} values, the test images "
-                f"{queries.shape[1]}: both sides must be embedded alike."
+                f"{width}: both sides must be embedded alike."
             )
-        g_norms = vectors.square().sum(1)  # (b,)
-        for start in range(0, m, query_chunk):
-            q = queries[start : start + query_chunk]  # (c, F)
-            # ||q - g||^2 = ||q||^2 - 2 q.g + ||g||^2: one matrix product per block
-            d = q_norms[start : start + len(q), None] - 2 * q @ vectors.T + g_norms[None]  # (c, b)
-            d_min, idx = d.min(dim=1)  # first minimum within the chunk
-            better = d_min < best[start : start + len(q)]  # strict: earlier chunks win ties
-            best[start : start + len(q)] = torch.where(better, d_min, best[start : start + len(q)])
-            chunk_best = labels.to(torch.int64)[idx]
-            best_label[start : start + len(q)] = torch.where(
-                better, chunk_best, best_label[start : start + len(q)]
-            )
-        seen += len(vectors)
-    if seen == 0:
-        raise EvalError("the nearest-neighbour classifier got no labelled images.")
-    return best_label, seen
+        yield vectors.float(), labels.to(torch.int64)
 
 
 def nn_error(
@@ -120,88 +110,6 @@ def nn_error(
     predicted, seen = nearest_labels(gallery, queries, query_chunk)
     wrong = (predicted != query_labels.to(torch.int64)).double().mean().item()
     return NNError(error=wrong, gallery_n=seen, test_n=int(queries.shape[0]))
-
-
-# --- embeddings --------------------------------------------------------------------------------
-
-
-def pixel_embed(images: torch.Tensor) -> torch.Tensor:
-    """uint8 (B, C, S, S) -> (B, C*S*S) in [0, 1]: the authors' pixel space."""
-    return images.flatten(1).float().div_(255.0)
-
-
-def d_feature_embed(D: Discriminator, device: str | torch.device = "cpu") -> Embed:
-    """uint8 (B, C, S, S) -> D's conv features, every layer max-pooled to 4x4 (the probe's).
-
-    D is in eval mode (its running BatchNorm statistics); a conditional D gets no class
-    (core.features), so generated and real images are embedded alike.
-    """
-    D = D.to(device).eval()
-
-    def embed(images: torch.Tensor) -> torch.Tensor:
-        return next(extract_features(D, iter([images]), device=device))
-
-    return embed
-
-
-# --- the two galleries -------------------------------------------------------------------------
-
-
-@torch.no_grad()
-def generated_gallery(
-    ckpt: Checkpoint,
-    n: int,
-    embed: Embed,
-    device: str | torch.device = "cpu",
-    batch_size: int = 256,
-    reporter: Reporter | None = None,
-) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """(embedded samples, labels) chunks of a conditional G: seed i drawn in class i % K.
-
-    The samples are quantised to uint8 as saved PNGs (`ganlab sample` writes the same
-    images), G in eval mode; n samples cover the K classes evenly.
-    """
-    k = ckpt.model_config.num_classes
-    G = load_generator(ckpt, device)
-    rep = reporter or Reporter(quiet=True)
-    for start in range(0, n, batch_size):
-        seeds = list(range(start, min(n, start + batch_size)))
-        z = z_from_seeds(seeds, ckpt.model_config.nz, ckpt.z_dist).to(device)  # (b, nz)
-        y = torch.tensor(seeds) % k  # (b,)
-        images = to_uint8(G(z, y.to(device)).float())  # (b, C, S, S) uint8
-        rep.update(seeds[-1] + 1)
-        yield embed(images), y
-
-
-def real_gallery(
-    data: ImageDataset,
-    n: int | None,
-    embed: Embed,
-    batch_size: int = 256,
-    workers: int = 0,
-    seed: int = 0,
-) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """(embedded images, labels) chunks of `n` real images (the first n of a seeded
-    permutation of `data`; all of it when n is None or larger)."""
-    order = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))
-    chosen = order if n is None else order[:n]
-    for batch in batches(data, indices=chosen.tolist(), batch_size=batch_size, workers=workers):
-        if len(batch.images):
-            yield embed(batch.images), batch.labels
-
-
-def embed_all(
-    data: ImageDataset, embed: Embed, batch_size: int = 256, workers: int = 0
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Every image of `data` embedded, (N, F), with its labels (N,): the test queries."""
-    vectors, labels = [], []
-    for batch in batches(data, batch_size=batch_size, workers=workers):
-        if len(batch.images):
-            vectors.append(embed(batch.images))
-            labels.append(batch.labels)
-    if not vectors:
-        raise EvalError(f"the {data.info.name} {data.split} split has no readable image.")
-    return torch.cat(vectors), torch.cat(labels)
 
 
 # --- a run's nn-error --------------------------------------------------------------------------
