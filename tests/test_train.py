@@ -189,3 +189,25 @@ def test_real_digits_run_learns(tmp_path, quiet, tiny_config):
     background = (images < -0.5).float().mean().item()
     assert abs(background - (real < -0.5).float().mean().item()) < 0.2
     assert images.max() > 0.5
+
+
+def test_cli_resume_reads_the_checkpoint_once(tmp_path, cli, monkeypatch):
+    """`train --resume` checks the run's options against its latest checkpoint and restores
+    from it: one read of the file, not one for each."""
+    import ganlab.io.checkpoint as checkpoint
+
+    out = tmp_path / "run"
+    args = ("--image-size", "16", "--ngf", "4", "--ndf", "4", "--nz", "8", "--batch-size",
+            "16", "--device", "cpu", "--workers", "0", "--amp", "off", "--quiet")  # fmt: skip
+    r = cli("train", "digits", "--split", "all", "--max-steps", "2", "--checkpoint-every", "1",
+            *args, "--out", out)  # fmt: skip
+    assert r.exit_code == 0, r.output
+    reads = []
+    real = checkpoint.load_tensor_file
+    monkeypatch.setattr(
+        checkpoint, "load_tensor_file", lambda path, *a: reads.append(path) or real(path, *a)
+    )
+    r = cli("train", "--resume", out, "--max-steps", "3", "--quiet")
+    assert r.exit_code == 0, r.output
+    assert reads == [out / "checkpoints" / "step-00000002.pt"]
+    assert RunDir(out).read_metrics()[-1]["step"] == 3

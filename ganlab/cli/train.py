@@ -320,6 +320,7 @@ def train_cli(
     params = dict(locals())  # every option as parsed, before anything else is bound
     from ganlab.core.config import new_config, option_names, read_config_file
     from ganlab.core.train import resume_config, train
+    from ganlab.io.checkpoint import load_checkpoint
     from ganlab.progress import Reporter
 
     options = {k: _option_value(v) for k, v in params.items() if k in option_names()}
@@ -336,7 +337,8 @@ def train_cli(
             raise typer.BadParameter(
                 "--resume continues the run in place; drop --out", param_hint="'--out'"
             )
-        cfg = resume_config(resume, options)
+        latest = load_checkpoint(resume)  # read once: checked here, restored by `train`
+        cfg = resume_config(latest, options)
     else:
         from_file = read_config_file(config) if config is not None else {}
         if dataset is None and "dataset" not in from_file:
@@ -349,7 +351,7 @@ def train_cli(
     result = train(
         cfg,
         out=out,
-        resume=resume,
+        resume=latest if resume is not None else None,
         reporter=Reporter(quiet=quiet),
         command=provenance()["argv"],
     )

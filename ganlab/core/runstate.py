@@ -27,6 +27,7 @@ from ganlab.io.checkpoint import (
     write_latest,
 )
 from ganlab.io.rundir import RunDir, default_run_dir
+from ganlab.io.runspec import run_dir_of
 from ganlab.progress import Reporter
 
 
@@ -75,7 +76,7 @@ def new_run(
 
 
 def resume_run(
-    resume: str | Path,
+    resume: str | Path | Checkpoint,
     state: TrainingState,
     cfg: TrainConfig,
     env: DistEnv,
@@ -85,7 +86,7 @@ def resume_run(
     """Restore `state` from the run's latest checkpoint and record the resume (rank 0).
 
     Args:
-        resume: the run directory.
+        resume: the run directory, or its latest checkpoint already loaded.
         state: fresh nets and optimizers of the run's shape, restored in place.
         cfg: the config to continue with (`resume_config`): its lr, betas and weight decay
             replace the optimizers' stored ones.
@@ -97,8 +98,9 @@ def resume_run(
     Raises:
         GanlabError: the data now gives another shape than the run was trained on.
     """
-    run = RunDir(resume)
-    ckpt = load_checkpoint(resume)
+    ckpt = resume if isinstance(resume, Checkpoint) else load_checkpoint(resume)
+    run = RunDir(run_dir_of(ckpt.path))
+    resume = run.path
     mcfg = state.model_config
     if ckpt.model_config != mcfg:
         raise GanlabError(

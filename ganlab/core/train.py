@@ -44,10 +44,10 @@ from ganlab.core.step import gan_step, prepare_models
 from ganlab.core.trainset import conditional_classes
 from ganlab.data.spec import open_dataset
 from ganlab.errors import GanlabError, Interrupted, TrainingDiverged
-from ganlab.io.checkpoint import TrainingState, load_checkpoint
+from ganlab.io.checkpoint import Checkpoint, TrainingState, load_checkpoint
 from ganlab.io.images import to_unit
 from ganlab.io.rundir import COLLAPSED_LOSS_D
-from ganlab.io.runspec import resolve_checkpoint_path
+from ganlab.io.runspec import resolve_checkpoint_path, run_dir_of
 from ganlab.io.tensorboard import TensorBoardWriter, summary_writer_class
 from ganlab.progress import Reporter
 
@@ -66,13 +66,16 @@ class TrainResult:
     skipped: int = 0
 
 
-def resume_config(run_dir: str | Path, overrides: dict) -> TrainConfig:
+def resume_config(run_dir: str | Path | Checkpoint, overrides: dict) -> TrainConfig:
     """The config to continue `run_dir` with: the run's own, plus explicit `overrides`.
 
     Options that define the run (dataset, shapes, seed, batch size...) may be repeated with
     their stored value but not changed: the checkpoint's weights and data order depend on them.
+    `run_dir` may be its latest checkpoint, already loaded (then `train(resume=ckpt)` does not
+    read it again).
     """
-    ckpt = load_checkpoint(run_dir)
+    ckpt = run_dir if isinstance(run_dir, Checkpoint) else load_checkpoint(run_dir)
+    run_dir = run_dir_of(ckpt.path)
     if "opt_g" not in ckpt.state:  # `ganlab import`: weights only, no training state
         raise GanlabError(
             f"{run_dir} was imported (`ganlab import`), not trained by ganlab: it holds the "
@@ -98,7 +101,7 @@ def resume_config(run_dir: str | Path, overrides: dict) -> TrainConfig:
 def train(
     cfg: TrainConfig,
     out: str | Path | None = None,
-    resume: str | Path | None = None,
+    resume: str | Path | Checkpoint | None = None,
     reporter: Reporter | None = None,
     command: list[str] | None = None,
 ) -> TrainResult:
@@ -108,7 +111,8 @@ def train(
         cfg: the resolved config (for a resume, from `resume_config`).
         out: the run directory to create (default runs/<dataset>-<timestamp>); ignored when
             resuming.
-        resume: a run directory to continue from its latest checkpoint.
+        resume: a run directory to continue from its latest checkpoint, or that checkpoint
+            already loaded (as `resume_config` was given it).
         reporter: progress output; default a quiet one. Ranks other than 0 are always quiet.
         command: the command line, recorded in config.json.
     Returns:

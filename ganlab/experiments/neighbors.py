@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from ganlab.core.features import pool_features
+from ganlab.core.features import d_embedding
 from ganlab.core.generate import generate, hold_class, label_free_discriminator
 from ganlab.core.knn import Distance, NearestSearch
 from ganlab.core.seeds import z_from_seeds
@@ -56,8 +56,7 @@ class NeighborsResult:
 
 def _embed(D, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Images (B, C, S, S) in [-1, 1] -> (pixels (B, P) float64, unit features (B, F) float64)."""
-    _, feats = D(x, features=True)
-    f = F.normalize(pool_features(feats).double(), dim=1)
+    f = F.normalize(d_embedding(D, x).double(), dim=1)
     return x.flatten(1).double(), f
 
 

@@ -19,6 +19,7 @@ from ganlab.data.batches import batches
 from ganlab.errors import GanlabError
 from ganlab.experiments.dedup.config import SIZE, DedupConfig
 from ganlab.io.atomic import atomic_path
+from ganlab.io.tensorfile import load_tensor_file
 from ganlab.progress import Reporter
 
 
@@ -61,7 +62,16 @@ def train_autoencoder(
     ae_path = work / "autoencoder.pt"
     inputs = data.channels * SIZE * SIZE
     ae = Autoencoder(inputs, cfg.code_bits)
-    state = torch.load(ae_path, weights_only=True) if ae_path.is_file() else None
+    state = (
+        load_tensor_file(
+            ae_path,
+            "dedup autoencoder",
+            GanlabError,
+            f"Delete {ae_path} to fit the autoencoder again.",
+        )
+        if ae_path.is_file()
+        else None
+    )
     if state is not None and state["epoch"] >= cfg.epochs:
         ae.load_state_dict(state["model"])
         return ae.to(device).eval()
