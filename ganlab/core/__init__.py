@@ -1,2 +1,4 @@
-"""The model core: the DCGAN networks, their typed config, seeds -> z, the training step and loop,
-devices, distributed training and rendering. Imports only data, io, errors and progress."""
+"""The model core: the DCGAN networks and everything that runs them: building them from a
+checkpoint, their typed training config, seeds -> z, the training step and loop, devices,
+distributed training, rendering, D's features and the metrics. Imports only io, data and the
+plain records (modelconfig, errors, progress); io and data never import core."""

@@ -1,2 +1,3 @@
-"""What ganlab reads and writes on disk: atomic writes, checkpoints, run directories, images and
-every `--out` kind, the feature store, concepts.json and forget masks."""
+"""What ganlab stores on disk: atomic writes, checkpoints as records of tensors and a model
+config, RUN:SPEC, run directories, images and every `--out` kind, the feature store,
+concepts.json, latents files and forget masks. Knows nothing of networks: core builds them."""

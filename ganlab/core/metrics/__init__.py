@@ -33,7 +33,7 @@ _EXPORTS = {
     "score": "formulas",
     "REAL_N": "reference",
     "Reference": "reference",
-    "ReferenceFeatures": "reference",
+    "ReferenceFeatures": "formulas",
     "default_cache_dir": "reference",
     "open_reference": "reference",
     "reference_features": "reference",

@@ -9,7 +9,7 @@ of the registry scored on Inception features has one scorer here.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -18,16 +18,32 @@ from ganlab import __version__
 from ganlab.core.inception import FEATURES, LOGITS, fidelity_version
 from ganlab.core.metrics.registry import IS_SPLITS, METRICS, PR_NEIGHBORHOOD
 
-if TYPE_CHECKING:
-    from ganlab.core.metrics.reference import ReferenceFeatures
-
 KID_SUBSETS = 100  # torch-fidelity's (and the KID paper's) defaults
 KID_SUBSET_SIZE = 1000
 RNG_SEED = 2020  # torch-fidelity's default: IS shuffling and KID subsets
 SMALL_N = 10_000  # below this, FID's upward bias is large (docs/evaluation.md)
 
+
+@dataclass
+class ReferenceFeatures:
+    """The reference's Inception features and FID statistics."""
+
+    features: torch.Tensor  # (N, 2048) float32
+    mu: np.ndarray  # (2048,) float32, as torch-fidelity computes it
+    sigma: np.ndarray  # (2048, 2048) float64
+    info: dict  # n, total (images in the split), skipped, dataset (its describe())
+    cache: str | None = None  # the cache file, when caching
+    cached: bool = False  # read from the cache (no real image read)
+    images_read: int = 0  # real images decoded and run through the extractor
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def n(self) -> int:
+        return int(self.features.shape[0])
+
+
 # generated features ({FEATURES, LOGITS}), the reference's -> {result key: value}
-Scorer = Callable[[dict[str, torch.Tensor], "ReferenceFeatures"], dict[str, float]]
+Scorer = Callable[[dict[str, torch.Tensor], ReferenceFeatures], dict[str, float]]
 SCORERS: dict[str, Scorer] = {}  # registry name -> its scorer
 
 

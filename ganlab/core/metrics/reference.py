@@ -13,7 +13,7 @@ import hashlib
 import json
 import os
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +27,7 @@ from ganlab.core.inception import (
     InceptionExtractor,
     fidelity_version,
 )
-from ganlab.core.metrics.formulas import fid_statistics
+from ganlab.core.metrics.formulas import ReferenceFeatures, fid_statistics
 from ganlab.data.base import ImageDataset
 from ganlab.data.batches import batches
 from ganlab.data.spec import DEFAULT_CATEGORY, DataSpec, absolute, open_dataset
@@ -141,24 +141,6 @@ class Reference:
 def open_reference(ref: Reference) -> ImageDataset:
     """The reference's images (never downloaded); DatasetError when missing or malformed."""
     return open_dataset(ref.spec())
-
-
-@dataclass
-class ReferenceFeatures:
-    """The reference's Inception features and FID statistics."""
-
-    features: torch.Tensor  # (N, 2048) float32
-    mu: np.ndarray  # (2048,) float32, as torch-fidelity computes it
-    sigma: np.ndarray  # (2048, 2048) float64
-    info: dict  # n, total (images in the split), skipped, dataset (its describe())
-    cache: str | None = None  # the cache file, when caching
-    cached: bool = False  # read from the cache (no real image read)
-    images_read: int = 0  # real images decoded and run through the extractor
-    warnings: list[str] = field(default_factory=list)
-
-    @property
-    def n(self) -> int:
-        return int(self.features.shape[0])
 
 
 def reference_features(

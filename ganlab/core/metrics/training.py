@@ -20,9 +20,9 @@ from ganlab.core.inception import (
     load_inception_weights,
     resolve_weights_path,
 )
-from ganlab.core.metrics.formulas import score
+from ganlab.core.metrics.formulas import ReferenceFeatures, score
 from ganlab.core.metrics.generated import generator_features
-from ganlab.core.metrics.reference import Reference, ReferenceFeatures, reference_features
+from ganlab.core.metrics.reference import Reference, reference_features
 from ganlab.core.metrics.registry import check_counts
 from ganlab.data.base import ImageDataset
 from ganlab.io.checkpoint import write_best
