@@ -96,12 +96,9 @@ def grid_image(
     Returns:
         An RGB or L image.
     """
-    from torchvision.utils import make_grid  # imported here: torchvision adds ~1 s to startup
-
     b, c, h, w = images.shape
     nrow = nrow or math.ceil(math.sqrt(b))
-    grid = make_grid(to_uint8(images), nrow=nrow, padding=padding, pad_value=0)  # (3, H', W')
-    img = tensor_to_pil(grid[:1] if c == 1 else grid)
+    img = uint8_grid(to_uint8(images), nrow, padding)
     if labels:
         img = img.convert("RGB")
         draw = ImageDraw.Draw(img)
@@ -113,6 +110,21 @@ def grid_image(
             draw.rectangle([x, y, x + 6 * len(text) + 2, y + 10], fill=(0, 0, 0))
             draw.text((x + 1, y), text, fill=(255, 255, 0))
     return img
+
+
+def uint8_grid(images: torch.Tensor, nrow: int | None = None, padding: int = 2) -> Image.Image:
+    """Tile uint8 images (B, C, H, W) into one PIL image (L or RGB), black between tiles.
+
+    Args:
+        images: uint8 (B, C, H, W), C 1 or 3.
+        nrow: tiles per row; default the ceiling square root of B.
+        padding: pixels between and around tiles.
+    """
+    from torchvision.utils import make_grid  # imported here: torchvision adds ~1 s to startup
+
+    nrow = nrow or math.ceil(math.sqrt(len(images)))
+    grid = make_grid(images, nrow=nrow, padding=padding, pad_value=0)  # (3, H', W')
+    return tensor_to_pil(grid[:1] if images.shape[1] == 1 else grid)
 
 
 def tensor_to_pil(image: torch.Tensor) -> Image.Image:

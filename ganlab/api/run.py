@@ -1,0 +1,230 @@
+"""A trained run from Python: `ganlab.load(RUN)` and what the latent-space commands do with it.
+
+    run = ganlab.load("runs/faces")            # or "runs/faces:best", "runs/faces:1400"
+    images = run.generate(seeds=range(16))     # uint8 (16, C, S, S), as `ganlab sample` renders
+    z = run.edit(run.z([3]), plus="woman", minus="man")   # `ganlab arithmetic`'s edit
+    path = run.interpolate(0, 7, steps=8)      # (10, nz), as `ganlab interpolate` walks
+
+Every method calls the same library functions as the command of the same name, so the same
+seeds give the same bytes, and a mistake raises the same GanlabError with the same message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from functools import cached_property
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ganlab.core.device import resolve_device
+from ganlab.core.generate import generate, resolve_class
+from ganlab.core.nets import load_discriminator, load_generator
+from ganlab.core.projection import Projection, ProjectionConfig, project
+from ganlab.core.seeds import z_from_seeds
+from ganlab.errors import GanlabError
+from ganlab.experiments.arithmetic import edit_offset, kept_concepts, pick_direction
+from ganlab.experiments.concept import MineResult, mine_concepts
+from ganlab.experiments.interpolate import default_mode, walk
+from ganlab.io.checkpoint import Checkpoint, load_checkpoint
+from ganlab.io.concepts import Concept, load_concepts
+from ganlab.io.images import to_uint8
+from ganlab.io.runspec import run_dir_of
+
+Seeds = Iterable[int]
+
+
+class Run:
+    """One checkpoint of a trained run, with its nets and latent space.
+
+    Make one with `ganlab.load`. `G` and `D` are ordinary `nn.Module`s in eval mode (an image
+    depends only on its latent, never on its batch) on `device`.
+    """
+
+    def __init__(self, checkpoint: Checkpoint, device: str | torch.device = "cpu"):
+        self.checkpoint = checkpoint
+        self.device = resolve_device(str(device)) if isinstance(device, str) else device
+
+    def __repr__(self) -> str:
+        mc = self.checkpoint.model_config
+        return (
+            f"Run({str(self.path)!r}, step={self.step}, {mc.image_size}px x {mc.channels}, "
+            f"nz={mc.nz}, device={str(self.device)!r})"
+        )
+
+    # --- what it is ----------------------------------------------------------------------
+
+    @property
+    def path(self) -> Path:
+        """The run directory."""
+        return run_dir_of(self.checkpoint.path)
+
+    @property
+    def step(self) -> int:
+        """The optimizer step of this checkpoint."""
+        return self.checkpoint.step
+
+    @property
+    def nz(self) -> int:
+        """Latent dimension."""
+        return self.checkpoint.model_config.nz
+
+    @property
+    def z_dist(self) -> str:
+        """The latent prior: "uniform" (U(-1, 1), the paper's) or "normal"."""
+        return self.checkpoint.z_dist
+
+    @property
+    def class_names(self) -> list[str]:
+        """A conditional run's classes (label order); [] for an unconditional run."""
+        return self.checkpoint.class_names
+
+    @cached_property
+    def G(self) -> nn.Module:
+        """The generator: z (N, nz) -> images (N, C, S, S) in [-1, 1], eval mode."""
+        return load_generator(self.checkpoint, self.device)
+
+    @cached_property
+    def D(self) -> nn.Module:
+        """The discriminator: images in [-1, 1] -> logits (N,), eval mode."""
+        return load_discriminator(self.checkpoint, self.device)
+
+    @property
+    def concepts(self) -> dict[str, Concept]:
+        """The run's named concepts (RUN/concepts.json), by name; {} if it has none."""
+        found = load_concepts(self.path, missing_ok=True)
+        if found is None:
+            return {}
+        found.check_checkpoint(self.checkpoint)
+        return dict(found.concepts)
+
+    def mine_concepts(self, **options) -> MineResult:
+        """Name concepts from labelled images, as `ganlab concept mine` does: for each label
+        value, the pool seeds D's features classify most confidently, and its boundary in z.
+
+        Args:
+            options: `concept mine`'s options by name (data_root, labels, columns, pool,
+                per_concept, exemplars, replace, ...).
+        Returns:
+            A MineResult; the concepts are stored in RUN/concepts.json (`concepts`).
+        """
+        return mine_concepts(self.checkpoint.path, device=self.device, **options)
+
+    # --- latents and images --------------------------------------------------------------
+
+    def z(self, seeds: Seeds) -> torch.Tensor:
+        """The latents (N, nz) that `seeds` own: the same z as every command's `--seeds`."""
+        return z_from_seeds(list(seeds), self.nz, self.z_dist)
+
+    def generate(
+        self,
+        seeds: Seeds | None = None,
+        *,
+        z: torch.Tensor | None = None,
+        class_: str | int | None = None,
+        batch_size: int = 256,
+    ) -> torch.Tensor:
+        """Render images, one per seed (or per row of `z`).
+
+        Args:
+            seeds: e.g. `range(16)`; or give `z` instead.
+            z: latents (N, nz), e.g. from `edit`, `interpolate` or `project`.
+            class_: a conditional run's class (name or index) for every image.
+            batch_size: images per forward pass (does not change the images).
+        Returns:
+            uint8 (N, C, S, S) on the CPU: the pixels `ganlab sample` writes.
+        Raises:
+            GanlabError: neither or both of seeds and z, z of another size, a class for an
+                unconditional run or none for a conditional one.
+        """
+        if (seeds is None) == (z is None):
+            raise GanlabError("give seeds or z to generate, not both and not neither.")
+        latents = self.z(seeds) if z is None else torch.as_tensor(z, dtype=torch.float32)
+        if latents.ndim == 1:
+            latents = latents[None]  # one latent (nz,) -> (1, nz)
+        label = resolve_class(self.checkpoint, class_)
+        images = generate(self.checkpoint, latents, self.device, batch_size, labels=label)
+        return to_uint8(images)  # (N, C, S, S)
+
+    def edit(
+        self,
+        z: torch.Tensor,
+        *,
+        plus: str | Sequence[str] = (),
+        minus: str | Sequence[str] = (),
+        direction: str | None = None,
+        scale: float = 1.0,
+        keep: str | Sequence[str] = (),
+    ) -> torch.Tensor:
+        """Move latents along a concept direction: z + scale * offset(plus - minus).
+
+        Args:
+            z: latents (N, nz) or (nz,).
+            plus, minus: concept names (`concept add`/`concept mine`), e.g. "woman", "man".
+            direction: "mean" (the paper's exemplar means) or "boundary" (mined concepts'
+                boundary normals); None: `ganlab arithmetic`'s default for these concepts.
+            scale: multiple of the offset added.
+            keep: concepts or mined label columns the offset is made orthogonal to.
+        Returns:
+            The edited latents, the shape of `z`.
+        """
+        plus, minus, keep = _names(plus), _names(minus), _names(keep)
+        if not plus and not minus:
+            raise GanlabError("name a concept to add (plus=...) or remove (minus=...).")
+        cs = load_concepts(self.path)
+        cs.check_checkpoint(self.checkpoint)
+        names = [*plus, *minus]
+        concepts = dict(zip(names, cs.require(names), strict=True))
+        how = pick_direction(direction, list(concepts.values()))
+        kept = kept_concepts(cs, keep, list(concepts.values()))
+        offset = edit_offset(concepts, plus, minus, self.nz, self.z_dist, how, kept)  # (nz,)
+        return torch.as_tensor(z, dtype=torch.float32) + scale * offset
+
+    def interpolate(
+        self,
+        a: int | torch.Tensor,
+        b: int | torch.Tensor,
+        steps: int = 8,
+        mode: str | None = None,
+    ) -> torch.Tensor:
+        """A walk from `a` to `b` (seeds or latents (nz,)) with `steps` frames in between.
+
+        Args:
+            mode: "lerp" or "slerp"; None: `ganlab interpolate`'s default for the prior.
+        Returns:
+            (steps + 2, nz): row 0 is exactly a, the last row exactly b.
+        """
+        ends = [self.z([p])[0] if isinstance(p, int) else torch.as_tensor(p) for p in (a, b)]
+        return walk(torch.stack(ends).float(), steps, mode or default_mode(self.z_dist))
+
+    def project(self, images: torch.Tensor, **settings) -> Projection:
+        """Find the latents of real images, as `ganlab project` does.
+
+        Args:
+            images: uint8 (N, C, S, S) at the run's size and channels (e.g. read with
+                `ganlab.data.userimages.read_user_images`).
+            settings: ProjectionConfig fields (steps, restarts, feature_weight, seed, ...).
+        Returns:
+            A Projection: `.z` (N, nz) renders with `generate(z=...)`; `.psnr` per image.
+        """
+        return project(self.checkpoint, images, ProjectionConfig(**settings), device=self.device)
+
+
+def load(run: str | Path, device: str | torch.device = "cpu") -> Run:
+    """A trained run, ready to render.
+
+    Args:
+        run: a run directory (its latest checkpoint), RUN:best, RUN:latest, RUN:STEP, or a
+            checkpoint file.
+        device: where G and D run: "cpu", "cuda", "mps" or "auto".
+    Returns:
+        A Run.
+    Raises:
+        GanlabError: no such run or checkpoint, or a file that is not a ganlab checkpoint.
+    """
+    return Run(load_checkpoint(run), device)
+
+
+def _names(value: str | Sequence[str]) -> list[str]:
+    return [value] if isinstance(value, str) else list(value)
