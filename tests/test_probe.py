@@ -49,6 +49,13 @@ def test_cli_probe_reports_json_and_reuses_the_file(cli, run, feats, tmp_path):
     assert r["protocol"]["name"] == "cifar10" and r["C"] in (1e-3, 1e-2)
     assert r["test_accuracy"] > 0.6 and r["bn_stats"] == "recompute"
     assert set(r["val_accuracy"]) == {"0.001", "0.01"} and r["fit_s"] > 0
+    first, second = r["c_search"]  # the C search's path: time and iterations per C
+    assert (first["C"], second["C"]) == (1e-3, 1e-2) and not first["warm_start"]
+    assert second["warm_start"] and second["val_accuracy"] == r["val_accuracy"]["0.01"]
+    assert all(
+        s["fit_s"] > 0 and s["newton_steps"] >= 1 and not s["skipped"] for s in (first, second)
+    )
+    assert r["refit"]["rows"] == 1437 and r["refit"]["C"] == r["C"] and r["refit"]["cg_steps"] >= 0
     again = cli("probe", "digits", "-c", run, "--features", path, "--json", *FAST)
     r2 = json.loads(again.stdout)
     assert r2["features_reused"] and r2["test_accuracy"] == r["test_accuracy"]

@@ -273,9 +273,26 @@ def probe_cli(
         print_json(result.to_dict())
 
 
+def _c_search_text(r) -> str:
+    """One line per C: validation accuracy and what its fit cost, or that it was skipped."""
+    from ganlab.experiments.probe.path import PATIENCE, cost_text
+
+    lines = []
+    for step in r.c_search:
+        head = f"C={step['C']:<7g}"
+        if step["skipped"]:
+            lines.append(f"{head} skipped (validation accuracy fell for {PATIENCE} C in a row)")
+            continue
+        draws = f" over {step['draws']} draws" if "draws" in step else ""
+        lines.append(f"{head} validation {step['val_accuracy']:.4f}{draws}  {cost_text(step)}")
+    return "\n".join(lines)
+
+
 def _print_table(r, console) -> None:
     """The result for people, on stderr."""
     from rich.table import Table
+
+    from ganlab.experiments.probe.path import cost_text
 
     t = Table(title=f"ganlab probe: {r.dataset}", show_header=False, title_justify="left")
     t.add_column(style="bold")
@@ -301,7 +318,9 @@ def _print_table(r, console) -> None:
             f"{r.classifier}, solver {r.solver}, features "
             + ("standardised" if r.standardize else "scaled by their RMS"),
         )
-        t.add_row("validation", "  ".join(f"C={c}: {a:.4f}" for c, a in r.val_accuracy.items()))
+        t.add_row("C search", _c_search_text(r))
+        if r.refit:
+            t.add_row("refit", f"C={r.C:g} on {r.refit['rows']} rows: {cost_text(r.refit)}")
         t.add_row("chosen C", f"{r.C:g}")
         t.add_row("test accuracy", f"{100 * r.test_accuracy:.2f}%")
         err = f"{100 * r.test_error:.2f}%"

@@ -55,7 +55,9 @@ class ProbeResult:
     test_error: float | None = None
     test_error_ci95: float | None = None  # 1.96 x std over draws (few-label protocols)
     C: float | None = None
-    val_accuracy: dict = field(default_factory=dict)  # "C" -> validation accuracy
+    val_accuracy: dict = field(default_factory=dict)  # "C" -> validation accuracy (fitted Cs)
+    c_search: list = field(default_factory=list)  # per C: val_accuracy, fit_s, iterations...
+    refit: dict = field(default_factory=dict)  # the chosen C's refit: rows, fit_s, iterations
     feature_dim: int = 0
     classifier: str = "svm"
     solver: str = "torch"

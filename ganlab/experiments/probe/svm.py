@@ -178,6 +178,14 @@ class NystromPreconditioner:
     lam: torch.Tensor  # (r,) eigenvalues, descending
     rows: int  # examples the sketch was computed on
 
+    def basis(self, X: torch.Tensor) -> torch.Tensor:
+        """[X, 1] @ U: (n, F) -> (n, r), X in the sketch's basis (one pass over X, r wide).
+
+        Every fit on X needs it; a caller fitting several C values computes it once and
+        passes it to each (`fit_torch`'s XU).
+        """
+        return _xv(X, self.U)
+
     def apply(self, R: torch.Tensor, s: torch.Tensor, rows: int) -> torch.Tensor:
         """P_c^{-1} r_c for every column c of R (F + 1, k), with per-class scales s (k,)."""
         lam = self.lam * (rows / self.rows)  # X^T X grows with the number of rows
@@ -230,6 +238,7 @@ def fit_torch(
     max_cg: int = 200,
     rank: int = 300,
     subspace: bool = True,
+    XU: torch.Tensor | None = None,
 ) -> LinearModel:
     """Minimise every class's primal objective by preconditioned truncated Newton.
 
@@ -249,6 +258,8 @@ def fit_torch(
         rank: sketch size when `precond` is None.
         subspace: use each class's exact Hessian on the sketch's span (else one scalar
             curvature per class: cheaper steps, about twice as many).
+        XU: ``precond.basis(X)`` when the caller has it (it costs r / k passes over X, so a
+            C search computes it once); computed here if None.
     Returns:
         The LinearModel; ``info`` holds newton/cg step counts, passes over X and fit_s.
     """
@@ -263,8 +274,8 @@ def fit_torch(
         precond = nystrom_preconditioner(X, rank)
         passes += 2
     Y = _signs(y, k, dtype, device)  # (n, k)
-    if subspace:
-        XU = _xv(X, precond.U)  # (n, r): X in the sketch's basis, for exact projected Hessians
+    if subspace and XU is None:
+        XU = precond.basis(X)  # (n, r): X in the sketch's basis, for exact projected Hessians
         passes += precond.U.shape[1] / max(k, 1)
     theta = torch.zeros(F + 1, k, dtype=dtype, device=device)
     Z = torch.zeros(n, k, dtype=dtype, device=device)  # [X, 1] @ theta, kept up to date
@@ -406,12 +417,14 @@ def fit_sklearn(
         if loss == "squared_hinge":
             clf = LinearSVC(C=C, tol=tol, max_iter=max_iter).fit(Xn, yn)
             classes, coef, icpt = clf.classes_, clf.coef_, clf.intercept_
+            n_iter = int(np.max(clf.n_iter_))
         else:
             base = LogisticRegression(C=C, solver="liblinear", tol=tol, max_iter=max_iter)
             clf = OneVsRestClassifier(base).fit(Xn, yn)
             classes = clf.classes_
             coef = np.concatenate([e.coef_ for e in clf.estimators_])
             icpt = np.concatenate([e.intercept_ for e in clf.estimators_])
+            n_iter = int(max(np.max(e.n_iter_) for e in clf.estimators_))
     converged = not any(issubclass(w.category, ConvergenceWarning) for w in caught)
     F = Xn.shape[1]
     W = torch.zeros(F, n_classes, dtype=torch.float64)
@@ -422,7 +435,12 @@ def fit_sklearn(
     else:
         W[:, classes] = torch.from_numpy(coef.T.copy())
         b[classes] = torch.from_numpy(icpt.astype(np.float64))
-    info = {"solver": "sklearn", "converged": converged, "fit_s": time.perf_counter() - t0}
+    info = {
+        "solver": "sklearn",
+        "converged": converged,
+        "iterations": n_iter,  # liblinear's, of the slowest class
+        "fit_s": time.perf_counter() - t0,
+    }
     return LinearModel(W.to(X.dtype), b.to(X.dtype), C, loss, info)
 
 
