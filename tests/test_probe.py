@@ -240,6 +240,7 @@ def test_paper_probe_architecture_through_the_cli(cli, tiny_config, tmp_path):
     "args, code, fragment",
     [
         (["digits"], 2, "--checkpoint"),
+        (["--random-init"], 1, "takes the paper's D for the dataset: name it"),
         (["digits", "-c", "RUN", "--layers", "5"], 1, "--layers 5 out of range"),
         (["digits", "-c", "RUN", "--layers", "x"], 2, "layer numbers"),
         (["digits", "-c", "RUN", "--C", "0,1"], 2, "positive"),
@@ -261,3 +262,44 @@ def test_cli_errors(cli, run, tmp_path, args, code, fragment):
     assert result.exit_code == code, result.output
     assert fragment in result.stderr.replace("\n", " ")
     assert "Traceback" not in result.output
+
+
+def test_random_init_alone_takes_the_papers_d(cli, run, tmp_path):
+    """`probe digits --random-init` needs no run: ganlab's default D for the digits, recorded."""
+    path = tmp_path / "random.h5"
+    result = cli("probe", "digits", "--random-init", "--features", path, "--json", *FAST)
+    assert result.exit_code == 0, result.output
+    r = json.loads(result.stdout)
+    assert r["random_init"] and r["checkpoint_sha256"] == "none"
+    assert r["d_shape"] == "dcgan, ganlab's default for digits (32 px, 1 channel, ndf 64)"
+    mc = r["model_config"]
+    assert (mc["arch"], mc["image_size"], mc["channels"], mc["ndf"]) == ("dcgan", 32, 1, 64)
+    assert r["feature_dim"] == (64 + 128 + 256) * 16 and r["test_accuracy"] > 0.8
+    with FeatureFile(path) as f:
+        assert f.attrs["d_shape"] == r["d_shape"] and f.attrs["model_config"] == mc
+    shown = cli("probe", "digits", "--random-init", "--features", path, "--C", "1e-3")
+    assert "D shape" in shown.stderr and "ganlab's default for digits" in shown.stderr
+    assert "reusing features" in shown.stderr
+    other = cli("probe", "digits", "-c", run, "--random-init", "--features", path, *FAST)
+    assert other.exit_code == 1 and "checkpoint_sha256 none" in other.stderr
+
+
+def test_papers_d_by_dataset():
+    """Table 1's D for cifar10 and imagenet, the authors' SVHN D for svhn (the imported shapes)."""
+    from ganlab.core.features import feature_dim, random_discriminator
+    from ganlab.experiments.import_authors import AUTHORS_MODELS
+    from ganlab.modelconfig import AUTHORS_SHAPES
+
+    assert {m.name: m.model for m in AUTHORS_MODELS} == AUTHORS_SHAPES
+    for dataset in ("cifar10", "imagenet"):
+        mc, shape = probe_features.paper_shape(dataset)
+        assert mc == AUTHORS_SHAPES["imagenet32"] and shape.startswith(
+            "imagenet32, the paper's Table 1 D"
+        )
+        assert feature_dim(random_discriminator(mc)) == 28672
+    mc, shape = probe_features.paper_shape("svhn")
+    assert (mc.kernel_size, mc.g_dense, mc.bn_eps, mc.ndf) == (5, True, 1e-8, 64)
+    assert shape == "svhn, the paper's Table 2 D (32 px, 3 channels, ndf 64, kernel 5)"
+    assert feature_dim(random_discriminator(mc)) == 7168
+    mc, _ = probe_features.paper_shape("fashion-mnist")
+    assert (mc.arch, mc.image_size, mc.channels, mc.kernel_size) == ("dcgan", 32, 1, None)

@@ -122,8 +122,10 @@ def probe_cli(
         bool,
         typer.Option(
             "--random-init",
-            help="Use an untrained D of the run's shape (seeded by --seed): the "
-            "baseline a trained D must beat.",
+            help="Use an untrained D (seeded by --seed): the baseline a trained D must beat. "
+            "With -c it has the run's shape; without, the paper's D for DATASET: the 32x32 "
+            "ImageNet D of Table 1 for cifar10 and imagenet, the authors' SVHN D for svhn, "
+            "ganlab's default dcgan at the dataset's size otherwise.",
         ),
     ] = False,
     extract_only: Annotated[
@@ -217,6 +219,8 @@ def probe_cli(
 
       ganlab probe digits -c runs/digits --random-init
 
+      ganlab probe cifar10 --random-init --data-root ~/data
+
       ganlab probe cifar10 -c runs/imagenet32 --data-root ~/data --features cifar.h5
 
       ganlab probe cifar10 -c runs/imagenet32 --data-root ~/data --train-per-class 400
@@ -233,10 +237,10 @@ def probe_cli(
             "--extract-only writes the features to --features FILE.h5; add it",
             param_hint="'--extract-only'",
         )
-    if checkpoint is None and features is None:
+    if checkpoint is None and features is None and not random_init:
         raise typer.BadParameter(
-            "give --checkpoint RUN to extract D's features, or "
-            "--features FILE.h5 to fit from stored ones",
+            "give --checkpoint RUN to extract D's features, --random-init for an untrained "
+            "D of the paper's shape, or --features FILE.h5 to fit from stored ones",
             param_hint="'--checkpoint'",
         )
     cfg = ProbeConfig(
@@ -303,6 +307,8 @@ def _print_table(r, console) -> None:
         f"{r.feature_dim} dims ({src}, layers "
         f"{','.join(map(str, r.layers))}, grid {r.grid}, BatchNorm {r.bn_stats})",
     )
+    if r.d_shape:
+        t.add_row("D shape", r.d_shape)
     if r.features:
         t.add_row("features file", r.features + (" (reused)" if r.features_reused else ""))
     if r.test_accuracy is not None:
