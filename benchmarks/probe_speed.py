@@ -75,11 +75,11 @@ def _prepare(X: torch.Tensor, Xt: torch.Tensor, standardize: bool) -> None:
 
 def run_one(args) -> None:
     """Child process: generate, (standardise,) fit once, print one JSON line."""
-    from ganlab.experiments.probe import svm
+    from ganlab.experiments.probe import products, svm
 
     solver = args.one
     if solver == "torch-public":  # the torch solver's fallback: public torch ops, no oneDNN
-        solver, svm._ONEDNN = "torch", False
+        solver, products._ONEDNN = "torch", False
     n, F = args.one_shape
     X, y = make_features(n, F, seed=1)
     Xt, yt = make_features(N_TEST, F, seed=2, n_train=n)
