@@ -303,3 +303,17 @@ def test_papers_d_by_dataset():
     assert feature_dim(random_discriminator(mc)) == 7168
     mc, _ = probe_features.paper_shape("fashion-mnist")
     assert (mc.arch, mc.image_size, mc.channels, mc.kernel_size) == ("dcgan", 32, 1, None)
+
+
+def test_feature_scale_is_taken_over_the_given_rows(feats):
+    from ganlab.experiments.probe.stats import train_stats
+
+    with FeatureFile(feats) as ff:
+        n = ff.rows("train")
+        for rows in (np.arange(0, n, 3), np.arange(n)):  # some rows; all (no row mask)
+            X = ff.load("train", torch.from_numpy(rows)).double()
+            mean, std = train_stats(ff, rows, per_feature=False)
+            assert torch.equal(mean, torch.zeros(ff.feature_dim))
+            assert torch.allclose(std.double(), X.pow(2).mean().sqrt(), rtol=1e-6)
+            mean, std = train_stats(ff, rows, per_feature=True)
+            assert torch.allclose(mean.double(), X.mean(0), rtol=1e-5, atol=1e-6)
