@@ -16,13 +16,15 @@ problem and their objectives can be compared number for number.
 - ``solver="torch"``: written here because nothing installed solves this primal fast on dense
   features with all classes at once (full-batch L-BFGS stalls: the problem is badly
   conditioned). A truncated Newton method: each step solves H d = -g by preconditioned
-  conjugate gradients, where the (generalised) Hessian-vector product
-  V + X^T (D (X V)), D = C x the loss's curvature per example (2C on the active rows of the
-  squared hinge), runs for all k classes as one (n, F) x (F, k) matmul. The preconditioner
-  starts from a randomised rank-300 Nystrom sketch U diag(lam) U^T of X^T X, built once from
-  two passes and shared by every fit on the same features; on span(U) it uses each class's
-  exact projected Hessian I + (XU)^T D_c (XU) (r x r, cheap since XU is computed once per
-  fit), elsewhere a scaled identity. A class stops when half its squared Newton decrement
+  conjugate gradients (to a relative residual that tightens as the gradient shrinks, or until
+  what they could still gain is negligible next to `tol`), where the (generalised)
+  Hessian-vector product V + X^T (D (X V)), D = C x the loss's curvature per example (2C on
+  the active rows of the squared hinge), runs for all k classes as one (n, F) x (F, k)
+  matmul. The preconditioner starts from a randomised rank-300 Nystrom sketch
+  U diag(lam) U^T of X^T X, built once from two passes and shared by every fit on the same
+  features; on span(U) it uses each class's exact projected Hessian I + (XU)^T D_c (XU)
+  (r x r, cheap since XU is computed once per C search), elsewhere a scaled identity. A
+  class stops when half its squared Newton decrement
   (about f - f*) is below `tol` x f. Works on any torch device, never copies X, and needs
   O(n (k + r) + F (k + r)) memory besides it.
 
@@ -45,6 +47,7 @@ from ganlab.experiments.probe.products import CpuThreads, linear, xtz, xv
 
 LOSSES = ("squared_hinge", "logistic")
 ETA_MAX = 0.1  # loosest relative CG residual per Newton step
+CG_ENOUGH = 0.01  # stop CG once what it can still gain is below this share of tol x f
 CLASSIFIER_LOSS = {"svm": "squared_hinge", "logreg": "logistic"}
 
 
@@ -269,6 +272,7 @@ def fit_torch(
                 def apply(R, s=s):
                     return precond.apply(R, s, n)
 
+            f0 = 0.5 * theta.pow(2).sum(0) + lossv.sum(0)
             with threads.all():
                 Pz = apply(R)
             P = Pz.clone()
@@ -294,12 +298,20 @@ def fit_torch(
                 with threads.all():
                     Pz = apply(R)
                 rz_new = (R * Pz).sum(0)
+                # The step need be no more exact than the answer. What further CG steps could
+                # still gain on the quadratic model is 0.5 r^T H^-1 r for the residual r, about
+                # 0.5 r^T P^-1 r = rz / 2; once that is a small share of tol x f the step is as
+                # good as exact. Measured on 3,000 x 28,672 real features: 350 -> 173 CG steps
+                # at C = 1e-2, 91 -> 64 at 1e-3, every class's objective within 6e-6 of its
+                # optimum (with the residual test alone: within 6e-7).
+                done = done | (0.5 * rz_new <= CG_ENOUGH * tol * f0)
+                if done.all():
+                    break
                 beta = torch.where(rz > 0, rz_new / rz, torch.zeros_like(rz))
                 P = Pz + beta * P
                 rz = rz_new
             # --- backtracking (Armijo) line search per class, no pass over X ------------------
             # (an exact line search, tried, took more Newton steps: full steps suit this problem)
-            f0 = 0.5 * theta.pow(2).sum(0) + lossv.sum(0)
             slope = (G * D).sum(0)  # -(Newton decrement)^2 < 0 for a descent direction
             YXD = Y * XD
             tt = torch.ones(k, dtype=dtype, device=device)
