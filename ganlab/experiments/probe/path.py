@@ -104,7 +104,7 @@ def regularisation_path(
     patience: int | None = PATIENCE,
     precond: NystromPreconditioner | None = None,
     XU: torch.Tensor | None = None,
-    on_step: Callable[[PathStep], None] | None = None,
+    on_step: Callable[[PathStep, LinearModel], None] | None = None,
 ) -> PathResult:
     """Fit `Cs` in increasing order on (X, y), score each on (Xv, yv), stop once accuracy falls.
 
@@ -123,7 +123,8 @@ def regularisation_path(
         precond: the torch solver's Nystrom sketch of X (or of rows that include X's); built
             here from X if None.
         XU: X @ precond.U, shared by every fit; computed here if None.
-        on_step: called with each fitted step as soon as it is scored (progress output).
+        on_step: called with each fitted step and its model as soon as it is scored
+            (progress output, or a benchmark's objective).
     Returns:
         The PathResult: one step per C (skipped ones included) and the best model.
     """
@@ -144,7 +145,7 @@ def regularisation_path(
         acc = step.val_accuracy = (model.predict(Xv) == yv.to(Xv.device)).float().mean().item()
         steps.append(step)
         if on_step is not None:
-            on_step(step)
+            on_step(step, model)
         falls = falls + 1 if prev_acc is not None and acc < prev_acc else 0
         if acc > best_acc:
             best, best_acc = model, acc

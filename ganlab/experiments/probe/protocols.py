@@ -225,7 +225,7 @@ def cifar10_protocol(
         shared = {"precond": precond, "XU": XU}
         on_fit_rows = {"precond": precond, "XU": XU[:n_fit]}
 
-    def log(step: PathStep) -> None:
+    def log(step: PathStep, _model) -> None:
         cost = cost_text(step.to_dict())
         rep.log(f"C={step.C:g}: validation accuracy {step.val_accuracy:.4f} ({cost})")
 
@@ -247,7 +247,7 @@ def cifar10_protocol(
     rep.log(f"refit C={C:g} on {X.shape[0]} rows ({cost_text(result.refit)})")
     del X
     result.fit_s = round(time.perf_counter() - t0, 3)
-    correct, n_test = _score(s, [final], device)
+    correct, n_test = score_test(s, [final], device)
     result.C = C
     result.test_accuracy = round(correct[0] / n_test, 5)
     result.test_error = round(1 - correct[0] / n_test, 5)
@@ -326,7 +326,7 @@ def few_label_protocol(
     rep.stop()
     del X
     result.fit_s = round(time.perf_counter() - t0, 3)
-    correct, n_test = _score(s, models, device)
+    correct, n_test = score_test(s, models, device)
     errors = 1 - np.asarray(correct, dtype=np.float64) / n_test
     result.C = best_C
     result.test_error = round(float(errors.mean()), 5)
@@ -350,7 +350,7 @@ def _accuracy(pred: torch.Tensor, y: torch.Tensor) -> float:
     return (pred == y).float().mean().item()
 
 
-def _score(s: Splits, models: list[LinearModel], device: torch.device) -> tuple[list[int], int]:
+def score_test(s: Splits, models: list[LinearModel], device: torch.device) -> tuple[list[int], int]:
     """Correct predictions of each model on the test rows, streamed block by block.
 
     Returns:
