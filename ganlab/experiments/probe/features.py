@@ -1,7 +1,9 @@
 """D's pooled conv features of the probe dataset, written to (or reused from) an HDF5 store.
 
-Images of the probe dataset at the checkpoint's size -> D (eval mode, BatchNorm statistics
-re-estimated on the training images by default) -> every chosen conv layer's map max-pooled to
+Images of the probe dataset at D's size -> D (the checkpoint's, an untrained one of its shape,
+or with --random-init alone an untrained one of the paper's shape for the dataset; eval mode,
+BatchNorm statistics re-estimated on the training images by default) -> every chosen conv
+layer's map max-pooled to
 a grid (4x4) and concatenated -> one row per image in the features file, train and test splits.
 A file is reused only when it answers the same request (checkpoint, layers, grid, BatchNorm
 mode...); an interrupted extraction resumes from its partial file.

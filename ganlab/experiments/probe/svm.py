@@ -28,9 +28,10 @@ problem and their objectives can be compared number for number.
   (about f - f*) is below `tol` x f. Works on any torch device, never copies X, and needs
   O(n (k + r) + F (k + r)) memory besides it.
 
-Measured (benchmarks/probe_speed.py, 2-core AMD EPYC, raw non-negative features): 10,000 x
-28,672 in 18.9 s against LinearSVC's 100 s; 50,000 x 7,168 in 6.8 s against 209 s; equal test
-accuracy and objective to 6 digits.
+Measured (benchmarks/probe_speed.py, 2-core AMD EPYC, synthetic raw non-negative features):
+10,000 x 28,672 in 18.9 s against LinearSVC's 100 s; 50,000 x 7,168 in 6.8 s against 209 s;
+equal test accuracy and objective to 6 digits. Real D features are much harder (CG steps grow
+about 3x per decade of C): time them with ``probe_speed.py --features`` (docs/performance.md).
 """
 
 from __future__ import annotations
