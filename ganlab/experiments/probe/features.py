@@ -3,8 +3,8 @@
 Images of the probe dataset at D's size -> D (the checkpoint's, an untrained one of its shape,
 or with --random-init alone an untrained one of the paper's shape for the dataset; eval mode,
 BatchNorm statistics re-estimated on the training images by default) -> every chosen conv
-layer's map max-pooled to
-a grid (4x4) and concatenated -> one row per image in the features file, train and test splits.
+layer's map max-pooled to a grid (4x4) and concatenated -> one row per image in the features
+file, train and test splits.
 A file is reused only when it answers the same request (checkpoint, layers, grid, BatchNorm
 mode...); an interrupted extraction resumes from its partial file.
 """
@@ -120,19 +120,19 @@ def paper_shape(dataset: str) -> tuple[ModelConfig, str]:
 
     if dataset in PAPER_D:
         name, table = PAPER_D[dataset]
-        return AUTHORS_SHAPES[
-            name
-        ], f"{name}, the paper's {table} D ({_summary(AUTHORS_SHAPES[name])})"
+        mc = AUTHORS_SHAPES[name]
+        return mc, f"{name}, the paper's {table} D ({_summary(mc)})"
+    if dataset not in DATASETS:
+        raise GanlabError(f"unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)}.")
     info = DATASETS[dataset]
     mc = ModelConfig(image_size=info.default_image_size, channels=info.channels)
     return mc, f"dcgan, ganlab's default for {dataset} ({_summary(mc)})"
 
 
 def _summary(mc: ModelConfig) -> str:
-    """ "32 px, 3 channels, ndf 128, kernel 5": what tells D shapes apart at a glance."""
-    text = (
-        f"{mc.image_size} px, {mc.channels} channel{'s' if mc.channels > 1 else ''}, ndf {mc.ndf}"
-    )
+    """What tells D shapes apart at a glance, e.g. "32 px, 3 channels, ndf 128, kernel 5"."""
+    channels = f"{mc.channels} channel{'s' if mc.channels > 1 else ''}"
+    text = f"{mc.image_size} px, {channels}, ndf {mc.ndf}"
     return text + (f", kernel {mc.kernel_size}" if mc.kernel_size else "")
 
 

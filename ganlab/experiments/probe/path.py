@@ -130,14 +130,17 @@ def regularisation_path(
     """
     kw: dict = {"n_classes": n_classes, "solver": solver, "classifier": classifier}
     if solver == "torch":
-        precond = precond or nystrom_preconditioner(X)
+        if precond is None:
+            precond = nystrom_preconditioner(X)
         kw |= {"precond": precond, "XU": precond.basis(X) if XU is None else XU}
     order = sorted(Cs)
     steps: list[PathStep] = []
     best, best_acc, prev, prev_acc, falls, stopped = None, -1.0, None, None, 0, None
     for C in order:
         if patience is not None and falls >= patience:
-            stopped = f"validation accuracy fell for {falls} C values in a row (after C={best.C:g})"
+            stopped = (
+                f"validation accuracy fell for {falls} C values in a row; the best is C={best.C:g}"
+            )
             steps.append(PathStep(C, skipped=True))
             continue
         warm = warm_start and solver == "torch" and prev is not None
