@@ -287,8 +287,8 @@ def _c_search_text(r) -> str:
         if step["skipped"]:
             lines.append(f"{head} skipped (validation accuracy fell for {PATIENCE} C in a row)")
             continue
-        draws = f" over {step['draws']} draws" if "draws" in step else ""
-        lines.append(f"{head} validation {step['val_accuracy']:.4f}{draws}  {cost_text(step)}")
+        draws = f" ({step['draws']} draws)" if "draws" in step else ""
+        lines.append(f"{head} val {step['val_accuracy']:.4f}{draws}  {cost_text(step)}")
     return "\n".join(lines)
 
 

@@ -55,12 +55,12 @@ class PathStep:
 
 
 def cost_text(step: dict) -> str:
-    """A step's (`PathStep.to_dict`) cost for people: "12.3 s, 4 Newton / 19 CG steps, warm"."""
+    """A step's (`PathStep.to_dict`) cost for people: "12.3 s, 4 Newton / 19 CG, warm"."""
     if step.get("skipped"):
         return "skipped"
     parts = [f"{step['fit_s']:.1f} s"]
     if "newton_steps" in step:
-        parts.append(f"{step['newton_steps']} Newton / {step['cg_steps']} CG steps")
+        parts.append(f"{step['newton_steps']} Newton / {step['cg_steps']} CG")
     elif "iterations" in step:
         parts.append(f"{step['iterations']} iterations")
     return ", ".join(parts + (["warm"] if step.get("warm_start") else []))

@@ -240,10 +240,12 @@ def cifar10_protocol(
     }
     C = path.best.C
     final, step = fit_step(X, y, C, path.best if cfg.solver == "torch" else None, **kw, **shared)
-    unscored = ("val_accuracy", "skipped")
-    result.refit = {"rows": X.shape[0]} | {
-        k: v for k, v in step.to_dict().items() if k not in unscored
-    }
+    result.refit = {
+        "C": C,
+        "rows": X.shape[0],
+        "fit_s": round(step.fit_s, 3),
+        "warm_start": step.warm_start,
+    } | step.iterations
     rep.log(f"refit C={C:g} on {X.shape[0]} rows ({cost_text(result.refit)})")
     del X
     result.fit_s = round(time.perf_counter() - t0, 3)
