@@ -169,6 +169,7 @@ def search_one(args) -> None:
         y = torch.from_numpy(s.labels[order])
         load_s = time.perf_counter() - t0
         n = len(s.rest)
+        print(f"{method}: {n} + {len(s.val)} rows loaded in {load_s:.0f} s", file=sys.stderr)
         objectives = {}
 
         def record(step, model) -> None:
@@ -211,21 +212,26 @@ def search_one(args) -> None:
 
 def search(args) -> None:
     """The C search on stored features by every method, each in its own process; the tables."""
+    methods = args.methods.split(",")
+    unknown = set(methods) - set(METHODS)
+    if unknown:
+        raise SystemExit(f"unknown method {unknown.pop()!r}; choose from {', '.join(METHODS)}")
     rows = []
-    for method in args.methods.split(","):
-        if method not in METHODS:
-            raise SystemExit(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
+    for method in methods:
         cmd = [sys.executable, __file__, "--features", str(args.features), "--one-features", method]
         cmd += ["--Cs", ",".join(map(str, args.Cs)), "--seed", str(args.seed)]
         cmd += ["--train-rows", str(args.train_rows)] if args.train_rows else []
         t0 = time.perf_counter()
-        try:
-            out = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout)
+        try:  # the child's progress (one line per C) goes straight to stderr
+            out = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, timeout=args.timeout)
         except subprocess.TimeoutExpired:
-            rows.append({"method": method, "timed_out": round(time.perf_counter() - t0)})
+            rows.append(
+                {"method": method, "failed": f"timed out after {time.perf_counter() - t0:.0f} s"}
+            )
             continue
-        if out.returncode != 0:
-            raise SystemExit(f"{' '.join(cmd)} failed:\n{out.stderr[-3000:]}")
+        if out.returncode != 0:  # e.g. LinearSVC killed for memory: report it, go on
+            rows.append({"method": method, "failed": f"exit status {out.returncode}"})
+            continue
         rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
     done = [r for r in rows if "steps" in r]
     if done:
@@ -257,8 +263,8 @@ def search(args) -> None:
     )
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for r in rows:
-        if "timed_out" in r:
-            print(f"| {r['method']} | timed out after {r['timed_out']} s | - | - | - | - | - |")
+        if "failed" in r:
+            print(f"| {r['method']} | {r['failed']} | - | - | - | - | - |")
             continue
         print(
             f"| {r['method']} | {r['sweep_s']} | {r['sketch_s']} | {r['C']:g} | "
