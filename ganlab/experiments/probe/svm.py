@@ -30,8 +30,8 @@ problem and their objectives can be compared number for number.
 
 Measured (benchmarks/probe_speed.py, 2-core AMD EPYC, synthetic raw non-negative features):
 10,000 x 28,672 in 18.9 s against LinearSVC's 100 s; 50,000 x 7,168 in 6.8 s against 209 s;
-equal test accuracy and objective to 6 digits. Real D features are much harder (CG steps grow
-about 3x per decade of C): time them with ``probe_speed.py --features`` (docs/performance.md).
+equal test accuracy and objective to 6 digits. Real D features need more CG steps as C grows
+than these synthetic ones: time them with ``probe_speed.py --features`` (docs/performance.md).
 """
 
 from __future__ import annotations
