@@ -1,10 +1,23 @@
 """How fast the probe's linear SVM fits: ``--solver torch`` against scikit-learn's LinearSVC.
 
+On real features (``--features FILE.h5``, a file ``ganlab probe --features`` wrote): the
+probe's C search as the cifar10 protocol runs it (the same validation split and scaling), the
+whole sweep of C values (the probe's default grid unless ``--Cs``) three ways, each in its own
+process so that its peak RSS is its own: ``path`` (the probe's: each C warm-started from the
+last, stopped once validation accuracy fell twice in a row), ``independent`` (every C fitted
+from scratch by the same solver) and ``sklearn`` (LinearSVC for every C). Per C: validation
+accuracy, fit time, iterations and objective; per method: the chosen C, the test accuracy of
+its model, the sweep's time and the peak RSS. The file is read block by block into one float32
+copy of the rows the search uses (never float64: liblinear alone makes its own copies).
+
 Synthetic, class-structured features shaped like D's (non-negative, strongly correlated through
 a low-rank factor, classes differing in their means), divided by their global RMS as the probe
 does by default (``--standardize``: per-feature mean and std), then one fit per solver at the
-same C. Each fit runs in its own process so its peak RSS is its own.
+same C. Each fit runs in its own process so its peak RSS is its own. (At CIFAR-10 scale they
+predicted real times badly: real features need far more CG steps as C grows.)
 
+    .venv/bin/python benchmarks/probe_speed.py --features cifar.h5   # the C search on real ones
+    .venv/bin/python benchmarks/probe_speed.py --features cifar.h5 --train-rows 10000
     .venv/bin/python benchmarks/probe_speed.py                       # the two paper-like shapes
     .venv/bin/python benchmarks/probe_speed.py --shapes 2000x1792     # a quick look
     .venv/bin/python benchmarks/probe_speed.py --calibrate            # validation accuracy by C
@@ -19,6 +32,7 @@ on it: the peak RSS shows that the full Table 1 protocol fits in bounded memory.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import resource
@@ -30,8 +44,12 @@ from pathlib import Path
 
 import torch
 
+from ganlab.experiments.probe.config import DEFAULT_CS
+
 N_TEST = 2000
 K = 10
+DEFAULT_C = {(10_000, 28_672): 1e-3, (50_000, 7_168): 1e-5}  # what validation picks (--calibrate)
+METHODS = ("path", "independent", "sklearn")  # --features: how the C search is run
 
 
 def make_features(
@@ -75,11 +93,11 @@ def _prepare(X: torch.Tensor, Xt: torch.Tensor, standardize: bool) -> None:
 
 def run_one(args) -> None:
     """Child process: generate, (standardise,) fit once, print one JSON line."""
-    from ganlab.experiments.probe import svm
+    from ganlab.experiments.probe import products, svm
 
     solver = args.one
     if solver == "torch-public":  # the torch solver's fallback: public torch ops, no oneDNN
-        solver, svm._ONEDNN = "torch", False
+        solver, products._ONEDNN = "torch", False
     n, F = args.one_shape
     X, y = make_features(n, F, seed=1)
     Xt, yt = make_features(N_TEST, F, seed=2, n_train=n)
@@ -116,6 +134,142 @@ def calibrate(shape, Cs, standardize: bool) -> None:
         prev = m
         acc = (m.predict(Xv) == yv).float().mean().item()
         print(f"{n}x{F} C={C:g}: validation accuracy {acc:.4f}, {m.info}", flush=True)
+
+
+def search_one(args) -> None:
+    """Child process: the C search on stored features one way (`args.one_features`), as JSON.
+
+    The rows, split and scaling are the probe's (its cifar10 protocol): validation is a
+    stratified 10% of the training rows, the features are divided by their RMS.
+    """
+    import numpy as np
+
+    from ganlab.experiments.probe.config import ProbeConfig
+    from ganlab.experiments.probe.path import regularisation_path
+    from ganlab.experiments.probe.protocols import (
+        load_rows,
+        make_splits,
+        score_test,
+        stratified_holdout,
+    )
+    from ganlab.experiments.probe.svm import nystrom_preconditioner, objective
+    from ganlab.io.featstore import FeatureFile
+    from ganlab.progress import Reporter
+
+    method = args.one_features
+    with FeatureFile(args.features) as ff:
+        cfg = ProbeConfig(features=str(args.features), seed=args.seed)
+        s = make_splits(ff, cfg, "cifar10", Reporter(quiet=True))
+        if args.train_rows and args.train_rows < len(s.rest):  # a stratified subset
+            keep, _ = stratified_holdout(s.labels[s.rest], args.train_rows, [args.seed, 5])
+            s = dataclasses.replace(s, rest=s.rest[keep])
+        t0 = time.perf_counter()
+        order = np.concatenate([s.rest, s.val])
+        X = load_rows(s, order, torch.device("cpu"))  # (n_fit + n_val, F) float32
+        y = torch.from_numpy(s.labels[order])
+        load_s = time.perf_counter() - t0
+        n = len(s.rest)
+        print(f"{method}: {n} + {len(s.val)} rows loaded in {load_s:.0f} s", file=sys.stderr)
+        objectives = {}
+
+        def record(step, model) -> None:
+            objectives[step.C] = objective(X[:n], y[:n], model).sum().item()
+            print(
+                f"{method} C={step.C:g}: {step.val_accuracy:.4f} in {step.fit_s:.1f}s",
+                file=sys.stderr,
+            )
+
+        t0 = time.perf_counter()
+        kw = {"n_classes": s.n_classes, "on_step": record}
+        if method == "sklearn":
+            kw |= {"solver": "sklearn", "patience": None}
+        else:  # the sketch and X @ U, shared by every C (as in the probe)
+            kw["precond"] = nystrom_preconditioner(X[:n], seed=args.seed)
+            kw["XU"] = kw["precond"].basis(X[:n])
+            if method == "independent":
+                kw |= {"warm_start": False, "patience": None}
+        sketch_s = time.perf_counter() - t0
+        path = regularisation_path(X[:n], y[:n], X[n:], y[n:], args.Cs, **kw)
+        correct, n_test = score_test(s, [path.best], torch.device("cpu"))  # block by block
+        F = ff.feature_dim
+    steps = [st.to_dict() | {"objective": objectives.get(st.C)} for st in path.steps]
+    out = {
+        "method": method,
+        "n_fit": n,
+        "n_val": len(s.val),
+        "F": F,
+        "steps": steps,
+        "stopped": path.stopped,
+        "C": path.best.C,
+        "test_accuracy": correct[0] / n_test,
+        "load_s": round(load_s, 2),
+        "sketch_s": round(sketch_s, 2),  # torch: the Nystrom sketch and X @ U
+        "sweep_s": round(sketch_s + path.fit_s, 2),
+        "peak_rss_gb": round(peak_rss_gb(), 2),
+    }
+    print(json.dumps(out))
+
+
+def search(args) -> None:
+    """The C search on stored features by every method, each in its own process; the tables."""
+    methods = args.methods.split(",")
+    unknown = set(methods) - set(METHODS)
+    if unknown:
+        raise SystemExit(f"unknown method {unknown.pop()!r}; choose from {', '.join(METHODS)}")
+    rows = []
+    for method in methods:
+        cmd = [sys.executable, __file__, "--features", str(args.features), "--one-features", method]
+        cmd += ["--Cs", ",".join(map(str, args.Cs)), "--seed", str(args.seed)]
+        cmd += ["--train-rows", str(args.train_rows)] if args.train_rows else []
+        t0 = time.perf_counter()
+        try:  # the child's progress (one line per C) goes straight to stderr
+            out = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, timeout=args.timeout)
+        except subprocess.TimeoutExpired:
+            rows.append(
+                {"method": method, "failed": f"timed out after {time.perf_counter() - t0:.0f} s"}
+            )
+            continue
+        if out.returncode != 0:  # e.g. LinearSVC killed for memory: report it, go on
+            rows.append({"method": method, "failed": f"exit status {out.returncode}"})
+            continue
+        rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    done = [r for r in rows if "steps" in r]
+    if done:
+        r = done[0]
+        print(
+            f"{args.features}: {r['n_fit']} training rows, {r['n_val']} validation, {r['F']} "
+            f"features; torch {torch.__version__}, {torch.get_num_threads()} threads, "
+            f"{os.cpu_count()} CPUs"
+        )
+    print("| method | C | validation accuracy | fit s | iterations | objective |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for r in done:
+        for st in r["steps"]:
+            if st["skipped"]:
+                print(f"| {r['method']} | {st['C']:g} | skipped | - | - | - |")
+                continue
+            its = (
+                f"{st['newton_steps']} Newton / {st['cg_steps']} CG"
+                if "newton_steps" in st
+                else f"{st.get('iterations', '-')} liblinear"
+            )
+            print(
+                f"| {r['method']} | {st['C']:g} | {st['val_accuracy']:.4f} | {st['fit_s']:.1f} | "
+                f"{its} | {st['objective']:.7g} |"
+            )
+    print()
+    print(
+        "| method | sweep s | of it sketch s | chosen C | test accuracy | load s | peak RSS GiB |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for r in rows:
+        if "failed" in r:
+            print(f"| {r['method']} | {r['failed']} | - | - | - | - | - |")
+            continue
+        print(
+            f"| {r['method']} | {r['sweep_s']} | {r['sketch_s']} | {r['C']:g} | "
+            f"{r['test_accuracy']:.4f} | {r['load_s']} | {r['peak_rss_gb']} |"
+        )
 
 
 def spawn(args, solver: str, shape, C: float) -> dict:
@@ -203,12 +357,35 @@ def cifar_scale(workdir: Path, Cs: str) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument(
+        "--features",
+        type=Path,
+        help="time the probe's C search on this stored features file (ganlab probe "
+        "--features) instead of synthetic features",
+    )
+    p.add_argument(
+        "--Cs",
+        type=lambda v: [float(c) for c in v.split(",")],
+        default=list(DEFAULT_CS),
+        help="--features: the C values searched (default: the probe's)",
+    )
+    p.add_argument(
+        "--methods", default=",".join(METHODS), help="--features: any of " + ", ".join(METHODS)
+    )
+    p.add_argument(
+        "--train-rows", type=int, help="--features: fit on a stratified subset of the training rows"
+    )
+    p.add_argument(
+        "--seed", type=int, default=0, help="--features: the probe's --seed (splits, sketch)"
+    )
+    p.add_argument(
+        "--timeout", type=float, help="--features: seconds one method may take (e.g. LinearSVC)"
+    )
     p.add_argument("--shapes", default="10000x28672,50000x7168")
     p.add_argument(
         "--C",
-        default="1e-3,1e-5",
-        help="C for the timed fits, one per shape (default: the C the probe's "
-        "validation picks for each default shape, see --calibrate)",
+        help="C for the timed fits: one for every shape, or one per shape (default: the C the "
+        "probe's validation picks for each default shape, see --calibrate; 1e-3 for others)",
     )
     p.add_argument(
         "--solvers",
@@ -226,7 +403,14 @@ def main() -> None:
     p.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()))
     p.add_argument("--one", help=argparse.SUPPRESS)
     p.add_argument("--one-shape", help=argparse.SUPPRESS)
+    p.add_argument("--one-features", help=argparse.SUPPRESS)
     args = p.parse_args()
+    if args.one_features:
+        search_one(args)
+        return
+    if args.features:
+        search(args)
+        return
     shapes = [tuple(int(v) for v in s.split("x")) for s in args.shapes.split(",")]
     if args.one:
         args.C = float(args.C)
@@ -247,8 +431,15 @@ def main() -> None:
     )
     print("| n x F | solver | C | fit s | speed-up | test acc | objective | peak RSS GiB |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
-    Cs = [float(c) for c in args.C.split(",")]
-    Cs = Cs * len(shapes) if len(Cs) == 1 else Cs
+    if args.C is None:
+        Cs = [DEFAULT_C.get(shape, 1e-3) for shape in shapes]
+    else:
+        Cs = [float(c) for c in args.C.split(",")]
+        Cs = Cs * len(shapes) if len(Cs) == 1 else Cs
+        if len(Cs) != len(shapes):
+            p.error(
+                f"--C gives {len(Cs)} values for {len(shapes)} shapes: give one, or one per shape"
+            )
     for shape, C in zip(shapes, Cs, strict=True):
         rows = {s: spawn(args, s, shape, C) for s in args.solvers.split(",")}
         base = rows.get("sklearn", {}).get("fit_s")

@@ -59,3 +59,19 @@ def check_model_config(cfg: ModelConfig) -> None:
         raise ValueError(f"kernel_size for {cfg.arch} must be {sizes}, got {cfg.kernel_size}")
     if not cfg.bn_eps > 0:
         raise ValueError(f"bn_eps must be positive, got {cfg.bn_eps}")
+
+
+# The DCGAN authors' released models' shapes (`ganlab import authors` reads their weights into
+# these; `ganlab probe DATASET --random-init` without a run takes the paper's D from here).
+AUTHORS_SHAPES = {
+    # svhn_unsup_all_conv_dcgan_100z_gaussian_lr_0.0005_64mb (Table 2)
+    "svhn": ModelConfig(
+        image_size=32, channels=3, nz=100, ngf=64, ndf=64, kernel_size=5, g_dense=True,
+        bn_eps=1e-8,
+    ),
+    # imagenet_gan_pretrain_128f_relu_lrelu_7l_3x3_256z (Table 1)
+    "imagenet32": ModelConfig(
+        image_size=32, channels=3, nz=256, ngf=128, ndf=128, arch="imagenet32", g_dense=True,
+        bn_eps=1e-8,
+    ),
+}  # fmt: skip

@@ -104,8 +104,12 @@ def test_mistakes_are_the_clis_errors(cli, tiny_run, tmp_path):
         ganlab.grid(torch.zeros(1, 1, 4, 4))
 
 
-def test_edit_and_interpolate_are_the_commands_maths(tiny_run, cli):
+def test_edit_and_interpolate_are_the_commands_maths(tiny_run, cli, tmp_path):
+    import shutil
+
     from ganlab.core.seeds import concept_z
+
+    tiny_run = shutil.copytree(tiny_run, tmp_path / "run")  # concepts go into a copy
 
     assert cli("concept", "add", "a", "--run", tiny_run, "--seeds", "1,2,3").exit_code == 0
     assert cli("concept", "add", "b", "--run", tiny_run, "--seeds", "4,5").exit_code == 0
@@ -135,7 +139,7 @@ def test_train_and_probe_return_the_clis_results(tmp_path, cli):
     assert printed.exit_code == 0, printed.stderr
     as_cli = json.loads(printed.stdout)
     ours = result.to_dict()
-    volatile = {"kind", "argv", "extract_s", "load_s", "fit_s", "checkpoint"}
+    volatile = {"kind", "argv", "extract_s", "load_s", "fit_s", "checkpoint", "c_search", "refit"}
     assert {k: v for k, v in ours.items() if k not in volatile} == {
         k: v for k, v in as_cli.items() if k not in volatile
     }

@@ -49,6 +49,13 @@ def test_cli_probe_reports_json_and_reuses_the_file(cli, run, feats, tmp_path):
     assert r["protocol"]["name"] == "cifar10" and r["C"] in (1e-3, 1e-2)
     assert r["test_accuracy"] > 0.6 and r["bn_stats"] == "recompute"
     assert set(r["val_accuracy"]) == {"0.001", "0.01"} and r["fit_s"] > 0
+    first, second = r["c_search"]  # the C search's path: time and iterations per C
+    assert (first["C"], second["C"]) == (1e-3, 1e-2) and not first["warm_start"]
+    assert second["warm_start"] and second["val_accuracy"] == r["val_accuracy"]["0.01"]
+    assert all(
+        s["fit_s"] > 0 and s["newton_steps"] >= 1 and not s["skipped"] for s in (first, second)
+    )
+    assert r["refit"]["rows"] == 1437 and r["refit"]["C"] == r["C"] and r["refit"]["cg_steps"] >= 0
     again = cli("probe", "digits", "-c", run, "--features", path, "--json", *FAST)
     r2 = json.loads(again.stdout)
     assert r2["features_reused"] and r2["test_accuracy"] == r["test_accuracy"]
@@ -233,6 +240,7 @@ def test_paper_probe_architecture_through_the_cli(cli, tiny_config, tmp_path):
     "args, code, fragment",
     [
         (["digits"], 2, "--checkpoint"),
+        (["--random-init"], 1, "takes the paper's D for the dataset: name it"),
         (["digits", "-c", "RUN", "--layers", "5"], 1, "--layers 5 out of range"),
         (["digits", "-c", "RUN", "--layers", "x"], 2, "layer numbers"),
         (["digits", "-c", "RUN", "--C", "0,1"], 2, "positive"),
@@ -254,3 +262,58 @@ def test_cli_errors(cli, run, tmp_path, args, code, fragment):
     assert result.exit_code == code, result.output
     assert fragment in result.stderr.replace("\n", " ")
     assert "Traceback" not in result.output
+
+
+def test_random_init_alone_takes_the_papers_d(cli, run, tmp_path):
+    """`probe digits --random-init` needs no run: ganlab's default D for the digits, recorded."""
+    path = tmp_path / "random.h5"
+    result = cli("probe", "digits", "--random-init", "--features", path, "--json", *FAST)
+    assert result.exit_code == 0, result.output
+    r = json.loads(result.stdout)
+    assert r["random_init"] and r["checkpoint_sha256"] == "none"
+    assert r["d_shape"] == "dcgan, ganlab's default for digits (32 px, 1 channel, ndf 64)"
+    mc = r["model_config"]
+    assert (mc["arch"], mc["image_size"], mc["channels"], mc["ndf"]) == ("dcgan", 32, 1, 64)
+    assert r["feature_dim"] == (64 + 128 + 256) * 16 and r["test_accuracy"] > 0.8
+    with FeatureFile(path) as f:
+        assert f.attrs["d_shape"] == r["d_shape"] and f.attrs["model_config"] == mc
+    shown = cli("probe", "digits", "--random-init", "--features", path, "--C", "1e-3")
+    assert "D shape" in shown.stderr and "ganlab's default for digits" in shown.stderr
+    assert "reusing features" in shown.stderr
+    other = cli("probe", "digits", "-c", run, "--random-init", "--features", path, *FAST)
+    assert other.exit_code == 1 and "checkpoint_sha256 none" in other.stderr
+
+
+def test_papers_d_by_dataset():
+    """Table 1's D for cifar10 and imagenet, the authors' SVHN D for svhn (the imported shapes)."""
+    from ganlab.core.features import feature_dim, random_discriminator
+    from ganlab.experiments.import_authors import AUTHORS_MODELS
+    from ganlab.modelconfig import AUTHORS_SHAPES
+
+    assert {m.name: m.model for m in AUTHORS_MODELS} == AUTHORS_SHAPES
+    for dataset in ("cifar10", "imagenet"):
+        mc, shape = probe_features.paper_shape(dataset)
+        assert mc == AUTHORS_SHAPES["imagenet32"] and shape.startswith(
+            "imagenet32, the paper's Table 1 D"
+        )
+        assert feature_dim(random_discriminator(mc)) == 28672
+    mc, shape = probe_features.paper_shape("svhn")
+    assert (mc.kernel_size, mc.g_dense, mc.bn_eps, mc.ndf) == (5, True, 1e-8, 64)
+    assert shape == "svhn, the paper's Table 2 D (32 px, 3 channels, ndf 64, kernel 5)"
+    assert feature_dim(random_discriminator(mc)) == 7168
+    mc, _ = probe_features.paper_shape("fashion-mnist")
+    assert (mc.arch, mc.image_size, mc.channels, mc.kernel_size) == ("dcgan", 32, 1, None)
+
+
+def test_feature_scale_is_taken_over_the_given_rows(feats):
+    from ganlab.experiments.probe.stats import train_stats
+
+    with FeatureFile(feats) as ff:
+        n = ff.rows("train")
+        for rows in (np.arange(0, n, 3), np.arange(n)):  # some rows; all (no row mask)
+            X = ff.load("train", torch.from_numpy(rows)).double()
+            mean, std = train_stats(ff, rows, per_feature=False)
+            assert torch.equal(mean, torch.zeros(ff.feature_dim))
+            assert torch.allclose(std.double(), X.pow(2).mean().sqrt(), rtol=1e-6)
+            mean, std = train_stats(ff, rows, per_feature=True)
+            assert torch.allclose(mean.double(), X.mean(0), rtol=1e-5, atol=1e-6)

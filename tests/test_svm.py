@@ -6,7 +6,9 @@ import pytest
 import torch
 
 from ganlab.core.nets import load_discriminator
-from ganlab.experiments.probe import stats, svm
+from ganlab.experiments.probe import path as probe_path
+from ganlab.experiments.probe import products, stats, svm
+from ganlab.experiments.probe.path import PathStep, regularisation_path
 
 
 @pytest.fixture(scope="module")
@@ -103,18 +105,18 @@ def test_standardize_in_place():
 
 def test_public_ops_fallback_fits_the_same_model(digits_features, monkeypatch):
     """The solver's oneDNN products (CPU default) and its public-ops fallback agree."""
-    if not svm._onednn_linear_works():
+    if not products._onednn_linear_works():
         pytest.skip("no working oneDNN linear kernel here: the fallback is the default path")
     X, y, Xt, _ = digits_features
     g = torch.Generator().manual_seed(0)
     V, Z = torch.randn(X.shape[1] + 1, 10, generator=g), torch.randn(X.shape[0], 10, generator=g)
-    monkeypatch.setattr(svm, "_ONEDNN", True)
+    monkeypatch.setattr(products, "_ONEDNN", True)
     fast = svm.fit_torch(X, y, 1e-2, n_classes=10)
-    fast_xv, fast_xtz = svm._xv(X, V), svm._xtz(X, Z)
-    monkeypatch.setattr(svm, "_ONEDNN", False)  # torch.nn.functional.linear only
+    fast_xv, fast_xtz = products.xv(X, V), products.xtz(X, Z)
+    monkeypatch.setattr(products, "_ONEDNN", False)  # torch.nn.functional.linear only
     public = svm.fit_torch(X, y, 1e-2, n_classes=10)
-    assert torch.allclose(fast_xv, svm._xv(X, V), rtol=1e-5, atol=1e-4)
-    assert torch.allclose(fast_xtz, svm._xtz(X, Z), rtol=1e-5, atol=1e-3)
+    assert torch.allclose(fast_xv, products.xv(X, V), rtol=1e-5, atol=1e-4)
+    assert torch.allclose(fast_xtz, products.xtz(X, Z), rtol=1e-5, atol=1e-3)
     assert torch.allclose(fast.W, public.W, rtol=0, atol=1e-4 * public.W.abs().max().item())
     assert torch.allclose(fast.b, public.b, rtol=0, atol=1e-4 * public.b.abs().max().item())
     f_fast, f_public = svm.objective(X, y, fast).sum(), svm.objective(X, y, public).sum()
@@ -126,5 +128,98 @@ def test_the_onednn_check_leaves_the_global_rng_alone():
     torch.manual_seed(123)
     expected = torch.rand(4)
     torch.manual_seed(123)
-    svm._onednn_linear_works()
+    products._onednn_linear_works()
     assert torch.equal(torch.rand(4), expected)
+
+
+def test_path_agrees_with_independent_fits(digits_features):
+    """Warm starts change where each fit starts, not what it solves: same C, scores, objective."""
+    X, y, Xt, yt = digits_features
+    n_fit = 1150  # the rest of the 1437 training rows validate
+    Cs = (1e-5, 1e-4, 1e-3, 1e-2, 1e-1)
+    args = (X[:n_fit], y[:n_fit], X[n_fit:], y[n_fit:], Cs)
+    path = regularisation_path(*args, n_classes=10)
+    alone = regularisation_path(*args, n_classes=10, warm_start=False, patience=None)
+    assert [s.warm_start for s in path.steps if not s.skipped][1:] == [True] * 4
+    assert not any(s.warm_start for s in alone.steps)
+    assert path.best.C == alone.best.C
+    for a, b in zip(path.steps, alone.steps, strict=True):
+        assert a.skipped or abs(a.val_accuracy - b.val_accuracy) <= 1.5 / (len(y) - n_fit)
+    f_path = svm.objective(X[:n_fit], y[:n_fit], path.best).sum()
+    f_alone = svm.objective(X[:n_fit], y[:n_fit], alone.best).sum()
+    assert abs(f_path - f_alone) <= 1e-3 * f_alone
+    acc_path = (path.best.predict(Xt) == yt).float().mean().item()
+    acc_alone = (alone.best.predict(Xt) == yt).float().mean().item()
+    assert abs(acc_path - acc_alone) <= 0.005 and acc_path > 0.8
+    cg = [sum(s.iterations.get("cg_steps", 0) for s in p.steps) for p in (path, alone)]
+    assert cg[0] < cg[1]  # the point of the path: fewer conjugate-gradient steps in all
+
+
+def test_path_stops_once_validation_accuracy_fell_twice(monkeypatch):
+    """Noisy labels and many useless features: larger C fits the noise and validation falls."""
+    g = torch.Generator().manual_seed(0)
+
+    def data(n, flip, shift):
+        X = torch.randn(n, 400, generator=g)
+        X[:, 0] = 3 * X[:, 0] + shift  # the one informative feature
+        y = (X[:, 0] > 0).long()
+        return X, torch.where(torch.rand(n, generator=g) < flip, 1 - y, y)
+
+    X, y = data(200, 0.25, -3.0)  # a quarter of the training labels flipped
+    Xv, yv = data(2000, 0.0, 0.0)
+    fitted = []
+
+    def counting_fit(X, y, C, **kw):
+        fitted.append(C)
+        return svm.fit(X, y, C, **kw)
+
+    monkeypatch.setattr(probe_path, "fit", counting_fit)
+    Cs = (1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6)  # any order: fitted from the smallest
+    path = regularisation_path(X, y, Xv, yv, Cs, n_classes=2)
+    acc = [s.val_accuracy for s in path.steps]
+    assert acc[0] > acc[1] > acc[2]  # 1e-6, 1e-5, 1e-4: fell twice in a row
+    assert fitted == [1e-6, 1e-5, 1e-4]  # the three largest C never fitted
+    assert [s.C for s in path.steps if s.skipped] == [1e-3, 1e-2, 1e-1]
+    assert all(s.val_accuracy is None and s.fit_s is None for s in path.steps[3:])
+    assert path.best.C == 1e-6 and "fell for 2 C values in a row" in path.stopped
+    assert [d["skipped"] for d in map(PathStep.to_dict, path.steps)] == [False] * 3 + [True] * 3
+    everything = regularisation_path(X, y, Xv, yv, Cs, n_classes=2, patience=None)
+    assert not any(s.skipped for s in everything.steps) and everything.stopped is None
+    assert max(s.val_accuracy for s in everything.steps) == acc[0]  # nothing better was skipped
+
+
+def test_subspace_preconditioner_is_its_formula():
+    """P_c^{-1} = U (I + (XU)^T D_c XU)^{-1} U^T + (I - U U^T) / tau_c, for every class c."""
+    g = torch.Generator().manual_seed(0)
+    X = torch.randn(60, 12, generator=g).double()
+    precond = svm.nystrom_preconditioner(X, rank=4)
+    U, XU = precond.U, precond.basis(X)
+    lpp = 0.3 * (torch.rand(60, 3, generator=g) > 0.4).double()  # squared hinge: 0 or 2C
+    s = lpp.mean(0)
+    R = torch.randn(13, 3, generator=g).double()
+    got = svm._subspace_apply(precond, XU, lpp, s, 60)(R)
+    for c in range(3):
+        M = torch.eye(4, dtype=torch.float64) + XU.T @ (lpp[:, c, None] * XU)
+        tau = 1 + s[c] * precond.lam[-1]
+        rest = R[:, c] - U @ (U.T @ R[:, c])
+        assert torch.allclose(got[:, c], U @ torch.linalg.solve(M, U.T @ R[:, c]) + rest / tau)
+
+
+def test_a_fit_passes_over_x_on_every_thread_and_restores_the_count(monkeypatch):
+    g = torch.Generator().manual_seed(0)
+    X, y = torch.randn(200, 30, generator=g), torch.randint(0, 3, (200,), generator=g)
+    seen, real_xv = [], svm.xv
+
+    def xv(X, V):
+        seen.append(torch.get_num_threads())
+        return real_xv(X, V)
+
+    monkeypatch.setattr(svm, "xv", xv)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        svm.fit_torch(X, y, 0.1, n_classes=3)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+    assert seen and set(seen) == {2}

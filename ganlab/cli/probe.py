@@ -122,8 +122,10 @@ def probe_cli(
         bool,
         typer.Option(
             "--random-init",
-            help="Use an untrained D of the run's shape (seeded by --seed): the "
-            "baseline a trained D must beat.",
+            help="Use an untrained D (seeded by --seed): the baseline a trained D must beat. "
+            "With -c it has the run's shape; without, the paper's D for DATASET: the 32x32 "
+            "ImageNet D of Table 1 for cifar10 and imagenet, the authors' SVHN D for svhn, "
+            "ganlab's default dcgan at the dataset's size otherwise.",
         ),
     ] = False,
     extract_only: Annotated[
@@ -217,6 +219,8 @@ def probe_cli(
 
       ganlab probe digits -c runs/digits --random-init
 
+      ganlab probe cifar10 --random-init --data-root ~/data
+
       ganlab probe cifar10 -c runs/imagenet32 --data-root ~/data --features cifar.h5
 
       ganlab probe cifar10 -c runs/imagenet32 --data-root ~/data --train-per-class 400
@@ -233,10 +237,10 @@ def probe_cli(
             "--extract-only writes the features to --features FILE.h5; add it",
             param_hint="'--extract-only'",
         )
-    if checkpoint is None and features is None:
+    if checkpoint is None and features is None and not random_init:
         raise typer.BadParameter(
-            "give --checkpoint RUN to extract D's features, or "
-            "--features FILE.h5 to fit from stored ones",
+            "give --checkpoint RUN to extract D's features, --random-init for an untrained "
+            "D of the paper's shape, or --features FILE.h5 to fit from stored ones",
             param_hint="'--checkpoint'",
         )
     cfg = ProbeConfig(
@@ -273,9 +277,26 @@ def probe_cli(
         print_json(result.to_dict())
 
 
+def _c_search_text(r) -> str:
+    """One line per C: validation accuracy and what its fit cost, or that it was skipped."""
+    from ganlab.experiments.probe.path import PATIENCE, cost_text
+
+    lines = []
+    for step in r.c_search:
+        head = f"C={step['C']:<7g}"
+        if step["skipped"]:
+            lines.append(f"{head} skipped (validation accuracy fell for {PATIENCE} C in a row)")
+            continue
+        draws = f" ({step['draws']} draws)" if "draws" in step else ""
+        lines.append(f"{head} val {step['val_accuracy']:.4f}{draws}  {cost_text(step)}")
+    return "\n".join(lines)
+
+
 def _print_table(r, console) -> None:
     """The result for people, on stderr."""
     from rich.table import Table
+
+    from ganlab.experiments.probe.path import cost_text
 
     t = Table(title=f"ganlab probe: {r.dataset}", show_header=False, title_justify="left")
     t.add_column(style="bold")
@@ -286,6 +307,8 @@ def _print_table(r, console) -> None:
         f"{r.feature_dim} dims ({src}, layers "
         f"{','.join(map(str, r.layers))}, grid {r.grid}, BatchNorm {r.bn_stats})",
     )
+    if r.d_shape:
+        t.add_row("D shape", r.d_shape)
     if r.features:
         t.add_row("features file", r.features + (" (reused)" if r.features_reused else ""))
     if r.test_accuracy is not None:
@@ -301,7 +324,9 @@ def _print_table(r, console) -> None:
             f"{r.classifier}, solver {r.solver}, features "
             + ("standardised" if r.standardize else "scaled by their RMS"),
         )
-        t.add_row("validation", "  ".join(f"C={c}: {a:.4f}" for c, a in r.val_accuracy.items()))
+        t.add_row("C search", _c_search_text(r))
+        if r.refit:
+            t.add_row("refit", f"C={r.C:g} on {r.refit['rows']} rows: {cost_text(r.refit)}")
         t.add_row("chosen C", f"{r.C:g}")
         t.add_row("test accuracy", f"{100 * r.test_accuracy:.2f}%")
         err = f"{100 * r.test_error:.2f}%"

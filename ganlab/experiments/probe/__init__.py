@@ -11,6 +11,8 @@ Modules:
 - ``features``: extraction of D's pooled features into the store (or reuse of a matching file).
 - ``stats``: feature statistics (moments, mean and std, global scale) and in-place scaling.
 - ``svm``: the one-vs-rest linear solvers (torch Newton-CG, and liblinear as the reference).
+- ``products``: the torch solver's matrix products with X and its CPU thread policy.
+- ``path``: the C search as a regularisation path (warm starts, early stop, cost per C).
 - ``protocols``: splits, label draws and the paper's cifar10 and svhn protocols.
 
 Usage::
@@ -60,11 +62,12 @@ def probe(cfg: ProbeConfig, reporter: Reporter | None = None) -> ProbeResult:
         path = Path(cfg.features) if cfg.features else Path(tmp) / "features.h5"
         t0 = time.perf_counter()
         reused = path.is_file()
-        if cfg.checkpoint is not None:
+        extracts = cfg.checkpoint is not None or cfg.random_init  # else fit from the file
+        if extracts:
             ensure_features(cfg, path, device, rep)
         extract_s = 0.0 if reused else time.perf_counter() - t0
         with FeatureFile(path) as ff:
-            if cfg.checkpoint is None:
+            if not extracts:
                 check_file_answers(ff, cfg)
             a = ff.attrs
             result = ProbeResult(
@@ -79,6 +82,8 @@ def probe(cfg: ProbeConfig, reporter: Reporter | None = None) -> ProbeResult:
                 checkpoint=a.get("checkpoint"),
                 checkpoint_sha256=a.get("checkpoint_sha256"),
                 random_init=a.get("source") == "random-init",
+                d_shape=a.get("d_shape"),
+                model_config=a.get("model_config") or {},
                 layers=list(a["layers"]),
                 grid=int(a["grid"]),
                 bn_stats=a["bn_stats"],

@@ -26,7 +26,7 @@ class ProbeConfig:
     layers: tuple[int, ...] | None = None  # D's conv layers to pool (0 = input side); None: all
     grid: int | None = None  # pooled cells per side [4]
     bn_stats: str | None = None  # "recompute" (authors' script) or "running" [recompute]
-    random_init: bool = False  # features of an untrained D of the same shape (the baseline)
+    random_init: bool = False  # an untrained D (the baseline): the run's shape, else the paper's
     dtype: str | None = None  # storage: float32 or float16 [float32]
     extract_only: bool = False  # stop once the features file is written
     classifier: str = "svm"  # "svm" (squared hinge, the paper's L2-SVM) or "logreg"
@@ -55,7 +55,9 @@ class ProbeResult:
     test_error: float | None = None
     test_error_ci95: float | None = None  # 1.96 x std over draws (few-label protocols)
     C: float | None = None
-    val_accuracy: dict = field(default_factory=dict)  # "C" -> validation accuracy
+    val_accuracy: dict = field(default_factory=dict)  # "C" -> validation accuracy (fitted Cs)
+    c_search: list = field(default_factory=list)  # per C: val_accuracy, fit_s, iterations...
+    refit: dict = field(default_factory=dict)  # the chosen C's refit: rows, fit_s, iterations
     feature_dim: int = 0
     classifier: str = "svm"
     solver: str = "torch"
@@ -65,6 +67,8 @@ class ProbeResult:
     checkpoint: str | None = None
     checkpoint_sha256: str | None = None
     random_init: bool = False
+    d_shape: str | None = None  # which D: its architecture and where the shape came from
+    model_config: dict = field(default_factory=dict)  # D's full shape (ModelConfig)
     layers: list = field(default_factory=list)
     grid: int = 4
     bn_stats: str = "recompute"
@@ -89,20 +93,23 @@ def check_config(cfg: ProbeConfig) -> None:
         GanlabError: options that cannot go together or values out of range.
         FeatureStoreError: a --features file to fit from that does not exist.
     """
-    if cfg.checkpoint is None and cfg.features is None:
+    extracts = cfg.checkpoint is not None or cfg.random_init
+    if not extracts and cfg.features is None:
         raise GanlabError(
             "give --checkpoint RUN (a run directory or .pt file) to extract "
-            "features from, or --features FILE.h5 to fit from stored features."
+            "features from, --random-init for an untrained D of the paper's shape, or "
+            "--features FILE.h5 to fit from stored features."
         )
-    if cfg.checkpoint is None and cfg.features and not Path(cfg.features).is_file():
+    if not extracts and cfg.features and not Path(cfg.features).is_file():
         raise FeatureStoreError(
             f"features file {cfg.features} does not exist; to extract it add --checkpoint RUN."
         )
     if cfg.extract_only and cfg.features is None:
         raise GanlabError("--extract-only needs --features FILE.h5 to write the features to.")
-    if cfg.checkpoint is None and cfg.random_init:
+    if cfg.checkpoint is None and cfg.random_init and cfg.dataset is None:
         raise GanlabError(
-            "--random-init needs --checkpoint RUN: the untrained D takes that run's architecture."
+            "--random-init without --checkpoint takes the paper's D for the dataset: name it, "
+            "e.g. `ganlab probe cifar10 --random-init`."
         )
     if cfg.protocol is not None and cfg.protocol not in PROTOCOLS:
         raise GanlabError(f"unknown --protocol {cfg.protocol!r}; use cifar10 or svhn.")

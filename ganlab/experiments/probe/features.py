@@ -1,8 +1,10 @@
 """D's pooled conv features of the probe dataset, written to (or reused from) an HDF5 store.
 
-Images of the probe dataset at the checkpoint's size -> D (eval mode, BatchNorm statistics
-re-estimated on the training images by default) -> every chosen conv layer's map max-pooled to
-a grid (4x4) and concatenated -> one row per image in the features file, train and test splits.
+Images of the probe dataset at D's size -> D (the checkpoint's, an untrained one of its shape,
+or with --random-init alone an untrained one of the paper's shape for the dataset; eval mode,
+BatchNorm statistics re-estimated on the training images by default) -> every chosen conv
+layer's map max-pooled to a grid (4x4) and concatenated -> one row per image in the features
+file, train and test splits.
 A file is reused only when it answers the same request (checkpoint, layers, grid, BatchNorm
 mode...); an interrupted extraction resumes from its partial file.
 """
@@ -28,9 +30,16 @@ from ganlab.data.batches import batches
 from ganlab.errors import GanlabError
 from ganlab.experiments.probe.config import ProbeConfig
 from ganlab.io.featstore import FeatureFile, FeatureStoreError, FeatureWriter, differences
+from ganlab.modelconfig import AUTHORS_SHAPES, ModelConfig
 from ganlab.progress import Reporter
 
 BN_BATCH = 128  # minibatch of the BatchNorm statistics pass: the paper's (and training's)
+# --random-init without a run: the paper's D for the dataset (AUTHORS_SHAPES key, its table)
+PAPER_D = {
+    "cifar10": ("imagenet32", "Table 1"),
+    "imagenet": ("imagenet32", "Table 1"),
+    "svhn": ("svhn", "Table 2"),
+}
 
 
 def ensure_features(cfg: ProbeConfig, path: Path, device: torch.device, rep: Reporter) -> None:
@@ -46,16 +55,8 @@ def ensure_features(cfg: ProbeConfig, path: Path, device: torch.device, rep: Rep
         FeatureStoreError: `path` exists but answers a different request.
     """
     from ganlab.data import DATASETS
-    from ganlab.io.checkpoint import load_checkpoint
 
-    ckpt = load_checkpoint(cfg.checkpoint)
-    mc = ckpt.model_config
-    dataset = cfg.dataset or ckpt.train_config.get("dataset")
-    if dataset not in DATASETS:
-        raise GanlabError(
-            f"unknown dataset {dataset!r}; name the probe dataset, e.g. "
-            "`ganlab probe cifar10 --checkpoint RUN`."
-        )
+    D, mc, dataset, source = _discriminator(cfg)
     info = DATASETS[dataset]
     if not info.labelled and dataset != "folder":  # a folder is labelled by its subfolders
         raise GanlabError(
@@ -63,7 +64,6 @@ def ensure_features(cfg: ProbeConfig, path: Path, device: torch.device, rep: Rep
             "it. Probe a labelled dataset: digits, mnist, fashion-mnist, cifar10, "
             "svhn, imagenet, or folder with one subfolder per class."
         )
-    D = random_discriminator(mc, cfg.seed) if cfg.random_init else load_discriminator(ckpt)
     n_layers = len(D.feature_shapes())
     layers = list(range(n_layers)) if cfg.layers is None else list(cfg.layers)
     bad = [i for i in layers if not 0 <= i < n_layers]
@@ -76,9 +76,7 @@ def ensure_features(cfg: ProbeConfig, path: Path, device: torch.device, rep: Rep
     test_split = "test" if "test" in info.splits else "val" if "val" in info.splits else None
     request = {
         "source": "random-init" if cfg.random_init else "checkpoint",
-        "checkpoint": str(ckpt.path),
-        "checkpoint_sha256": ckpt.sha256(),
-        "checkpoint_step": ckpt.step,
+        **source,
         "init_seed": cfg.seed if cfg.random_init else -1,
         "model_config": mc.to_dict(),
         "dataset": dataset,
@@ -98,6 +96,8 @@ def ensure_features(cfg: ProbeConfig, path: Path, device: torch.device, rep: Rep
     if path.is_file():
         with FeatureFile(path) as ff:
             diff = differences(ff.attrs, request)
+            if cfg.checkpoint is None and ff.attrs.get("model_config") != request["model_config"]:
+                diff.append(f"another D shape ({ff.attrs.get('d_shape', 'a run')})")
             if cfg.dtype is not None and ff.attrs.get("dtype") != cfg.dtype:
                 diff.append(f"dtype {ff.attrs.get('dtype')} (asked for {cfg.dtype})")
         if diff:
@@ -108,6 +108,63 @@ def ensure_features(cfg: ProbeConfig, path: Path, device: torch.device, rep: Rep
         rep.log(f"reusing features in {path} (they match this request)")
         return
     _extract(cfg, request, D, dataset, test_split, path, device, rep)
+
+
+def paper_shape(dataset: str) -> tuple[ModelConfig, str]:
+    """The paper's D for `dataset`, and its description: `--random-init` without a run.
+
+    The authors' 32x32 ImageNet D (Table 1) for cifar10 and imagenet, their SVHN D (Table 2)
+    for svhn, and ganlab's default dcgan shape at the data set's default size for the others.
+    """
+    from ganlab.data import DATASETS
+
+    if dataset in PAPER_D:
+        name, table = PAPER_D[dataset]
+        mc = AUTHORS_SHAPES[name]
+        return mc, f"{name}, the paper's {table} D ({_summary(mc)})"
+    if dataset not in DATASETS:
+        raise GanlabError(f"unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)}.")
+    info = DATASETS[dataset]
+    mc = ModelConfig(image_size=info.default_image_size, channels=info.channels)
+    return mc, f"dcgan, ganlab's default for {dataset} ({_summary(mc)})"
+
+
+def _summary(mc: ModelConfig) -> str:
+    """What tells D shapes apart at a glance, e.g. "32 px, 3 channels, ndf 128, kernel 5"."""
+    channels = f"{mc.channels} channel{'s' if mc.channels > 1 else ''}"
+    text = f"{mc.image_size} px, {channels}, ndf {mc.ndf}"
+    return text + (f", kernel {mc.kernel_size}" if mc.kernel_size else "")
+
+
+def _discriminator(cfg: ProbeConfig) -> tuple[torch.nn.Module, ModelConfig, str, dict]:
+    """D, its shape, the probe dataset and the file attributes naming D's source.
+
+    With a checkpoint: its D (or, with --random-init, an untrained D of its shape) and by
+    default its own dataset. Without one (--random-init alone): the paper's D for the dataset.
+    """
+    from ganlab.data import DATASETS
+    from ganlab.io.checkpoint import load_checkpoint
+
+    if cfg.checkpoint is None:
+        mc, shape = paper_shape(cfg.dataset)
+        source = {"checkpoint": "", "checkpoint_sha256": "none", "checkpoint_step": -1}
+        return random_discriminator(mc, cfg.seed), mc, cfg.dataset, source | {"d_shape": shape}
+    ckpt = load_checkpoint(cfg.checkpoint)
+    mc = ckpt.model_config
+    dataset = cfg.dataset or ckpt.train_config.get("dataset")
+    if dataset not in DATASETS:
+        raise GanlabError(
+            f"unknown dataset {dataset!r}; name the probe dataset, e.g. "
+            "`ganlab probe cifar10 --checkpoint RUN`."
+        )
+    D = random_discriminator(mc, cfg.seed) if cfg.random_init else load_discriminator(ckpt)
+    source = {
+        "checkpoint": str(ckpt.path),
+        "checkpoint_sha256": ckpt.sha256(),
+        "checkpoint_step": ckpt.step,
+        "d_shape": f"{mc.arch}, the checkpoint's ({_summary(mc)})",
+    }
+    return D, mc, dataset, source
 
 
 def check_file_answers(ff: FeatureFile, cfg: ProbeConfig) -> None:

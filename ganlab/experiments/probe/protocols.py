@@ -1,10 +1,10 @@
 """The probe's protocols (paper Tables 1 and 2): splits, label draws, C selection, test scores.
 
 - ``cifar10`` (Table 1, and the default for every dataset but SVHN): a stratified validation
-  split (10% of the training set) is held out; C is chosen on it from a grid searched upwards,
-  each fit warm-started from the previous C, stopping once two C values in a row score no
-  better than the best (larger C fits cost the most, and validation accuracy is unimodal in C
-  in practice); the model is refit on the full training set and scored once on the test set.
+  split (10% of the training set) is held out; C is chosen on it along a regularisation path
+  (``path``: the grid fitted upwards, each fit warm-started from the previous C, stopping once
+  validation accuracy has fallen for two C values in a row); the model is refit on the full
+  training set, warm-started from the chosen C's solution, and scored once on the test set.
   With ``train_per_class`` (the paper's 400-per-class column) the few-label procedure below
   runs instead, with that many labels per class.
 - ``svhn`` (Table 2): 10,000 validation examples are split off the (non-extra) training set;
@@ -27,12 +27,12 @@ import torch
 
 from ganlab.errors import GanlabError
 from ganlab.experiments.probe.config import ProbeConfig, ProbeResult
+from ganlab.experiments.probe.path import PathStep, cost_text, fit_step, regularisation_path
 from ganlab.experiments.probe.stats import standardize_, train_stats
 from ganlab.experiments.probe.svm import LinearModel, fit, nystrom_preconditioner
 from ganlab.io.featstore import FeatureFile
 from ganlab.progress import Reporter
 
-PATIENCE = 2  # cifar10 protocol: stop the C search after this many values in a row no better
 SVHN_VAL = 10_000  # the paper's validation examples split off SVHN's training set
 SVHN_PER_CLASS = 100  # 1000 labels, uniformly class-distributed
 SVHN_DRAWS = 100  # draws scored on the test set
@@ -212,37 +212,45 @@ def cifar10_protocol(
     """
     t0 = time.perf_counter()
     order = np.concatenate([s.rest, s.val])  # fit rows first: both parts are views of one tensor
-    X = _load(s, order, device)  # (n_rest + n_val, F)
+    X = load_rows(s, order, device)  # (n_rest + n_val, F)
     y = torch.from_numpy(s.labels[order]).to(device)
     result.load_s = round(time.perf_counter() - t0, 3)
     t0 = time.perf_counter()
     n_fit = len(s.rest)
     kw = {"n_classes": s.n_classes, "solver": cfg.solver, "classifier": cfg.classifier}
-    if cfg.solver == "torch":
-        kw["precond"] = nystrom_preconditioner(X, seed=cfg.seed)  # shared by every fit
-    best, best_acc, prev, worse = None, -1.0, None, 0
-    for C in sorted(cfg.Cs):
-        if worse >= PATIENCE:
-            rep.log(
-                f"C search stopped: the last {PATIENCE} values scored no better than C={best.C:g}"
-            )
-            break
-        warm = {"init": prev} if cfg.solver == "torch" else {}
-        model = fit(X[:n_fit], y[:n_fit], C, **kw, **warm)
-        acc = _accuracy(model.predict(X[n_fit:]), y[n_fit:])
-        result.val_accuracy[f"{C:g}"] = round(acc, 5)
-        rep.log(f"C={C:g}: validation accuracy {acc:.4f} ({model.info['fit_s']:.1f}s)")
-        if acc > best_acc:
-            best, best_acc, worse = model, acc, 0
-        else:
-            worse += 1
-        prev = model
-    warm = {"init": best} if cfg.solver == "torch" else {}
-    final = fit(X, y, best.C, **kw, **warm)
+    shared, on_fit_rows = {}, {}
+    if cfg.solver == "torch":  # one sketch and one X @ U serve the whole path and the refit
+        precond = nystrom_preconditioner(X, seed=cfg.seed)
+        XU = precond.basis(X)  # (n_rest + n_val, r)
+        shared = {"precond": precond, "XU": XU}
+        on_fit_rows = {"precond": precond, "XU": XU[:n_fit]}
+
+    def log(step: PathStep, _model) -> None:
+        cost = cost_text(step.to_dict())
+        rep.log(f"C={step.C:g}: validation accuracy {step.val_accuracy:.4f} ({cost})")
+
+    path = regularisation_path(
+        X[:n_fit], y[:n_fit], X[n_fit:], y[n_fit:], cfg.Cs, **kw, **on_fit_rows, on_step=log
+    )
+    if path.stopped:
+        rep.log(f"C search stopped: {path.stopped}")
+    result.c_search = [step.to_dict() for step in path.steps]
+    result.val_accuracy = {
+        f"{st.C:g}": round(st.val_accuracy, 5) for st in path.steps if not st.skipped
+    }
+    C = path.best.C
+    final, step = fit_step(X, y, C, path.best if cfg.solver == "torch" else None, **kw, **shared)
+    result.refit = {
+        "C": C,
+        "rows": X.shape[0],
+        "fit_s": round(step.fit_s, 3),
+        "warm_start": step.warm_start,
+    } | step.iterations
+    rep.log(f"refit C={C:g} on {X.shape[0]} rows ({cost_text(result.refit)})")
     del X
     result.fit_s = round(time.perf_counter() - t0, 3)
-    correct, n_test = _score(s, [final], device)
-    result.C = best.C
+    correct, n_test = score_test(s, [final], device)
+    result.C = C
     result.test_accuracy = round(correct[0] / n_test, 5)
     result.test_error = round(1 - correct[0] / n_test, 5)
     result.n_train, result.n_val, result.n_test = len(s.rest), len(s.val), n_test
@@ -279,7 +287,7 @@ def few_label_protocol(
     # load the validation rows and every drawn row once; draws index into that tensor
     drawn = np.unique(np.concatenate(select + scored))
     t0 = time.perf_counter()
-    X = _load(s, np.concatenate([s.val, drawn]), device)  # (n_val + n_drawn, F)
+    X = load_rows(s, np.concatenate([s.val, drawn]), device)  # (n_val + n_drawn, F)
     y = torch.from_numpy(s.labels[np.concatenate([s.val, drawn])]).to(device)
     result.load_s = round(time.perf_counter() - t0, 3)
     nv = len(s.val)
@@ -292,14 +300,18 @@ def few_label_protocol(
     best_C, best_acc = None, -1.0
     rep.start("choosing C", total=len(cfg.Cs) * len(select))
     for i, C in enumerate(sorted(cfg.Cs)):
-        accs = []
+        accs, total = [], PathStep(C, fit_s=0.0)  # the draws' fit times and iterations summed
         for j, draw in enumerate(select):
             idx = rows(draw)
-            model = fit(X[idx], y[idx], C, **kw)
+            model, step = fit_step(X[idx], y[idx], C, **kw)
             accs.append(_accuracy(model.predict(X[:nv]), y[:nv]))
+            total.fit_s += step.fit_s
+            for key, count in step.iterations.items():
+                total.iterations[key] = total.iterations.get(key, 0) + count
             rep.update(i * len(select) + j + 1)
-        acc = float(np.mean(accs))
+        acc = total.val_accuracy = float(np.mean(accs))
         result.val_accuracy[f"{C:g}"] = round(acc, 5)
+        result.c_search.append(total.to_dict() | {"draws": len(select)})
         if acc > best_acc:
             best_C, best_acc = C, acc
     rep.stop()
@@ -316,7 +328,7 @@ def few_label_protocol(
     rep.stop()
     del X
     result.fit_s = round(time.perf_counter() - t0, 3)
-    correct, n_test = _score(s, models, device)
+    correct, n_test = score_test(s, models, device)
     errors = 1 - np.asarray(correct, dtype=np.float64) / n_test
     result.C = best_C
     result.test_error = round(float(errors.mean()), 5)
@@ -328,7 +340,7 @@ def few_label_protocol(
 # --- loading and scoring ----------------------------------------------------------------------
 
 
-def _load(s: Splits, rows: np.ndarray, device: torch.device) -> torch.Tensor:
+def load_rows(s: Splits, rows: np.ndarray, device: torch.device) -> torch.Tensor:
     """Rows of the train split, in the given order, scaled in place: one (len(rows), F) copy."""
     out = torch.empty(len(rows), s.ff.feature_dim, dtype=torch.float32, device=device)
     s.ff.load("train", torch.from_numpy(rows), out=out)
@@ -340,7 +352,7 @@ def _accuracy(pred: torch.Tensor, y: torch.Tensor) -> float:
     return (pred == y).float().mean().item()
 
 
-def _score(s: Splits, models: list[LinearModel], device: torch.device) -> tuple[list[int], int]:
+def score_test(s: Splits, models: list[LinearModel], device: torch.device) -> tuple[list[int], int]:
     """Correct predictions of each model on the test rows, streamed block by block.
 
     Returns:
