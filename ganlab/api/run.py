@@ -28,7 +28,7 @@ from ganlab.experiments.arithmetic import edit_offset, kept_concepts, pick_direc
 from ganlab.experiments.concept import MineResult, mine_concepts
 from ganlab.experiments.interpolate import default_mode, walk
 from ganlab.io.checkpoint import Checkpoint, load_checkpoint
-from ganlab.io.concepts import Concept, load_concepts
+from ganlab.io.concepts import Concept, ConceptSet, load_concepts
 from ganlab.io.images import to_uint8
 from ganlab.io.runspec import run_dir_of
 
@@ -93,11 +93,8 @@ class Run:
     @property
     def concepts(self) -> dict[str, Concept]:
         """The run's named concepts (RUN/concepts.json), by name; {} if it has none."""
-        found = load_concepts(self.path, missing_ok=True)
-        if found is None:
-            return {}
-        found.check_checkpoint(self.checkpoint)
-        return dict(found.concepts)
+        found = self._concept_set(missing_ok=True)
+        return {} if found is None else dict(found.concepts)
 
     def mine_concepts(self, **options) -> MineResult:
         """Name concepts from labelled images, as `ganlab concept mine` does: for each label
@@ -110,6 +107,13 @@ class Run:
             A MineResult; the concepts are stored in RUN/concepts.json (`concepts`).
         """
         return mine_concepts(self.checkpoint.path, device=self.device, **options)
+
+    def _concept_set(self, missing_ok: bool = False) -> ConceptSet | None:
+        """RUN/concepts.json, checked to be in this checkpoint's latent space."""
+        found = load_concepts(self.path, missing_ok=missing_ok)
+        if found is not None:
+            found.check_checkpoint(self.checkpoint)
+        return found
 
     # --- latents and images --------------------------------------------------------------
 
@@ -172,8 +176,7 @@ class Run:
         plus, minus, keep = _names(plus), _names(minus), _names(keep)
         if not plus and not minus:
             raise GanlabError("name a concept to add (plus=...) or remove (minus=...).")
-        cs = load_concepts(self.path)
-        cs.check_checkpoint(self.checkpoint)
+        cs = self._concept_set()
         names = [*plus, *minus]
         concepts = dict(zip(names, cs.require(names), strict=True))
         how = pick_direction(direction, list(concepts.values()))
@@ -202,8 +205,9 @@ class Run:
         """Find the latents of real images, as `ganlab project` does.
 
         Args:
-            images: uint8 (N, C, S, S) at the run's size and channels (e.g. read with
-                `ganlab.data.userimages.read_user_images`).
+            images: uint8 (N, C, S, S) at the run's size and channels, as `generate`
+                returns them or a data set of the run's size gives them (`ganlab project`
+                reads image files at that size for you).
             settings: ProjectionConfig fields (steps, restarts, feature_weight, seed, ...).
         Returns:
             A Projection: `.z` (N, nz) renders with `generate(z=...)`; `.psnr` per image.

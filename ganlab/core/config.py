@@ -166,10 +166,9 @@ class TrainConfig:
         may have added. Records from before the DataSpec name an LSUN category for every data
         set; it is dropped for the others."""
         names = set(option_names())
-        values = {k: v for k, v in data.items() if k in names}
-        if values.get("dataset") != "lsun":
-            values.pop("category", None)
-        return cls.from_options(**values)
+        return cls.from_options(
+            **_without_old_category({k: v for k, v in data.items() if k in names})
+        )
 
     def replace(self, **changes) -> TrainConfig:
         """A copy with `changes` applied, resolved like a new config.
@@ -309,8 +308,14 @@ def read_config_file(path: str | Path) -> dict:
         if name not in hints:
             raise GanlabError(f"--config {path}: unknown key {key!r}{_closest(key, hints)}")
         values[name] = _checked(path, key, value, hints[name])
-    if values.get("dataset", "lsun") != "lsun":  # a run's config.json from before the DataSpec
-        values.pop("category", None)
+    return _without_old_category(values)
+
+
+def _without_old_category(values: dict) -> dict:
+    """Option values of a record from before the DataSpec, which named an LSUN category for
+    every data set: the category is dropped where the record names another data set."""
+    if values.get("dataset", "lsun") != "lsun":
+        values = {k: v for k, v in values.items() if k != "category"}
     return values
 
 
