@@ -11,6 +11,9 @@ from dataclasses import asdict, dataclass
 
 ARCHS = ("dcgan", "imagenet32")
 KERNEL_SIZES = {"dcgan": (3, 4, 5), "imagenet32": (3,)}  # allowed ModelConfig.kernel_size
+# Where spectral normalisation (Miyato et al. 2018) wraps the conv layers: none (the paper), D
+# (the usual choice; D then has no BatchNorm), G, or both.
+SPECTRAL_NORMS = ("none", "d", "g", "both")
 
 
 @dataclass(frozen=True)
@@ -30,6 +33,16 @@ class ModelConfig:
     kernel_size: int | None = None  # dcgan: 4 (pytorch/examples), 5 (paper Fig. 1) or 3; None: 4
     g_dense: bool = False  # G's projection as a dense nz -> 16*w layer, BatchNorm per unit
     bn_eps: float = 1e-5  # BatchNorm epsilon (PyTorch's default; the authors' code: 1e-8)
+    # `ganlab train --spectral-norm`; "none" (the paper's layers) for every older checkpoint
+    spectral_norm: str = "none"
+
+    def sn_d(self) -> bool:
+        """Spectral norm on D's layers (and no BatchNorm in D)."""
+        return self.spectral_norm in ("d", "both")
+
+    def sn_g(self) -> bool:
+        """Spectral norm on G's layers (G keeps its BatchNorm)."""
+        return self.spectral_norm in ("g", "both")
 
     def __post_init__(self) -> None:
         check_model_config(self)
@@ -59,6 +72,10 @@ def check_model_config(cfg: ModelConfig) -> None:
         raise ValueError(f"kernel_size for {cfg.arch} must be {sizes}, got {cfg.kernel_size}")
     if not cfg.bn_eps > 0:
         raise ValueError(f"bn_eps must be positive, got {cfg.bn_eps}")
+    if cfg.spectral_norm not in SPECTRAL_NORMS:
+        raise ValueError(
+            f"spectral_norm must be one of {', '.join(SPECTRAL_NORMS)}, got {cfg.spectral_norm!r}"
+        )
 
 
 # The DCGAN authors' released models' shapes (`ganlab import authors` reads their weights into

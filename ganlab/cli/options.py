@@ -38,6 +38,10 @@ ZDist = choices("ZDist", "uniform", "normal")  # core.seeds.Z_DISTS
 Amp = choices("Amp", "auto", "off", "bf16", "fp16")  # core.amp.AMP_CHOICES
 Arch = choices("Arch", "dcgan", "imagenet32")  # core.models.ARCHS
 Mode = choices("Mode", "lerp", "slerp")  # experiments.interpolate.MODES
+Recipe = choices("Recipe", "paper", "modern", "small-data")  # core.recipes.RECIPES
+Loss = choices("Loss", "bce", "hinge", "lsgan")  # core.losses.LOSSES
+SpectralNorm = choices("SpectralNorm", "none", "d", "g", "both")  # modelconfig.SPECTRAL_NORMS
+Weights = choices("Weights", "auto", "ema", "raw")  # io.checkpoint.WEIGHTS
 
 
 ARGV = "ganlab.argv"  # ctx.meta key: the command line, as `RootGroup` was given it

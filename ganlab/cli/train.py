@@ -16,7 +16,10 @@ from ganlab.cli.options import (
     Device,
     ImageSizeOpt,
     JsonOpt,
+    Loss,
     QuietOpt,
+    Recipe,
+    SpectralNorm,
     ZDist,
     check_dataset,
     check_seeds,
@@ -47,6 +50,15 @@ def _check_beta(value: Optional[float]) -> Optional[float]:
 def _check_beta2(value: Optional[float]) -> Optional[float]:
     if value is not None and not 0 <= value < 1:
         raise typer.BadParameter(f"{value} is outside [0, 1) (Adam's default: 0.999)")
+    return value
+
+
+def _check_ema(value: Optional[float]) -> Optional[float]:
+    if value is not None and not 0 <= value < 1:
+        raise typer.BadParameter(
+            f"{value} is not a decay rate: give a beta in [0, 1), e.g. 0.999 (the averaged G "
+            "moves 1 - beta of the way to the trained G each step)"
+        )
     return value
 
 
@@ -147,6 +159,69 @@ def train_cli(
     ] = None,
     weight_decay: Annotated[
         Optional[float], typer.Option(min=0.0, help="L2 weight decay (default: 0).")
+    ] = None,
+    recipe: Annotated[
+        Optional[Recipe],
+        typer.Option(
+            help="A named set of the options below (docs/recipes.md): paper (section 4: BCE, "
+            "BatchNorm in D, one learning rate, no averaging), modern (hinge loss, spectral "
+            "norm in D, TTUR, --ema 0.999) or small-data (modern + DiffAugment). Options given "
+            "override the recipe's (default: paper).",
+        ),
+    ] = None,
+    loss: Annotated[
+        Optional[Loss],
+        typer.Option(
+            help="GAN loss: bce (the paper's, non-saturating G), hinge or lsgan "
+            "(default: bce)."
+        ),
+    ] = None,
+    spectral_norm: Annotated[
+        Optional[SpectralNorm],
+        typer.Option(
+            help="Spectral normalisation of the conv layers of d (then D has no BatchNorm), g "
+            "or both (default: none).",
+        ),
+    ] = None,
+    ema: Annotated[
+        Optional[float],
+        typer.Option(
+            callback=_check_ema,
+            help="Keep an exponential moving average of G with this beta, e.g. 0.999 (with a "
+            "warm-up); commands that render use it (--weights raw: the trained G) "
+            "(default: off).",
+        ),
+    ] = None,
+    lr_g: Annotated[
+        Optional[float],
+        typer.Option(callback=_check_lr, help="G's learning rate (TTUR) (default: --lr)."),
+    ] = None,
+    lr_d: Annotated[
+        Optional[float],
+        typer.Option(callback=_check_lr, help="D's learning rate (TTUR) (default: --lr)."),
+    ] = None,
+    d_steps: Annotated[
+        Optional[int],
+        typer.Option(
+            min=1,
+            help="D updates per G update, each on the step's real batch with fresh noise "
+            "(default: 1).",
+        ),
+    ] = None,
+    diffaug: Annotated[
+        Optional[str],
+        typer.Option(
+            help="DiffAugment for everything D sees, real and generated, in both steps: a "
+            "comma list of color, translation, cutout (default: none).",
+        ),
+    ] = None,
+    r1: Annotated[
+        Optional[float],
+        typer.Option(
+            min=0.0,
+            help="R1 gradient penalty gamma on real images, applied every 16 steps "
+            "(default: 0, off).",
+        ),
     ] = None,
     nz: Annotated[
         Optional[int],
@@ -314,6 +389,8 @@ def train_cli(
       ganlab train --config runs/digits/config.json --seed 1 --out runs/digits-seed1
 
       ganlab train cifar10 --data-root ~/data --eval-every 5000 --eval-n 10000
+
+      ganlab train folder --data-root ~/faces --recipe small-data --amp bf16
 
       torchrun --nproc_per_node 4 -m ganlab train lsun --data-root /data/lsun --amp bf16
     """

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ganlab.data.spec import DataSpec
 from ganlab.errors import GanlabError
-from ganlab.modelconfig import KERNEL_SIZES, ModelConfig
+from ganlab.modelconfig import KERNEL_SIZES, SPECTRAL_NORMS, ModelConfig
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -53,6 +53,8 @@ IDENTITY_FIELDS = (
     "kernel_size",
     "g_dense",
     "bn_eps",
+    "spectral_norm",
+    "recipe",
 )
 
 
@@ -91,6 +93,16 @@ class TrainConfig:
     beta1: float = 0.5  # Adam beta1 (0.9 oscillated)
     beta2: float = 0.999  # Adam beta2
     weight_decay: float = 0.0  # L2 on weights (the authors' faces code used 1e-5)
+    # --- the recipe (docs/recipes.md); "paper" is section 4's, the others set the options below
+    recipe: str = "paper"  # "paper", "modern" or "small-data" (core.recipes.RECIPES)
+    loss: str = "bce"  # "bce" (paper's non-saturating), "hinge" or "lsgan"
+    spectral_norm: str = "none"  # spectral norm on "d" (then no BatchNorm in D), "g" or "both"
+    ema: float | None = None  # beta of an averaged copy of G (e.g. 0.999); None: no average
+    lr_g: float | None = None  # G's learning rate (TTUR); None: --lr
+    lr_d: float | None = None  # D's learning rate (TTUR); None: --lr
+    d_steps: int = 1  # D updates per G update (each on the step's real batch, fresh noise)
+    diffaug: str = ""  # DiffAugment policy: comma list of color, translation, cutout
+    r1: float = 0.0  # R1 penalty gamma on real images, applied lazily every 16 steps; 0: off
     epochs: int = 25  # stop after this many epochs, counted from the run's start
     max_steps: int | None = None  # stop after this many optimizer steps (from the start)
     seed: int = 0  # seeds init, data order and noise
@@ -116,6 +128,7 @@ class TrainConfig:
         for name, preset in ARCH_PRESETS[self.arch].items():
             if getattr(self, name) is None:
                 object.__setattr__(self, name, preset)
+        _check_recipe_options(self)
         if self.kernel_size is not None and self.kernel_size not in KERNEL_SIZES[self.arch]:
             sizes = " or ".join(map(str, KERNEL_SIZES[self.arch]))
             raise GanlabError(
@@ -136,7 +149,18 @@ class TrainConfig:
             kernel_size=self.kernel_size,
             g_dense=self.g_dense,
             bn_eps=self.bn_eps,
+            spectral_norm=self.spectral_norm,
         )
+
+    @property
+    def g_lr(self) -> float:
+        """G's learning rate: --lr-g, else --lr."""
+        return self.lr if self.lr_g is None else self.lr_g
+
+    @property
+    def d_lr(self) -> float:
+        """D's learning rate: --lr-d, else --lr."""
+        return self.lr if self.lr_d is None else self.lr_d
 
     def to_dict(self) -> dict:
         """The flat form, keyed by option name: config.json's "config" and checkpoints'."""
@@ -157,8 +181,12 @@ class TrainConfig:
     @classmethod
     def from_options(cls, **options) -> TrainConfig:
         """A config from option names, as `ganlab train` spells them:
-        `TrainConfig.from_options(dataset="cifar10", data_root="~/data", epochs=5)`."""
-        return cls().replace(**options)
+        `TrainConfig.from_options(dataset="cifar10", data_root="~/data", epochs=5)`.
+
+        A `recipe` sets its options first (core.recipes); the other options given win."""
+        from ganlab.core.recipes import recipe_options
+
+        return cls().replace(**recipe_options(options.get("recipe", "paper"))).replace(**options)
 
     @classmethod
     def from_dict(cls, data: dict) -> TrainConfig:
@@ -199,7 +227,10 @@ def new_config(options: dict, from_file: dict | None = None) -> TrainConfig:
     """The config of a new run: the defaults, then a `--config` file's values, then the options
     given (None: not given). `core.train.resume_config` is the same for a resumed run."""
     given = {k: v for k, v in options.items() if v is not None}
-    return TrainConfig.from_options(**(from_file or {})).replace(**given)  # the options win
+    from_file = from_file or {}
+    recipe = given.get("recipe", from_file.get("recipe", "paper"))
+    # the recipe's values, then the file's, then the options given: the options win
+    return TrainConfig.from_options(**from_file, recipe=recipe).replace(**given)
 
 
 def option_names() -> list[str]:
@@ -255,6 +286,11 @@ _VALUE_CHECKS = {
     "beta1": (_fraction, "in [0, 1) (paper: 0.5)"),
     "beta2": (_fraction, "in [0, 1)"),
     "weight_decay": (_non_negative, "0 or more"),
+    "ema": (_fraction, "in [0, 1), e.g. 0.999"),
+    "lr_g": (lambda v: v > 0, "positive"),
+    "lr_d": (lambda v: v > 0, "positive"),
+    "d_steps": (_positive, "at least 1"),
+    "r1": (_non_negative, "0 (off) or more, e.g. 0.1 for 32-64 px"),
     "epochs": (_positive, "at least 1"),
     "max_steps": (_positive, "at least 1"),
     "seed": (_non_negative, "0 or more"),
@@ -375,4 +411,48 @@ def _choices(name: str):
         from ganlab.core.device import DEVICES
 
         return list(DEVICES)
+    if name == "recipe":
+        from ganlab.core.recipes import RECIPES
+
+        return list(RECIPES)
+    if name == "loss":
+        from ganlab.core.losses import LOSSES
+
+        return list(LOSSES)
+    if name == "spectral_norm":
+        return list(SPECTRAL_NORMS)
     return None
+
+
+def _check_recipe_options(cfg: TrainConfig) -> None:
+    """The recipe options' values, checked where every config is made (CLI, file, Python)."""
+    from ganlab.core.diffaug import parse_policy
+    from ganlab.core.losses import LOSSES
+    from ganlab.core.recipes import RECIPES
+
+    for name, valid in (
+        ("recipe", RECIPES),
+        ("loss", LOSSES),
+        ("spectral_norm", SPECTRAL_NORMS),
+    ):
+        if getattr(cfg, name) not in valid:
+            flag = "--" + name.replace("_", "-")
+            raise GanlabError(
+                f"{flag} {getattr(cfg, name)!r} is not a choice: use one of "
+                f"{', '.join(valid)} (docs/recipes.md)."
+            )
+    if cfg.ema is not None and not 0 <= cfg.ema < 1:
+        raise GanlabError(
+            f"--ema {cfg.ema} is not a decay rate: give a beta in [0, 1), e.g. 0.999 (the "
+            "averaged G moves 1 - beta of the way to the trained G each step), or leave --ema "
+            "out for no average."
+        )
+    for name in ("lr_g", "lr_d"):
+        value = getattr(cfg, name)
+        if value is not None and not value > 0:
+            raise GanlabError(f"--{name.replace('_', '-')} {value} must be positive.")
+    if cfg.d_steps < 1:
+        raise GanlabError(f"--d-steps {cfg.d_steps} must be at least 1.")
+    if not cfg.r1 >= 0:
+        raise GanlabError(f"--r1 {cfg.r1} must be 0 (off) or a positive gamma, e.g. 0.1.")
+    parse_policy(cfg.diffaug)  # raises with the valid names

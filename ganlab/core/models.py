@@ -26,6 +26,11 @@ projection as a dense layer with BatchNorm over each unit of the 4x4 map) and `b
 on G's projection ([z, onehot]) and as K constant maps before every other (transposed) conv
 and D's head. Each such layer is K input channels wider; K = 0 builds exactly the
 unconditional layers (same modules, same state-dict keys and shapes).
+
+`spectral_norm` (Miyato et al. 2018, `ganlab train --spectral-norm`) divides each conv's weight
+by its largest singular value, estimated by one power iteration per training forward
+(torch.nn.utils.parametrizations.spectral_norm). In D it replaces BatchNorm, as in SN-GAN's
+standard CNN; in G the BatchNorms stay (as SAGAN). "none" builds the paper's layers.
 """
 
 from __future__ import annotations
@@ -95,6 +100,8 @@ class Generator(nn.Module):
         self.cfg = cfg
         self.main = _dcgan_generator(cfg) if cfg.arch == "dcgan" else _imagenet32_generator(cfg)
         init_weights(self)
+        if cfg.sn_g():
+            _spectral_norm(self)
 
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         # (B, nz) -> (B, nz, 1, 1): the projection is a transposed conv over a 1x1 input
@@ -127,6 +134,8 @@ class Discriminator(nn.Module):
         # (B, last, 4, 4) -> (B, 1, 1, 1); the sigmoid lives in the loss (BCE with logits)
         self.head = nn.Conv2d(last + cfg.num_classes, 1, 4, 1, 0, bias=False)
         init_weights(self)
+        if cfg.sn_d():
+            _spectral_norm(self)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None, features: bool = False):
         feats = []
@@ -187,13 +196,8 @@ def _dcgan_disc_blocks(cfg: ModelConfig) -> list[nn.Sequential]:
     for level in range(1, n):
         # (B, w(level-1), s, s) -> (B, w(level), s/2, s/2)
         c_in, c_out = _width(cfg.ndf, level - 1), _width(cfg.ndf, level)
-        blocks.append(
-            nn.Sequential(
-                nn.Conv2d(c_in + cfg.num_classes, c_out, ks, 2, pad, bias=False),
-                BatchNorm2d(c_out, eps=cfg.bn_eps),
-                nn.LeakyReLU(0.2, inplace=True),
-            )
-        )
+        conv = nn.Conv2d(c_in + cfg.num_classes, c_out, ks, 2, pad, bias=False)
+        blocks.append(nn.Sequential(conv, *_d_norm(cfg, c_out), nn.LeakyReLU(0.2, inplace=True)))
     return blocks
 
 
@@ -210,7 +214,7 @@ def _imagenet32_disc_blocks(cfg: ModelConfig) -> list[nn.Sequential]:
         c_out = cfg.ndf * mult
         # (B, c_in, s, s) -> (B, c_out, s / stride, s / stride); no BatchNorm on the input layer
         conv = nn.Conv2d(c_in + cfg.num_classes, c_out, 3, stride, 1, bias=False)
-        norm = [BatchNorm2d(c_out, eps=cfg.bn_eps)] if i > 0 else []
+        norm = _d_norm(cfg, c_out) if i > 0 else []
         blocks.append(nn.Sequential(conv, *norm, nn.LeakyReLU(0.2, inplace=True)))
         c_in = c_out
     return blocks
@@ -233,6 +237,21 @@ def _imagenet32_generator(cfg: ModelConfig) -> nn.Sequential:
         nn.Tanh(),
     ]
     return nn.Sequential(*layers)
+
+
+def _d_norm(cfg: ModelConfig, channels: int) -> list[nn.Module]:
+    """The normalisation after a hidden D conv: BatchNorm (paper), none under spectral norm."""
+    return [] if cfg.sn_d() else [BatchNorm2d(channels, eps=cfg.bn_eps)]
+
+
+def _spectral_norm(net: nn.Module) -> None:
+    """Spectral-normalise every conv and dense layer of `net` in place (after the init)."""
+    from torch.nn.utils.parametrizations import spectral_norm
+
+    for m in list(net.modules()):
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            # a transposed conv's weight is (in, out, k, k): its output dimension is 1
+            spectral_norm(m, dim=1 if isinstance(m, nn.ConvTranspose2d) else 0)
 
 
 def _stride2_geometry(cfg: ModelConfig) -> tuple[int, int, int]:

@@ -16,9 +16,12 @@ from ganlab.io.checkpoint import Checkpoint
 
 
 def load_generator(ckpt: Checkpoint, device: str | torch.device = "cpu") -> Generator:
-    """G with the checkpoint's weights, in eval mode (an image must not depend on its batch)."""
+    """G with the checkpoint's weights, in eval mode (an image must not depend on its batch).
+
+    The weights are the averaged G's where the run kept one (`--ema`), unless the command
+    chose the trained G (`ckpt.use_weights("raw")`, a command's `--weights raw`)."""
     g = Generator(ckpt.model_config)
-    _load_weights(g, ckpt.state["generator"], "generator", ckpt.path)
+    _load_weights(g, ckpt.generator_weights(), "generator", ckpt.path)
     return g.to(device).eval()
 
 

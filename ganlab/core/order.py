@@ -19,13 +19,19 @@ from ganlab.data.memory import InMemoryDataset
 from ganlab.progress import Reporter
 
 
-def step_noise(seed: int, step: int, rank: int, n: int, nz: int, dist: str) -> torch.Tensor:
+def step_noise(
+    seed: int, step: int, rank: int, n: int, nz: int, dist: str, part: int = 0
+) -> torch.Tensor:
     """The latents (n, nz) of one step on one rank: a pure function of (seed, step, rank).
 
     Deriving noise from the position, not from a running generator, makes resume exact with
-    no RNG state to save, at any world size.
+    no RNG state to save, at any world size. `part` k > 0 gives the latents of the step's
+    (k+1)-th D update (`--d-steps`); part 0 is the paper's one batch.
     """
-    gen = torch.Generator().manual_seed((seed % 2**20) * 2**42 + step * 2**10 + rank % 2**10)
+    key = (seed % 2**20) * 2**42 + step * 2**10 + rank % 2**10
+    if part:
+        key = (key ^ (0x9E3779B97F4A7C15 * part)) % 2**63
+    gen = torch.Generator().manual_seed(key)
     return sample_z(n, nz, dist, gen)
 
 

@@ -109,8 +109,8 @@ def resume_run(
             "with the data the run was trained on."
         )
     step = state.restore(ckpt)  # nets, optimizers, RNG states
-    _set_hyperparameters(state.opt_g, cfg)
-    _set_hyperparameters(state.opt_d, cfg)
+    _set_hyperparameters(state.opt_g, cfg, cfg.g_lr)
+    _set_hyperparameters(state.opt_d, cfg, cfg.d_lr)
     if env.is_main:
         run.append_metrics(
             {
@@ -140,9 +140,9 @@ def save_checkpoint_at(
     return path
 
 
-def _set_hyperparameters(opt: torch.optim.Optimizer, cfg: TrainConfig) -> None:
+def _set_hyperparameters(opt: torch.optim.Optimizer, cfg: TrainConfig, lr: float) -> None:
     """Apply (possibly overridden) hyperparameters to a restored optimizer."""
     for group in opt.param_groups:
-        group["lr"] = cfg.lr
+        group["lr"] = lr
         group["betas"] = (cfg.beta1, cfg.beta2)
         group["weight_decay"] = cfg.weight_decay

@@ -27,6 +27,8 @@ from ganlab.core.device import resolve_device
 from ganlab.core.distributed import DistEnv, any_rank, barrier
 from ganlab.core.distributed import setup as setup_distributed
 from ganlab.core.distributed import teardown as teardown_distributed
+from ganlab.core.diffaug import parse_policy
+from ganlab.core.ema import GeneratorEMA
 from ganlab.core.grid import SampleGrid
 from ganlab.core.meter import Meter, check_finite
 from ganlab.core.metrics import TrainingEval
@@ -174,10 +176,10 @@ def _train(
     G.to(device).train()
     D.to(device).train()
     opt_g = torch.optim.Adam(
-        G.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), weight_decay=cfg.weight_decay
+        G.parameters(), lr=cfg.g_lr, betas=(cfg.beta1, cfg.beta2), weight_decay=cfg.weight_decay
     )
     opt_d = torch.optim.Adam(
-        D.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), weight_decay=cfg.weight_decay
+        D.parameters(), lr=cfg.d_lr, betas=(cfg.beta1, cfg.beta2), weight_decay=cfg.weight_decay
     )
     state = TrainingState(  # what a checkpoint records, and a resume restores
         G,
@@ -195,6 +197,15 @@ def _train(
         run, ckpt, step = resume_run(resume, state, cfg, env, precision, rep)
     else:
         run, ckpt, step = new_run(out, state, cfg, data, env, precision, command, rep), None, 0
+    # --ema: the averaged G starts as the (restored) G, or continues the checkpoint's average
+    ema = None
+    if cfg.ema is not None:
+        ema = GeneratorEMA(G, cfg.ema, mcfg.nz, cfg.z_dist)
+        if ckpt is not None and ckpt.has_ema:
+            ema.load_state_dict(ckpt.state["generator_ema"])
+        elif ckpt is not None:
+            rep.log(f"--ema {cfg.ema}: the run had no average; it starts from step {step}'s G")
+        state.G_ema = ema.G
     if evaluator is not None:  # the reference features (cached) and, resuming, the best FID
         evaluator.prepare(data, mcfg.image_size, mcfg.channels, run)
         barrier(env)
@@ -208,6 +219,9 @@ def _train(
         channels_last=cfg.channels_last,
         compile=cfg.compile,
         ddp=env.enabled,
+        loss=cfg.loss,
+        diffaug=parse_policy(cfg.diffaug),
+        r1=cfg.r1,
     )
     state.scaler_d, state.scaler_g = m.scaler_d, m.scaler_g  # fp16 only; made with the step
     if ckpt is not None:
@@ -227,13 +241,23 @@ def _train(
             run_dir=str(run.path), step=step, epoch=step // steps_per_epoch, checkpoint=str(latest)
         )
 
+    def rendering_G() -> torch.nn.Module:
+        """The G that grids and evaluations show: the average (its statistics re-estimated
+        for the current step) where the run keeps one, else the trained G."""
+        if ema is None:
+            return G
+        ema.refresh_batchnorm(step, len(classes))
+        return ema.G
+
     def checkpoint() -> Path:
         """Save the run at the current step (rank 0 writes); every rank gets the path."""
+        if ema is not None:
+            ema.refresh_batchnorm(step, len(classes))
         return save_checkpoint_at(run, state, step, cfg.keep, env.is_main)
 
     def render_grid(name: str) -> None:
         if env.is_main:
-            grid.render(G, run.samples_dir / name, run.tensorboard, step)
+            grid.render(rendering_G(), run.samples_dir / name, run.tensorboard, step)
 
     # --- loop ---------------------------------------------------------------------------------
     stop_signal: list[int] = []
@@ -275,8 +299,14 @@ def _train(
                 # D and G step; a batch gutted by corrupt files is passed over
                 stats = None  # (4,) on the device: loss_d, loss_g, D(x), D(G(z))
                 if b >= 2 or env.enabled:
-                    z = step_noise(cfg.seed, step, env.rank, b, mcfg.nz, cfg.z_dist).to(device)
-                    stats = gan_step(m, x, z, y)
+                    # one batch of latents per D update (--d-steps); the first is the paper's
+                    z = [
+                        step_noise(cfg.seed, step, env.rank, b, mcfg.nz, cfg.z_dist, k).to(device)
+                        for k in range(cfg.d_steps)
+                    ]
+                    stats = gan_step(m, x, z, y, position=(cfg.seed, step, env.rank))
+                    if ema is not None:
+                        ema.update(step)
                     images_total += b * env.world_size
                 skipped_total += skipped
                 log_meter.add(stats, b * env.world_size, skipped)
@@ -358,7 +388,7 @@ def _train(
                         check_finite(step, log_meter, epoch_meter)
                         last_ckpt = checkpoint()
                     paused = time.perf_counter()
-                    evaluator.evaluate(G, step, step / steps_per_epoch, last_ckpt, run)
+                    evaluator.evaluate(rendering_G(), step, step / steps_per_epoch, last_ckpt, run)
                     barrier(env)
                     paused = time.perf_counter() - paused  # not training: keep img/s honest
                     log_meter.started += paused

@@ -28,6 +28,8 @@ from ganlab.io.tensorfile import load_tensor_file
 from ganlab.modelconfig import ModelConfig
 
 FORMAT = "ganlab-checkpoint"
+EMA_KEY = "generator_ema"  # the averaged G's weights, in runs trained with --ema
+WEIGHTS = ("auto", "ema", "raw")  # `--weights`: which G a rendering command uses
 FORMAT_VERSION = 1
 
 
@@ -42,6 +44,39 @@ class Checkpoint:
     epoch: int
     state: dict
     label: int | None = None  # a conditional run's class held fixed by a command's --class
+    weights: str = "auto"  # which G renders: "auto" (the average if any), "ema" or "raw"
+
+    @property
+    def has_ema(self) -> bool:
+        """Whether the run kept an averaged G (`ganlab train --ema`)."""
+        return EMA_KEY in self.state
+
+    def generator_weights(self) -> dict:
+        """The G weights that render for this checkpoint's `weights` choice (see `use_weights`)."""
+        if self.weights == "raw" or not self.has_ema:
+            return self.state["generator"]
+        return self.state[EMA_KEY]
+
+    def use_weights(self, choice: str) -> Checkpoint:
+        """Select which G renders: "auto" (the averaged G if the run has one, else the trained
+        one), "ema" (the averaged G; an error if there is none) or "raw" (the trained G).
+
+        Returns:
+            self, for chaining.
+        Raises:
+            CheckpointError: "ema" for a run trained without --ema, or an unknown choice.
+        """
+        if choice not in WEIGHTS:
+            raise CheckpointError(
+                f"--weights {choice!r} is not a choice: use one of {', '.join(WEIGHTS)}."
+            )
+        if choice == "ema" and not self.has_ema:
+            raise CheckpointError(
+                f"--weights ema: {self.path} has no averaged G (the run was trained without "
+                "--ema). Use --weights raw or auto, or train with --ema 0.999."
+            )
+        self.weights = choice
+        return self
 
     @property
     def z_dist(self) -> str:
@@ -80,6 +115,7 @@ class TrainingState:
     scaler_d: torch.amp.GradScaler | None = None  # fp16 loss scalers (--amp fp16), else None
     scaler_g: torch.amp.GradScaler | None = None
     class_names: list[str] = field(default_factory=list)  # a conditional run's, by label
+    G_ema: nn.Module | None = None  # the averaged G (--ema), saved beside the trained one
 
     def snapshot(self, step: int) -> dict:
         """The checkpoint of the run at `step`, for `save_checkpoint`.
@@ -105,6 +141,8 @@ class TrainingState:
                 "cuda": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else [],
             },
         }
+        if self.G_ema is not None:
+            state[EMA_KEY] = _contiguous(self.G_ema.state_dict())
         if self.class_names:
             state["class_names"] = list(self.class_names)
         if self.scaler_d is not None:
