@@ -188,6 +188,13 @@ def test_cli_choices_match_the_library():
     assert names(options.Amp) == list(amp.AMP_CHOICES)
     assert names(options.Arch) == list(modelconfig.ARCHS)
     assert names(options.Mode) == list(interpolate.MODES)
+    from ganlab.core import losses, recipes
+    from ganlab.io import checkpoint
+
+    assert names(options.Recipe) == list(recipes.RECIPES)
+    assert names(options.Loss) == list(losses.LOSSES)
+    assert names(options.SpectralNorm) == list(modelconfig.SPECTRAL_NORMS)
+    assert names(options.Weights) == list(checkpoint.WEIGHTS)
     assert names(probe_cli.BnStats) == list(probe.BN_MODES)
     assert names(probe_cli.Protocol) == list(probe.PROTOCOLS)
     assert names(probe_cli.Classifier) == list(svm.CLASSIFIER_LOSS)

@@ -183,10 +183,8 @@ class TrainConfig:
         """A config from option names, as `ganlab train` spells them:
         `TrainConfig.from_options(dataset="cifar10", data_root="~/data", epochs=5)`.
 
-        A `recipe` sets its options first (core.recipes); the other options given win."""
-        from ganlab.core.recipes import recipe_options
-
-        return cls().replace(**recipe_options(options.get("recipe", "paper"))).replace(**options)
+        A `recipe` sets its options (core.recipes); the other options given win."""
+        return cls().replace(**options)
 
     @classmethod
     def from_dict(cls, data: dict) -> TrainConfig:
@@ -205,6 +203,9 @@ class TrainConfig:
         whole, `image_size=32` or `data_root="~/data"` changes one part of them (and `data` as
         a path or None is the `--data` cache, as on the command line).
 
+        Changing `recipe` sets the new recipe's options (core.recipes) that are not in
+        `changes`: `cfg.replace(recipe="modern", loss="bce")` is the modern recipe with BCE.
+
         Changing `arch` moves nz, ngf and ndf that are not in `changes` and still hold the old
         arch's preset to the new arch's preset, so `TrainConfig().replace(arch="imagenet32")`
         equals `TrainConfig(arch="imagenet32")`; sizes set to anything else are kept. A size
@@ -214,6 +215,10 @@ class TrainConfig:
         parts = {DATA_OPTIONS[k]: changes.pop(k) for k in list(changes) if k in DATA_OPTIONS}
         if parts:
             spec = spec.replace(**parts)
+        if changes.get("recipe", self.recipe) != self.recipe:
+            from ganlab.core.recipes import recipe_options
+
+            changes = {**recipe_options(changes["recipe"]), **changes}
         arch = changes.get("arch", self.arch)
         if arch != self.arch:
             old = ARCH_PRESETS[self.arch]
@@ -230,7 +235,7 @@ def new_config(options: dict, from_file: dict | None = None) -> TrainConfig:
     from_file = from_file or {}
     recipe = given.get("recipe", from_file.get("recipe", "paper"))
     # the recipe's values, then the file's, then the options given: the options win
-    return TrainConfig.from_options(**from_file, recipe=recipe).replace(**given)
+    return TrainConfig.from_options(**{**from_file, "recipe": recipe}).replace(**given)
 
 
 def option_names() -> list[str]:

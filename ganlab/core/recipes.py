@@ -34,11 +34,24 @@ RECIPES: dict[str, dict] = {
 }
 
 
+# The options a recipe sets, with the paper's values (TrainConfig's defaults)
+RECIPE_OPTIONS = {
+    "loss": "bce",
+    "spectral_norm": "none",
+    "ema": None,
+    "lr_g": None,
+    "lr_d": None,
+    "d_steps": 1,
+    "diffaug": "",
+    "r1": 0.0,
+}
+
+
 def recipe_options(name: str) -> dict:
-    """The option values of recipe `name` (a copy)."""
+    """Every recipe option's value under recipe `name`: its own, else the paper's."""
     if name not in RECIPES:
         raise GanlabError(
             f"--recipe {name!r} is not a recipe: use one of {', '.join(RECIPES)} "
             "(docs/recipes.md)."
         )
-    return dict(RECIPES[name])
+    return {**RECIPE_OPTIONS, **RECIPES[name]}
