@@ -38,7 +38,6 @@ def recipe_options(name: str) -> dict:
     """The option values of recipe `name` (a copy)."""
     if name not in RECIPES:
         raise GanlabError(
-            f"--recipe {name!r} is not a recipe: use one of {', '.join(RECIPES)} "
-            "(docs/recipes.md)."
+            f"--recipe {name!r} is not a recipe: use one of {', '.join(RECIPES)} (docs/recipes.md)."
         )
     return dict(RECIPES[name])
