@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
+from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -63,3 +66,59 @@ def test_probe_speed_on_a_features_file(tmp_path):
     assert chosen["path"] == chosen["independent"] == chosen["sklearn"]
     for method in ("path", "independent", "sklearn"):
         assert f"| {method} | 0.01 |" in out.stdout  # a row per C and method
+
+
+# --- judge.py: CelebA's attribute file -------------------------------------------------------
+
+ATTRIBUTES = ["Male", "Smiling", "Eyeglasses"]
+
+
+@pytest.fixture
+def attribute_folder(tmp_path):
+    """12 faces-like JPEGs (000001.jpg ...) and their attributes in CelebA's format, spaced as
+    list_attr_celeba.txt is; Male is whether the image is bright."""
+    folder = tmp_path / "faces"
+    folder.mkdir()
+    rows = []
+    for i in range(1, 13):
+        value = 200 if i % 2 else 40
+        Image.new("RGB", (22, 27), (value, value // 2, 30)).save(folder / f"{i:06d}.jpg")
+        male, smiling, glasses = (1 if i % 2 else -1), (1 if i % 3 == 0 else -1), -1
+        rows.append(f"{i:06d}.jpg {male:2d} {smiling:2d} {glasses:2d}\n")
+    attr = tmp_path / "list_attr_celeba.txt"
+    attr.write_text(f"{len(rows)}\n{' '.join(ATTRIBUTES)} \n" + "".join(rows))
+    return folder, attr
+
+
+def _judge_module(monkeypatch):
+    """benchmarks/judge.py, imported for this test (the benchmarks import it as `judge`)."""
+    spec = importlib.util.spec_from_file_location("judge", ROOT / "benchmarks" / "judge.py")
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "judge", module)  # its dataclasses look themselves up
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_celeba_attribute_file_is_read_strictly(attribute_folder, tmp_path, monkeypatch):
+    judge = _judge_module(monkeypatch)
+    _, attr = attribute_folder
+    table = judge.read_celeba_attributes(attr)
+    assert table.names == ATTRIBUTES and len(table.files) == 12
+    rows = table.of(["sub/000003.jpg", "000002.jpg"])  # by file name, in the order asked
+    assert rows.tolist() == [[1.0, 1.0, 0.0], [0.0, 0.0, 0.0]]
+    with pytest.raises(ValueError, match=r"1 of the 2 images have no row in .*000099\.jpg"):
+        table.of(["000001.jpg", "000099.jpg"])
+    lines = attr.read_text().splitlines()
+    bad = tmp_path / "bad.txt"
+    bad.write_text("\n".join([*lines[:3], "000002.jpg  1  2 -1", *lines[4:]]))
+    with pytest.raises(ValueError, match="line 4 should be a file name and 3 values"):
+        judge.read_celeba_attributes(bad)
+    bad.write_text("\n".join(["13", *lines[1:]]))
+    with pytest.raises(ValueError, match="says 13 images on line 1 but lists 12"):
+        judge.read_celeba_attributes(bad)
+    bad.write_text("\n".join([*lines, lines[-1]]).replace("12", "13", 1))
+    with pytest.raises(ValueError, match="line 15 lists 000012.jpg a second time"):
+        judge.read_celeba_attributes(bad)
+    bad.write_text("\n".join(lines[1:]))  # no count line: a CSV or another format
+    with pytest.raises(ValueError, match="not in CelebA's attribute format"):
+        judge.read_celeba_attributes(bad)
