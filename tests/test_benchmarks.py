@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import importlib.util
+import json
+import math
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
+from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -63,3 +68,154 @@ def test_probe_speed_on_a_features_file(tmp_path):
     assert chosen["path"] == chosen["independent"] == chosen["sklearn"]
     for method in ("path", "independent", "sklearn"):
         assert f"| {method} | 0.01 |" in out.stdout  # a row per C and method
+
+
+# --- judge.py: CelebA's attribute file -------------------------------------------------------
+
+ATTRIBUTES = ["Male", "Smiling", "Eyeglasses"]
+
+
+@pytest.fixture
+def attribute_folder(tmp_path):
+    """12 faces-like JPEGs (000001.jpg ...) and their attributes in CelebA's format, spaced as
+    list_attr_celeba.txt is; Male is whether the image is bright."""
+    folder = tmp_path / "faces"
+    folder.mkdir()
+    rows = []
+    for i in range(1, 13):
+        value = 200 if i % 2 else 40
+        Image.new("RGB", (22, 27), (value, value // 2, 30)).save(folder / f"{i:06d}.jpg")
+        male, smiling, glasses = (1 if i % 2 else -1), (1 if i % 3 == 0 else -1), -1
+        rows.append(f"{i:06d}.jpg {male:2d} {smiling:2d} {glasses:2d}\n")
+    attr = tmp_path / "list_attr_celeba.txt"
+    attr.write_text(f"{len(rows)}\n{' '.join(ATTRIBUTES)} \n" + "".join(rows))
+    return folder, attr
+
+
+def _judge_module(monkeypatch):
+    """benchmarks/judge.py, imported for this test (the benchmarks import it as `judge`)."""
+    spec = importlib.util.spec_from_file_location("judge", ROOT / "benchmarks" / "judge.py")
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "judge", module)  # its dataclasses look themselves up
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_celeba_attribute_file_is_read_strictly(attribute_folder, tmp_path, monkeypatch):
+    judge = _judge_module(monkeypatch)
+    _, attr = attribute_folder
+    table = judge.read_celeba_attributes(attr)
+    assert table.names == ATTRIBUTES and len(table.files) == 12
+    rows = table.of(["sub/000003.jpg", "000002.jpg"])  # by file name, in the order asked
+    assert rows.tolist() == [[1.0, 1.0, 0.0], [0.0, 0.0, 0.0]]
+    with pytest.raises(ValueError, match=r"1 of the 2 images have no row in .*000099\.jpg"):
+        table.of(["000001.jpg", "000099.jpg"])
+    lines = attr.read_text().splitlines()
+    bad = tmp_path / "bad.txt"
+    bad.write_text("\n".join([*lines[:3], "000002.jpg  1  2 -1", *lines[4:]]))
+    with pytest.raises(ValueError, match="line 4 should be a file name and 3 values"):
+        judge.read_celeba_attributes(bad)
+    bad.write_text("\n".join(["13", *lines[1:]]))
+    with pytest.raises(ValueError, match="says 13 images on line 1 but lists 12"):
+        judge.read_celeba_attributes(bad)
+    bad.write_text("\n".join([*lines, lines[-1]]).replace("12", "13", 1))
+    with pytest.raises(ValueError, match="line 15 lists 000012.jpg a second time"):
+        judge.read_celeba_attributes(bad)
+    bad.write_text("\n".join(lines[1:]))  # no count line: a CSV or another format
+    with pytest.raises(ValueError, match="not in CelebA's attribute format"):
+        judge.read_celeba_attributes(bad)
+
+
+# --- recipe_quality.py ---------------------------------------------------------------------------
+
+TINY_RECIPES = [
+    "--dataset", "digits", "--image-size", "16", "--steps", "4", "--checkpoint-every", "2",
+    "--batch-size", "32", "--n-gen", "64", "--judge-epochs", "1",
+    "--train-options", "--ngf 8 --ndf 8 --nz 16 --workers 0",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def recipe_runs(tmp_path_factory):
+    """Two recipes that differ only in --ema, trained 4 steps each and judged: (out, process)."""
+    out = tmp_path_factory.mktemp("recipes")
+    recipes = ["--recipes", "paper", "paper+ema=--recipe paper --ema 0.99", "--out", out]
+    return out, run_benchmark("recipe_quality.py", *TINY_RECIPES, *recipes)
+
+
+def test_recipe_quality_judges_every_checkpoint(recipe_runs):
+    out, proc = recipe_runs
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads((out / "recipe_quality.json").read_text())
+    assert result["kind"] == "recipe_quality" and "--recipes" in result["argv"]
+    assert result["judge"]["kind"] == "classes" and result["n"] == 64
+    rows = {(r["row"], r["step"]): r for r in result["rows"]}
+    assert set(rows) == {
+        (name, step) for name in ("paper", "paper+ema (raw)", "paper+ema (ema)") for step in (2, 4)
+    }
+    for r in rows.values():
+        assert math.isfinite(r["fd"]) and r["fd"] > 0
+        assert 0 <= r["precision"] <= 1 and 0 <= r["recall"] <= 1
+        assert r["s_per_step"] > 0 and r["images_seen"] == 32 * r["step"]
+    # the same seed and images: the trained G of the --ema run is the paper run's, bit for bit
+    assert rows[("paper+ema (raw)", 4)]["fd"] == rows[("paper", 4)]["fd"]
+    assert rows[("paper+ema (ema)", 4)]["fd"] != rows[("paper", 4)]["fd"]
+    # real images against real ones: far closer than 4 steps of training get
+    floor = result["real_floor"]
+    assert floor["fd"] < min(r["fd"] for r in rows.values()) and floor["recall"] > 0.5
+    assert "| paper+ema (ema) | 4 | 128 |" in proc.stdout
+
+
+def test_recipe_quality_reruns_judge_only_what_is_new(recipe_runs):
+    out, _ = recipe_runs
+    before = json.loads((out / "recipe_quality.json").read_text())
+    again = run_benchmark(
+        "recipe_quality.py", *TINY_RECIPES, "--recipes", "paper", "paper+ema=--recipe paper "
+        "--ema 0.99", "--out", out,
+    )  # fmt: skip
+    assert again.returncode == 0, again.stderr[-2000:]
+    after = json.loads((out / "recipe_quality.json").read_text())
+    assert [r["status"] for r in after["recipes"]] == ["trained before"] * 2
+    assert "FD" not in again.stderr  # every checkpoint's numbers came from the last run's file
+    assert [r["fd"] for r in after["rows"]] == [r["fd"] for r in before["rows"]]
+    changed = run_benchmark(
+        "recipe_quality.py", *TINY_RECIPES, "--recipes", "paper+ema=--recipe paper --ema 0.9",
+        "--out", out,
+    )  # fmt: skip
+    assert changed.returncode != 0 and "ema 0.99 (the recipe gives 0.9)" in changed.stderr
+
+
+def test_recipe_quality_times_steps_round_robin(tmp_path):
+    proc = run_benchmark(
+        "recipe_quality.py", *TINY_RECIPES, "--recipes", "paper", "modern", "--time-steps", "3",
+        "--out", tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    timing = json.loads((tmp_path / "recipe_timing.json").read_text())
+    assert [r["name"] for r in timing["recipes"]] == ["paper", "modern"]
+    assert timing["recipes"][0]["ratio"] == 1.0 and timing["recipes"][1]["s_per_step"] > 0
+    assert not (tmp_path / "paper").exists()  # nothing trained
+
+
+def test_recipe_quality_attribute_judge_on_a_folder(attribute_folder, tmp_path):
+    """--labels: a multi-label judge of the folder's images; an image the file does not list
+    stops it with the file's name."""
+    folder, attr = attribute_folder
+    args = [
+        "--dataset", "folder", "--data-root", folder, "--labels", attr, "--image-size", "16",
+        "--recipes", "paper", "--n-gen", "4", "--judge-epochs", "1", "--holdout", "0.34",
+        "--eval-only",
+    ]  # fmt: skip
+    proc = run_benchmark("recipe_quality.py", *args, "--out", tmp_path / "a")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads((tmp_path / "a" / "recipe_quality.json").read_text())
+    judge = result["judge"]
+    assert judge["kind"] == "attributes" and judge["names"] == ATTRIBUTES
+    assert (judge["train_images"], judge["heldout_images"], result["n"]) == (8, 4, 4)
+    assert set(judge["accuracy"]) == set(ATTRIBUTES) and 0 <= judge["mean_accuracy"] <= 1
+    assert result["rows"] == [] and result["recipes"][0]["status"] == "not trained yet"
+    assert "3 attributes, held-out mean accuracy" in proc.stdout
+    Image.new("RGB", (22, 27)).save(folder / "000099.jpg")
+    proc = run_benchmark("recipe_quality.py", *args, "--out", tmp_path / "b")
+    assert proc.returncode != 0 and "1 of the 13 images have no row in" in proc.stderr
+    assert "000099.jpg" in proc.stderr
