@@ -124,9 +124,11 @@ def arithmetic(
     out_kind(out, ("image", "stdout"))  # fail on a bad suffix before any work
     ckpt, cs, concepts = open_run(run, [*([base] if base else []), *minus, *plus])
     hold_class(ckpt, class_)  # a conditional run renders in one class (--class)
-    if exemplars is None and base is not None:
+    if exemplars is None and base is not None:  # the paper's 3 at most; fewer need no warning
+        concepts, short = first_exemplars(concepts, PAPER_EXEMPLARS)[0], []
         exemplars = PAPER_EXEMPLARS
-    concepts, short = first_exemplars(concepts, exemplars)
+    else:
+        concepts, short = first_exemplars(concepts, exemplars)
     nz, dist = ckpt.model_config.nz, ckpt.z_dist
     moved = [concepts[n] for n in (*plus, *minus)]
     method = pick_direction(direction, moved, fig7=base is not None)
