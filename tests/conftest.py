@@ -2,6 +2,8 @@
 
 - ``tiny_config``: factory of tiny seeded configs of the real thing; ``tiny_run``: one tiny
   trained run shared by the session (copy it before writing into it); ``quiet``, ``cli``.
+- ``attribute_run`` and ``attribute_file``: a tiny run trained a little longer, and attributes
+  of real images in CelebA's list_attr_celeba.txt format for `concept mine --define`.
 - ``dataset_files``: writers of tiny datasets in their real published on-disk formats.
 - ``grid_tiles``: the tiles of a sample grid PNG of a tiny run.
 - ``require_real_data`` / ``fashion_mnist_root``: the one gate for tests on real data sets.
@@ -99,6 +101,56 @@ def tiny_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("tiny-run") / "run"
     train(make_tiny_config(epochs=1), out=out)
     return out
+
+
+# --- attributes in CelebA's format ------------------------------------------------------------
+
+ATTRIBUTES = ("Male", "Eyeglasses", "Smiling", "Young")
+
+
+@pytest.fixture(scope="session")
+def attribute_run(tmp_path_factory):
+    """A tiny digits run trained 4 epochs (copy it before writing into it). After one epoch G
+    draws nearly one kind of sample; after four, `attribute_file`'s classifiers split its pool
+    into every combination the paper's two face equations use."""
+    from ganlab.core.train import train
+
+    out = tmp_path_factory.mktemp("attribute-run") / "run"
+    train(make_tiny_config(epochs=4), out=out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def attribute_file(tmp_path_factory) -> Path:
+    """Attributes of real images in CelebA's published format, for a digits run.
+
+    300 digits of the test split as ``img_align_celeba/000001.jpg ...`` (32 px JPEGs) and
+    beside the folder ``list_attr_celeba.txt``: a count line, a line of attribute names, then
+    ``000001.jpg`` and one 1/-1 per attribute. Each attribute is a property of its image:
+    Male, a digit with a closed loop (0, 6, 8, 9); Eyeglasses, more of its ink in the top half
+    than the median image has; Smiling, a 1, 5 or 7; Young, a digit below 5.
+
+    Returns:
+        The attribute file; its folder is the data root.
+    """
+    from ganlab.data import load_dataset
+
+    ds = load_dataset("digits", split="test", image_size=32)
+    root = tmp_path_factory.mktemp("attributes")
+    folder = root / "img_align_celeba"
+    folder.mkdir()
+    images, digits = zip(*(ds[i] for i in range(300)), strict=True)
+    ink = torch.stack(images).float()[:, 0]  # (300, 32, 32)
+    top = ink[:, :16].sum((1, 2)) / ink.sum((1, 2))  # share of the ink in the top half
+    rows = []
+    for i, (image, digit) in enumerate(zip(images, digits, strict=True)):
+        name = f"{i + 1:06d}.jpg"
+        Image.fromarray(image[0].numpy(), "L").save(folder / name, quality=95)
+        values = (digit in (0, 6, 8, 9), bool(top[i] > top.median()), digit in (1, 5, 7), digit < 5)
+        rows.append(name + "".join(f" {1 if v else -1:2d}" for v in values))
+    path = root / "list_attr_celeba.txt"
+    path.write_text(f"{len(rows)}\n{' '.join(ATTRIBUTES)}\n" + "\n".join(rows) + "\n")
+    return path
 
 
 # --- real data sets ---------------------------------------------------------------------------

@@ -440,3 +440,88 @@ def test_keep_by_column_spans_every_value(fresh):
 
     with pytest.raises(GanlabError, match="mined columns: age, gender"):
         kept_concepts(cs, ["race"], moved)
+
+
+# --- the paper's Fig. 7 from concepts that combine labels ------------------------------------
+
+
+@pytest.fixture(scope="module")
+def defined(attribute_run, attribute_file, tmp_path_factory):
+    """A run with the paper's glasses concepts mined with --define (10 exemplars each)."""
+    from ganlab.experiments.concept import mine_concepts
+
+    dst = tmp_path_factory.mktemp("defined") / "run"
+    shutil.copytree(attribute_run, dst)
+    define = [
+        "man with glasses=Male,Eyeglasses",
+        "man without glasses=Male,-Eyeglasses",
+        "woman without glasses=-Male,-Eyeglasses",
+    ]
+    mine_concepts(dst, labels=attribute_file, define=define, pool=400, per_concept=10)
+    return dst
+
+
+FIG7 = [
+    "--base", "man with glasses", "--minus", "man without glasses", "--plus",
+    "woman without glasses",
+]  # fmt: skip
+
+
+def test_fig7_of_mined_concepts_is_the_papers_layout_byte_for_byte(
+    cli, defined, tmp_path, grid_tiles
+):
+    from ganlab.io.concepts import load_concepts
+
+    args = ["arithmetic", defined, *FIG7, "--no-captions", "--device", "cpu"]
+    first = cli(*args, "--out", tmp_path / "a.png", "--json")
+    assert first.exit_code == 0, first.output
+    data = json.loads(first.stdout)
+    cs = load_concepts(defined)
+    # the paper's 3 exemplars per concept: each mined concept's 3 surest
+    assert data["exemplars"] == 3 and data["direction"] == "mean" and data["grid"] == [4, 10]
+    assert data["concepts"] == {n: cs.concepts[n].seeds[:3] for n in data["concepts"]}
+    assert cli(*args, "--out", tmp_path / "b.png").exit_code == 0
+    assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes()
+    t = grid_tiles(tmp_path / "a.png", 4, 10).reshape(4, 10, 16, 16)
+    base, minus, plus = (cs.concepts[n].seeds[:3] for n in FIG7[1::2])
+    np.testing.assert_array_equal(t[0, :3], render(defined, z_from_seeds(base, NZ, "uniform")))
+    y = mean(base) - mean(minus) + mean(plus)
+    noisy = y + sample_z(8, NZ, "uniform", torch.Generator().manual_seed(0)) * 0.25
+    np.testing.assert_array_equal(t[3, 9], render(defined, y[None])[0])
+    np.testing.assert_array_equal(t[3, :8], render(defined, noisy))
+    # more exemplars: wider rows, another Y; the boundary direction works on them too
+    more = cli(*args, "--exemplars", "10", "--out", tmp_path / "c.png", "--json")
+    assert more.exit_code == 0 and json.loads(more.stdout)["grid"] == [4, 12]
+    bound = cli(*args, "--direction", "boundary", "--out", tmp_path / "d.png", "--json")
+    assert bound.exit_code == 0 and json.loads(bound.stdout)["direction"] == "boundary"
+
+
+def test_fig7_refuses_an_unknown_concept(cli, defined, tmp_path):
+    out = tmp_path / "x.png"
+    args = ["arithmetic", defined, *FIG7[:4], "--plus", "woman with glasses", "--out", out]
+    result = cli(*args)
+    assert result.exit_code == 1, result.output
+    assert "no concept named 'woman with glasses'" in result.stderr
+    assert "known: 'man with glasses', 'man without glasses', 'woman without glasses'" in (
+        result.stderr
+    )
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.output
+    assert not out.exists()
+
+
+def test_until_flip_aims_at_every_part_of_a_defined_concept(defined, tmp_path):
+    from ganlab.experiments.arithmetic import flip_targets
+    from ganlab.io.concepts import load_concepts
+
+    ckpt = load_checkpoint(defined)
+    concept = load_concepts(defined).concepts["woman without glasses"]
+    targets = flip_targets(defined, ckpt, [concept])
+    assert [(t.classifier.column, t.value) for t in targets] == [
+        ("Male", "-1"),
+        ("Eyeglasses", "-1"),
+    ]
+    result = arithmetic(
+        defined, ["woman without glasses"], ["man without glasses"], str(tmp_path / "f.png"),
+        seeds=[0, 1, 2], flip=True, captions=False,
+    )  # fmt: skip
+    assert [e["seed"] for e in result.edits] == [0, 1, 2]

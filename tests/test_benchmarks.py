@@ -219,3 +219,38 @@ def test_recipe_quality_attribute_judge_on_a_folder(attribute_folder, tmp_path):
     proc = run_benchmark("recipe_quality.py", *args, "--out", tmp_path / "b")
     assert proc.returncode != 0 and "1 of the 13 images have no row in" in proc.stderr
     assert "000099.jpg" in proc.stderr
+
+
+def test_figure7_scores_both_equations(attribute_run, attribute_file, tmp_path):
+    """The paper's two face equations, end to end on a tiny run and CelebA-format attributes."""
+    out = run_benchmark(
+        "figure7.py", "--run", attribute_run, "--labels", attribute_file, "--pool", "400",
+        "--exemplars", "1,3", "--samples", "8", "--judge-epochs", "2", "--out", tmp_path / "f.json",
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    head = "| exemplars | result | sets | offset norm | all targets |"
+    assert f"{head} not Male | Eyeglasses |" in out.stdout
+    assert f"{head} Male | Smiling |" in out.stdout
+    data = json.loads((tmp_path / "f.json").read_text())
+    assert [p.name for p in tmp_path.iterdir()] == ["f.json"]  # written atomically, no leftovers
+    assert data["kind"] == "figure7 benchmark" and data["exemplars"] == [1, 3]
+    assert set(data["judge"]["attributes"]) == {"Male", "Eyeglasses", "Smiling"}
+    assert data["judge"]["n_heldout"] == 30 and data["skipped"] == []
+    assert {c["pool_qualified"] >= 3 for c in data["concepts"].values()} == {True}
+    glasses = data["equations"]["glasses"]
+    assert glasses["expression"] == (
+        "man with glasses - man without glasses + woman without glasses = woman with glasses"
+    )
+    assert glasses["parts"] == ["not Male", "Eyeglasses"]
+    results = ["base alone", "mean", "random (mean's norm)", "boundary", "random (boundary's norm)"]
+    for eq in data["equations"].values():
+        assert [(r["exemplars"], r["result"]) for r in eq["mean"]] == [
+            (n, r) for n in (1, 3) for r in results
+        ]
+        rows = {(r["exemplars"], r["result"]): r for r in eq["rows"]}
+        for n in (1, 3):
+            for method in ("mean", "boundary"):  # the control steps as far as the method
+                norm = rows[n, method]["offset_norm"]
+                assert norm > 0 and rows[n, f"random ({method}'s norm)"]["offset_norm"] == norm
+        for r in eq["rows"]:
+            assert 0 <= r["all_targets"] <= min(r["per_part"]) <= 1

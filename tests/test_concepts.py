@@ -353,3 +353,105 @@ def test_one_column_names_concepts_by_value_and_clashes_need_replace(cli, run, p
     assert cs.find(name) is cs.concepts[name]
     with pytest.raises(GanlabError, match=r"no concept named 'child' .*known: .*'" + name):
         cs.require(["child"])
+
+
+# --- concepts that combine labels (--define) ------------------------------------------------------
+
+GLASSES = {  # the paper's first face equation, in CelebA's attribute names
+    "man with glasses": ("Male,Eyeglasses", ["1", "1"]),
+    "man without glasses": ("Male,-Eyeglasses", ["1", "-1"]),
+    "woman without glasses": ("-Male,-Eyeglasses", ["-1", "-1"]),
+}
+
+
+@pytest.fixture
+def attr_run(attribute_run, tmp_path):
+    dst = tmp_path / "run"
+    shutil.copytree(attribute_run, dst)
+    return dst
+
+
+def test_defined_concepts_satisfy_every_part_surest_first(attr_run, attribute_file):
+    from ganlab.io.concepts import load_classifier
+
+    define = [f"{name}={text}" for name, (text, _) in GLASSES.items()]
+    result = mine_concepts(
+        attr_run, labels=attribute_file, define=define, pool=400, per_concept=5, device="cpu"
+    )
+    assert [c["name"] for c in result.concepts] == list(GLASSES)
+    cs = load_concepts(attr_run)
+    assert list(cs.concepts) == list(GLASSES)  # only the defined concepts are mined
+    ckpt = load_checkpoint(attr_run)
+    pool = to_uint8(generate(ckpt, z_from_seeds(list(range(400)), 16, "uniform")))
+    feats = d_features(load_discriminator(ckpt), pool).numpy()  # (400, F)
+    for name, (text, values) in GLASSES.items():
+        c = cs.concepts[name]
+        src = c.source
+        assert src["kind"] == "mined" and src["definition"] == text
+        assert [(p["column"], p["value"]) for p in src["parts"]] == list(
+            zip(["Male", "Eyeglasses"], values, strict=True)
+        )
+        assert len(c.seeds) == 5 and src["pool_seeds"] == "0-399" and c.boundary is not None
+        ok, joint = np.ones(400, dtype=bool), np.ones(400)
+        for part in src["parts"]:
+            assert 0.5 < part["heldout_accuracy"] <= 1 and part["n_heldout"] == 60
+            clf = load_classifier(attr_run, part["classifier_file"])  # the run's classifier
+            ok &= np.array(clf.predict(feats)) == part["value"]
+            joint *= clf.probabilities(feats)[:, clf.classes.index(part["value"])]
+        assert ok[c.seeds].all()  # every exemplar satisfies every part
+        assert src["pool_qualified"] == int(ok.sum()) >= 5
+        # ranked by joint probability: the exemplars are the surest qualifying samples
+        assert src["scores"] == pytest.approx(joint[c.seeds].tolist(), abs=1e-4)
+        assert src["scores"] == sorted(src["scores"], reverse=True)
+        rest = np.flatnonzero(ok & ~np.isin(np.arange(400), c.seeds))
+        assert min(src["scores"]) >= joint[rest].max(initial=0) - 1e-4
+    assert result.concepts[0]["heldout_accuracy"].keys() == {"Male", "Eyeglasses"}
+
+
+def test_define_errors_are_one_paragraph_and_write_nothing(cli, attr_run, attribute_file):
+    args = ["concept", "mine", "--run", attr_run, "--labels", attribute_file, "--pool", "400"]
+    args += ["--per-concept", "3", "--device", "cpu"]
+    cases = [  # (--define, exit code, fragments)
+        ("young smiling man=Male,Smiling,Young", 1, ["'young smiling man'", "0 of 400", "--pool"]),
+        ("man with glasses=Male,Glasses", 1, [
+            "'Glasses' is not an attribute of",
+            "its attributes are: Male, Eyeglasses, Smiling, Young.",
+            "-NAME for its absence",
+        ]),
+        ("man with glasses", 1, ["write NAME=PARTS"]),
+        ("odd=Male,-Male", 1, ["names 'Male' twice"]),
+    ]  # fmt: skip
+    for define, code, fragments in cases:
+        result = cli(*args, "--define", define)
+        assert result.exit_code == code, result.output
+        assert all(f in result.stderr for f in fragments), result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.output
+    no_labels = cli("concept", "mine", "--run", attr_run, "--define", "x=Male")
+    assert no_labels.exit_code == 2 and "--labels" in no_labels.stderr
+    both = cli(*args, "--define", "x=Male", "--columns", "Male")
+    assert both.exit_code == 2 and "--columns" in both.stderr
+    assert not (attr_run / "concepts.json").exists()
+
+
+def test_definitions_name_a_csvs_values(run, people):
+    from ganlab.experiments.concept import parse_definitions, read_label_table
+
+    _, columns = read_label_table(people / "people.csv")
+    young_woman, not_a, man = parse_definitions(
+        ["young woman=gender=woman,age=young", "not a=woman,-race=a", "man=-gender=woman"],
+        columns,
+        "people.csv",
+    )
+    assert [(p.column, p.value, p.negated) for p in young_woman.parts] == [
+        ("gender", "woman", False),
+        ("age", "young", False),
+    ]
+    # a bare value one column holds; "-" of a three-valued column: any other value
+    assert [(p.column, p.value, p.negated) for p in not_a.parts] == [
+        ("gender", "woman", False),
+        ("race", "a", True),
+    ]
+    # "-" of a two-valued column is its other value
+    assert [(p.column, p.value, p.negated) for p in man.parts] == [("gender", "man", False)]
+    with pytest.raises(GanlabError, match=r"gender \(man, woman\); age \(old, young\); race"):
+        parse_definitions(["child=gender=child"], columns, "people.csv")

@@ -102,7 +102,8 @@ class Run:
 
         Args:
             options: `concept mine`'s options by name (data_root, labels, columns, pool,
-                per_concept, exemplars, replace, ...).
+                per_concept, exemplars, replace, define, ...); `define=["man with glasses=
+                Male,Eyeglasses", ...]` mines concepts that combine labels.
         Returns:
             A MineResult; the concepts are stored in RUN/concepts.json (`concepts`).
         """

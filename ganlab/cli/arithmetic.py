@@ -117,6 +117,15 @@ def arithmetic_cli(
             show_default=False,
         ),
     ] = None,
+    exemplars: Annotated[
+        Optional[int],
+        typer.Option(
+            min=1,
+            help="Use each concept's first N exemplars (a mined concept's surest) for its z and "
+            "its row. Default: 3 with --base (the paper's Fig. 7), every exemplar otherwise.",
+            show_default=False,
+        ),
+    ] = None,
     seeds: seeds_option("Latents to apply the offset to (without --base), or to walk from") = None,
     num: num_option("8 without --base") = None,
     samples: Annotated[
@@ -151,7 +160,8 @@ def arithmetic_cli(
 
     A concept's z is the mean of its exemplars' z (see `ganlab concept`).
 
-    --base: base - minus + plus, under the exemplar rows and their means, with noisy samples.
+    --base: base - minus + plus, under the exemplar rows and their means, with noisy samples
+    (the paper's Fig. 7: 3 exemplars per concept, 8 samples with noise 0.25).
 
     No --base: plus - minus is added to each --seeds / -n latent; before/after pairs are shown.
 
@@ -162,7 +172,8 @@ def arithmetic_cli(
 
     Examples:
 
-      ganlab arithmetic runs/faces --base "man with glasses" --minus man --plus woman
+      ganlab arithmetic runs/faces --base "man with glasses" --minus "man without glasses"
+      --plus "woman without glasses"
 
       ganlab arithmetic runs/digits --minus 3 --plus 8 -n 16 --out 3to8.png
 
@@ -222,6 +233,7 @@ def arithmetic_cli(
             direction=direction,
             keep=kept,
             class_=class_,
+            exemplars=exemplars,
         )
     else:
         if steps is not None:
@@ -269,5 +281,6 @@ def arithmetic_cli(
             margin=margin,
             confidence=confidence,
             class_=class_,
+            exemplars=exemplars,
         )
     report(result, json_out, None if out == "-" else describe(result))

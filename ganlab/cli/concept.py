@@ -126,8 +126,7 @@ def concept_list_cli(run: RunOpt, json_out: JsonOpt = False) -> None:
     for c in concepts:
         src = c.source
         origin = (
-            f"mined from {src.get('labels')}, held-out accuracy "
-            f"{src.get('heldout_accuracy')}, scores {src.get('scores')}"
+            f"mined from {src.get('labels')}, {_accuracy(src)}, scores {src.get('scores')}"
             + (
                 f", boundary in z (held-out accuracy {src['boundary'].get('heldout_accuracy')})"
                 if isinstance(src.get("boundary"), dict)
@@ -137,6 +136,17 @@ def concept_list_cli(run: RunOpt, json_out: JsonOpt = False) -> None:
             else f"{src.get('kind', '?')}"
         )
         typer.echo(f"{c.name:<{width}}  {c.describe():<16}  {origin} (step {src.get('step', '?')})")
+
+
+def _accuracy(src: dict) -> str:
+    """A mined concept's classifier accuracy: one, or per part of a --define'd concept."""
+    if isinstance(src.get("parts"), list):
+        each = ", ".join(f"{p.get('column')} {p.get('heldout_accuracy')}" for p in src["parts"])
+        return (
+            f"defined as {src.get('definition')} ({src.get('pool_qualified')} pool samples "
+            f"qualified), held-out accuracies {each}"
+        )
+    return f"held-out accuracy {src.get('heldout_accuracy')}"
 
 
 @concept_app.command("remove")
@@ -183,6 +193,18 @@ def concept_mine_cli(
             show_default=False,
         ),
     ] = None,
+    define: Annotated[
+        Optional[list[str]],
+        typer.Option(
+            "--define",
+            help='A concept that combines labels, NAME=PARTS (repeatable): "man with glasses='
+            'Male,Eyeglasses", "woman without glasses=-Male,-Eyeglasses" (-NAME: the '
+            "attribute's absence; a CSV's values as COLUMN=VALUE). Its exemplars satisfy every "
+            "part, ranked by joint probability. Needs --labels; only the defined concepts are "
+            "mined.",
+            show_default=False,
+        ),
+    ] = None,
     pool: Annotated[
         int, typer.Option(min=1, help="Generated samples (seeds 0..N-1) to pick exemplars from.")
     ] = 2000,
@@ -223,11 +245,17 @@ def concept_mine_cli(
 
     One --columns column names concepts by value (woman); several, column=value.
 
+    --define names a concept that combines labels (the paper's "man with glasses"): the pool
+    samples every attribute's classifier puts on the defined side, surest first.
+
     Examples:
 
       ganlab concept mine --run runs/digits
 
       ganlab concept mine --run runs/faces --labels celeba/list_attr_celeba.txt --columns Male
+
+      ganlab concept mine --run runs/faces --labels celeba/list_attr_celeba.txt
+      --define "man with glasses=Male,Eyeglasses" --define "woman without glasses=-Male,-Eyeglasses"
     """
     from ganlab.experiments.concept import mine_concepts
     from ganlab.io.seedlist import format_seeds
@@ -238,6 +266,15 @@ def concept_mine_cli(
     if exemplars not in ("extreme", "stratified"):
         raise typer.BadParameter(
             f"{exemplars!r}: use extreme or stratified", param_hint="'--exemplars'"
+        )
+    if define and labels is None:
+        raise typer.BadParameter(
+            "it combines the columns of a label file: add --labels FILE", param_hint="'--define'"
+        )
+    if define and cols:
+        raise typer.BadParameter(
+            "--define mines the concepts it names from the columns they use: drop --columns",
+            param_hint="'--columns'",
         )
     result = mine_concepts(
         run,
@@ -252,6 +289,7 @@ def concept_mine_cli(
         batch_size=batch_size,
         exemplars=exemplars,
         class_=class_,
+        define=define or (),
     )
     for warning in result.warnings:
         typer.echo(f"ganlab: warning: {warning}", err=True)
@@ -260,9 +298,21 @@ def concept_mine_cli(
         return
     for c in result.concepts:
         boundary = c["boundary_heldout_accuracy"]
+        accuracy = c["heldout_accuracy"]
+        if "definition" in c:  # --define: one classifier per part
+            each = ", ".join(f"{col} {a}" for col, a in accuracy.items())
+            what = (
+                f"{c['definition']}, {c['pool_qualified']} of {result.pool} pool samples "
+                f"qualified, joint scores {min(c['scores']):.2f}-{max(c['scores']):.2f}, "
+                f"classifiers' held-out accuracy {each}"
+            )
+        else:
+            what = (
+                f"scores {min(c['scores']):.2f}-{max(c['scores']):.2f}, classifier held-out "
+                f"accuracy {accuracy}"
+            )
         typer.echo(
-            f"{c['name']}: seeds {format_seeds(c['seeds'])} (scores {min(c['scores']):.2f}-"
-            f"{max(c['scores']):.2f}, classifier held-out accuracy {c['heldout_accuracy']}"
+            f"{c['name']}: seeds {format_seeds(c['seeds'])} ({what}"
             + (f", boundary in z held-out accuracy {boundary}" if boundary is not None else "")
             + ")",
             err=True,

@@ -1,11 +1,12 @@
 """`ganlab arithmetic`: vector arithmetic on concepts (paper Fig. 7) and attribute walks (Fig. 8).
 
 Single samples per concept were unstable in the paper, so a concept's z is the mean of its
-exemplars' z (usually three). `arithmetic` decodes base - minus + plus, and eight more samples
-of that vector plus uniform noise of scale 0.25, under rows showing each concept's exemplars
-and their averaged image. Without a base, the offset (plus - minus) is applied to any seeds
-and each before/after pair is shown. `attribute_walk` adds increasing multiples of
-mean(right) - mean(left) (the paper's "turn" vector) to base latents, one row per base.
+exemplars' z (the paper's three in the Fig. 7 form; `exemplars` picks how many). `arithmetic`
+decodes base - minus + plus, and eight more samples of that vector plus uniform noise of scale
+0.25, under rows showing each concept's exemplars and their averaged image. Without a base,
+the offset (plus - minus) is applied to any seeds and each before/after pair is shown.
+`attribute_walk` adds increasing multiples of mean(right) - mean(left) (the paper's "turn"
+vector) to base latents, one row per base.
 
 Base latents may also be a user's own images (`--base-image`), projected as `ganlab project`
 projects them; the grid then shows each photo over its reconstruction and the result.
@@ -18,7 +19,8 @@ All images come from G in eval mode, so the same command gives the same bytes.
 
 Modules:
 
-- ``directions``: the offset at scale 1 ("mean" or "boundary", `keep`) and the named concepts.
+- ``directions``: the offset at scale 1 ("mean" or "boundary", `keep`), the named concepts
+  and their first N exemplars.
 - ``flip``: the per-sample multiple at which the run's classifiers flip (--until-flip).
 - ``figure``: `arithmetic`, the Fig. 7 grid and before/after pairs.
 - ``walk``: `attribute_walk`, the Fig. 8 grid.
@@ -35,7 +37,9 @@ from __future__ import annotations
 
 from ganlab.experiments.arithmetic.directions import (
     DIRECTIONS,
+    PAPER_EXEMPLARS,
     edit_offset,
+    first_exemplars,
     kept_concepts,
     offset_vector,
     pick_direction,
@@ -62,6 +66,7 @@ __all__ = [
     "FLIP_MARGIN",
     "FLIP_SCALE",
     "PADDING",
+    "PAPER_EXEMPLARS",
     "ArithmeticResult",
     "FlipTarget",
     "arithmetic",
@@ -70,6 +75,7 @@ __all__ = [
     "describe",
     "edit_offset",
     "expression",
+    "first_exemplars",
     "flip_scales",
     "flip_targets",
     "kept_concepts",

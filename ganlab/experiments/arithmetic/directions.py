@@ -10,6 +10,7 @@ else. Either can be made orthogonal to other mined attributes' normals (`keep`).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from ganlab.io.checkpoint import Checkpoint, load_checkpoint
 from ganlab.io.concepts import Concept, ConceptSet, load_concepts
 
 DIRECTIONS = ("mean", "boundary")
+PAPER_EXEMPLARS = 3  # Fig. 7 averaged three exemplars per concept
 
 
 def open_run(
@@ -35,6 +37,28 @@ def open_run(
     cs.check_checkpoint(ckpt)
     concepts = dict(zip(names, cs.require(list(names)), strict=True))
     return ckpt, cs, concepts
+
+
+def first_exemplars(
+    concepts: dict[str, Concept], n: int | None
+) -> tuple[dict[str, Concept], list[str]]:
+    """Each concept cut to its first `n` exemplars (seeds, then projected images); None: all.
+
+    Mined concepts list their seeds surest first, so the first are the classifier's surest.
+    Returns the cut copies (same keys) and a warning per concept that has fewer than `n`.
+    """
+    if n is None:
+        return dict(concepts), []
+    if n < 1:
+        raise GanlabError(f"--exemplars {n}: use at least 1 exemplar per concept.")
+    out, notes = {}, []
+    for key, c in concepts.items():
+        seeds = c.seeds[:n]
+        out[key] = dataclasses.replace(c, seeds=seeds, latents=c.latents[: n - len(seeds)])
+        have = len(c.seeds) + len(c.latents)
+        if have < n:
+            notes.append(f"concept {c.name!r} has {have} exemplar(s), fewer than --exemplars {n}.")
+    return out, notes
 
 
 def kept_concepts(cs: ConceptSet, keep: Sequence[str], moved: Sequence[Concept]) -> list[Concept]:
@@ -54,7 +78,9 @@ def kept_concepts(cs: ConceptSet, keep: Sequence[str], moved: Sequence[Concept])
                 if c.source.get("kind") == "mined" and c.source.get("column") == item
             ]
         if not found:
-            columns = sorted({str(c.source["column"]) for c in cs.concepts.values() if c.boundary})
+            columns = sorted(
+                {str(c.source["column"]) for c in cs.concepts.values() if c.source.get("column")}
+            )
             raise GanlabError(
                 f"--keep {item!r} is neither a concept nor a mined label column of {cs.path} "
                 f"(mined columns: {', '.join(columns) or 'none'}; concepts: "
@@ -66,7 +92,7 @@ def kept_concepts(cs: ConceptSet, keep: Sequence[str], moved: Sequence[Concept])
                     f"--keep {item!r}: concept {c.name!r} has no boundary in z (only mined "
                     "concepts do); mine it with `ganlab concept mine --columns COLUMN`."
                 )
-            if all(c is not m for m in (*moved, *out)):
+            if all(c.name != m.name for m in (*moved, *out)):  # moved may be cut copies
                 out.append(c)
     return out
 

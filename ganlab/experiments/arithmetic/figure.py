@@ -12,7 +12,9 @@ from ganlab.core.projection import project_files
 from ganlab.core.seeds import concept_exemplars, concept_z, sample_z, z_from_seeds
 from ganlab.errors import GanlabError
 from ganlab.experiments.arithmetic.directions import (
+    PAPER_EXEMPLARS,
     edit_offset,
+    first_exemplars,
     kept_concepts,
     open_run,
     pick_direction,
@@ -56,6 +58,7 @@ def arithmetic(
     margin: float = FLIP_MARGIN,
     confidence: float | None = None,
     class_: str | int | None = None,
+    exemplars: int | None = None,
 ) -> ArithmeticResult:
     """Decode concept arithmetic and write the grid to `out`.
 
@@ -93,6 +96,8 @@ def arithmetic(
         confidence: with `flip`, the classifier must also give each plus value at least this
             probability (None: its choice is enough).
         class_: a conditional run's class (name or index), held fixed for every image.
+        exemplars: each concept's first N exemplars are its z (and its row); default: the
+            paper's 3 with `base` (Fig. 7), every exemplar otherwise.
     Returns:
         An ArithmeticResult; with `flip`, `edits` holds each sample's multiple.
     """
@@ -119,6 +124,11 @@ def arithmetic(
     out_kind(out, ("image", "stdout"))  # fail on a bad suffix before any work
     ckpt, cs, concepts = open_run(run, [*([base] if base else []), *minus, *plus])
     hold_class(ckpt, class_)  # a conditional run renders in one class (--class)
+    if exemplars is None and base is not None:  # the paper's 3 at most; fewer need no warning
+        concepts, short = first_exemplars(concepts, PAPER_EXEMPLARS)[0], []
+        exemplars = PAPER_EXEMPLARS
+    else:
+        concepts, short = first_exemplars(concepts, exemplars)
     nz, dist = ckpt.model_config.nz, ckpt.z_dist
     moved = [concepts[n] for n in (*plus, *minus)]
     method = pick_direction(direction, moved, fig7=base is not None)
@@ -136,11 +146,12 @@ def arithmetic(
         offset_norm=round(float(offset.norm()), 4),
         checkpoint=str(ckpt.path),
         step=ckpt.step,
-        warnings=cs.stale(ckpt, [c.name for c in concepts.values()]),
+        warnings=short + cs.stale(ckpt, [c.name for c in concepts.values()]),
         direction=method,
         scale=cap if flip else scale,
         keep=[c.name for c in kept],
         confidence=confidence,
+        exemplars=exemplars,
     )
     norm = float(offset.norm())
 

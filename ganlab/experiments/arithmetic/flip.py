@@ -48,21 +48,39 @@ def flip_targets(
     give its value, with at least `confidence` probability when that is given."""
     targets = []
     for c in concepts:
-        rel = c.source.get("classifier_file")
-        if c.source.get("kind") != "mined" or not rel:
-            raise GanlabError(
-                f"--until-flip needs a classifier for {c.name!r}: only concepts mined with "
-                "`ganlab concept mine` (this version) have one; mine them again with --replace."
-            )
-        clf = load_classifier(run, rel)
-        if clf.checkpoint_sha256 != ckpt.sha256():
-            raise GanlabError(
-                f"the classifier of {c.name!r} was fitted on another checkpoint's D "
-                f"(step {c.source.get('step')}) than {ckpt.path} (step {ckpt.step}); mine the "
-                "concepts again on this checkpoint with `ganlab concept mine --replace`."
-            )
-        targets.append(FlipTarget(clf, str(c.source["value"]), confidence))
+        for rel, value in _classified(c):
+            clf = load_classifier(run, rel)
+            if clf.checkpoint_sha256 != ckpt.sha256():
+                raise GanlabError(
+                    f"the classifier of {c.name!r} was fitted on another checkpoint's D "
+                    f"(step {c.source.get('step')}) than {ckpt.path} (step {ckpt.step}); mine "
+                    "the concepts again on this checkpoint with `ganlab concept mine --replace`."
+                )
+            targets.append(FlipTarget(clf, value, confidence))
     return targets
+
+
+def _classified(c: Concept) -> list[tuple[str, str]]:
+    """(classifier file, value) pairs a concept's samples must get: one for a mined value, one
+    per part of a `concept mine --define` conjunction."""
+    src = c.source
+    parts = src.get("parts") if isinstance(src.get("parts"), list) else None
+    if parts is None:
+        pairs = [(src.get("classifier_file"), src.get("value"))]
+    else:
+        pairs = [(p.get("classifier_file"), p.get("value")) for p in parts]
+        if any(p.get("negated") for p in parts):
+            raise GanlabError(
+                f"--until-flip cannot aim at {c.name!r}: it asks for a value's absence in a "
+                "column of more than two values, which no one classifier value stands for; "
+                "define it by the value it should have."
+            )
+    if src.get("kind") != "mined" or not all(rel and value is not None for rel, value in pairs):
+        raise GanlabError(
+            f"--until-flip needs a classifier for {c.name!r}: only concepts mined with "
+            "`ganlab concept mine` (this version) have one; mine them again with --replace."
+        )
+    return [(str(rel), str(value)) for rel, value in pairs]
 
 
 def _reaches(

@@ -13,6 +13,7 @@ from ganlab.core.seeds import concept_z, z_from_seeds
 from ganlab.errors import GanlabError
 from ganlab.experiments.arithmetic.directions import (
     edit_offset,
+    first_exemplars,
     kept_concepts,
     open_run,
     pick_direction,
@@ -38,6 +39,7 @@ def attribute_walk(
     direction: str | None = None,
     keep: Sequence[str] = (),
     class_: str | int | None = None,
+    exemplars: int | None = None,
 ) -> ArithmeticResult:
     """Walk along mean(right) - mean(left) from each base latent (paper Fig. 8).
 
@@ -60,6 +62,7 @@ def attribute_walk(
             concepts were mined, else "mean").
         keep: concepts or mined label columns the direction is made orthogonal to.
         class_: a conditional run's class (name or index), held fixed for every image.
+        exemplars: each concept's first N exemplars are its z (default: all).
     Returns:
         An ArithmeticResult.
     """
@@ -72,6 +75,7 @@ def attribute_walk(
     out_kind(out, ("image", "stdout"))  # fail on a bad suffix before any work
     ckpt, cs, concepts = open_run(run, [left, right, *bases])
     hold_class(ckpt, class_)  # a conditional run renders in one class (--class)
+    concepts, short = first_exemplars(concepts, exemplars)
     nz, dist = ckpt.model_config.nz, ckpt.z_dist
     ends = [concepts[left], concepts[right]]
     method = pick_direction(direction, ends)
@@ -102,9 +106,10 @@ def attribute_walk(
         grid=[len(starts), steps],
         checkpoint=str(ckpt.path),
         step=ckpt.step,
-        warnings=notes + cs.stale(ckpt, [c.name for c in concepts.values()]),
+        warnings=short + notes + cs.stale(ckpt, [c.name for c in concepts.values()]),
         images=projected,
         direction=method,
         scale=scale,
         keep=[c.name for c in kept],
+        exemplars=exemplars,
     )

@@ -20,43 +20,27 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ganlab.core.boundary import BOUNDARY_C, Boundary, fit_boundary
-from ganlab.core.features import d_features
-from ganlab.core.generate import generate, hold_class
-from ganlab.core.nets import load_discriminator
-from ganlab.core.seeds import z_from_seeds
+from ganlab.core.generate import hold_class
 from ganlab.errors import GanlabError
-from ganlab.experiments.concept.classifier import (
-    C_REG,
-    FEATURE_GRID,
-    LabelClassifier,
-    fit_classifier,
+from ganlab.experiments.concept.classifier import LabelClassifier, fit_classifier
+from ganlab.experiments.concept.define import mine_defined, needed_columns, parse_definitions
+from ganlab.experiments.concept.labels import LabelledImages, load_labelled, read_label_table
+from ganlab.experiments.concept.pool import (
+    EXEMPLAR_CHOICES,
+    accuracy_record,
+    boundary_record,
+    boundary_source,
+    classifier_record,
+    pick_exemplars,
+    pool_boundary,
+    score_pool,
 )
-from ganlab.experiments.concept.labels import LabelledImages, load_labelled
 from ganlab.experiments.concept.provenance import provenance
 from ganlab.io.checkpoint import Checkpoint, load_checkpoint
 from ganlab.io.concepts import Concept, open_concepts, save_classifier, save_concepts
-from ganlab.io.images import to_uint8
 from ganlab.io.seedlist import format_seeds
 
 PER_CONCEPT = 50  # exemplars per concept: see benchmarks/exemplar_stability.py
-CONFIDENT = 0.8  # "stratified" exemplars: spread over the pool samples scored at least this
-MIN_SIDE = 5  # pool samples needed on each side of a boundary
-
-
-def pick_exemplars(idx: np.ndarray, scores: np.ndarray, n: int, how: str) -> np.ndarray:
-    """n of the pool indices `idx` (scores: their classifier scores, same order).
-
-    "extreme": the n highest scores. "stratified": n spread evenly over the ranked samples
-    scored at least CONFIDENT (all of `idx` if fewer than n are), so the exemplars cover the
-    value's confident range instead of only its most stereotyped samples.
-    """
-    ranked = idx[np.argsort(-scores, kind="stable")]
-    if how == "extreme" or len(ranked) <= n:
-        return ranked[:n]
-    confident = int((scores >= CONFIDENT).sum())
-    span = confident if confident >= n else len(ranked)
-    return ranked[np.round(np.linspace(0, span - 1, n)).astype(int)]
 
 
 @dataclass
@@ -92,21 +76,16 @@ def mine(
         (concepts, classifiers, warnings); a value no pool sample is assigned to is left out
         with a warning. Each concept carries its boundary in z (Concept.boundary).
     """
-    if exemplars not in ("extreme", "stratified"):
+    if exemplars not in EXEMPLAR_CHOICES:
         raise GanlabError(f"exemplars {exemplars!r}: use 'extreme' or 'stratified'.")
-    D = load_discriminator(ckpt, device)
-    real_feats = d_features(D, real.images, device, batch_size).numpy()  # (N, F)
-    seeds = list(range(pool))
-    z = z_from_seeds(seeds, ckpt.model_config.nz, ckpt.z_dist)  # (P, nz)
-    pool_feats = d_features(
-        D, to_uint8(generate(ckpt, z, device, batch_size)), device, batch_size
-    ).numpy()  # (P, F)
+    scored = score_pool(ckpt, real, pool, device, batch_size)
+    seeds = scored.seeds
     concepts, classifiers, notes = [], [], []
     base = provenance(ckpt, "mined")
     for col in real.columns:
-        clf = fit_classifier(col.name, real_feats, col.values)
+        clf = fit_classifier(col.name, scored.real_features, col.values)
         classifiers.append(clf)
-        proba = clf.predict_proba(pool_feats)  # (P, K)
+        proba = clf.predict_proba(scored.pool_features)  # (P, K)
         assigned = proba.argmax(axis=1)
         for k, value in enumerate(clf.classes):
             name = col.concept_names[value]
@@ -120,10 +99,8 @@ def mine(
             best = pick_exemplars(idx, proba[idx, k], per_concept, exemplars)
             if len(best) < per_concept:
                 notes.append(f"only {len(best)} pool sample(s) were classified as {name!r}.")
-            boundary = None
-            if MIN_SIDE <= len(idx) <= pool - MIN_SIDE:
-                boundary = fit_boundary(z.numpy(), assigned == k)
-            else:
+            boundary = pool_boundary(scored, assigned == k)
+            if boundary is None:
                 notes.append(
                     f"{name!r}: {len(idx)} of {pool} pool samples, too few on one side for a "
                     "boundary in z (try a larger --pool)."
@@ -137,42 +114,18 @@ def mine(
                         "labels": real.source,
                         "column": col.name,
                         "value": value,
-                        "classifier": f"LogisticRegression(C={C_REG}) on standardised D features",
-                        "features": {
-                            "layers": "all",
-                            "grid": FEATURE_GRID,
-                            "dim": int(real_feats.shape[1]),
-                        },
-                        "heldout_accuracy": round(clf.heldout_accuracy, 4),
-                        "n_train": clf.n_train,
-                        "n_heldout": clf.n_heldout,
+                        **classifier_record(scored),
+                        **accuracy_record(clf),
                         "pool_seeds": format_seeds(seeds),
                         "pool_assigned": int(len(idx)),
                         "exemplars": exemplars,
                         "scores": [round(float(proba[i, k]), 4) for i in best],
                     }
-                    | ({"boundary": _boundary_source(boundary, pool)} if boundary else {}),
-                    boundary={
-                        "normal": boundary.normal.tolist(),
-                        "pool_mean": boundary.pool_mean.tolist(),
-                    }
-                    if boundary
-                    else None,
+                    | ({"boundary": boundary_source(boundary, pool)} if boundary else {}),
+                    boundary=boundary_record(boundary),
                 )
             )
     return concepts, classifiers, notes
-
-
-def _boundary_source(b: Boundary, pool: int) -> dict:
-    return {
-        "method": f"LogisticRegression(C={BOUNDARY_C}, class_weight=balanced) on z, "
-        "value vs rest, labelled by the classifier",
-        "pool_seeds": format_seeds(list(range(pool))),
-        "heldout_accuracy": round(b.heldout_accuracy, 4),
-        "heldout_balanced_accuracy": round(b.heldout_balanced_accuracy, 4),
-        "n_train": b.n_train,
-        "n_heldout": b.n_heldout,
-    }
 
 
 def mine_concepts(
@@ -188,6 +141,7 @@ def mine_concepts(
     batch_size: int = 256,
     exemplars: str = "extreme",
     class_: str | int | None = None,
+    define: Sequence[str] = (),
 ) -> MineResult:
     """Mine concepts for a run and store them in RUN/concepts.json.
 
@@ -206,40 +160,81 @@ def mine_concepts(
         device: where G and D run.
         batch_size: images per forward pass.
         class_: a conditional run's class (name or index) the pool is generated in.
+        define: concepts that combine labels, "NAME=PART,PART..." (e.g. "man with glasses=
+            Male,Eyeglasses"; "-Eyeglasses" for an attribute's absence; see `define`). With
+            them, only the defined concepts are mined, from the columns they name; they need
+            a label file and at least `per_concept` qualifying pool samples each.
     Returns:
         A MineResult; nothing is written when it raises.
     """
+    definitions = []
+    if define:
+        if labels is None:
+            raise GanlabError(
+                "--define combines the columns of a label file: give --labels FILE (a CSV, or "
+                "CelebA's list_attr_celeba.txt) and --data-root DIR."
+            )
+        if columns:
+            raise GanlabError(
+                "--define mines the concepts it names, from the columns they use: drop "
+                "--columns (mine single values in a separate `ganlab concept mine`)."
+            )
+        # checked against the file's header before any image is read
+        definitions = parse_definitions(define, read_label_table(Path(labels))[1], str(labels))
+        columns = needed_columns(definitions)
     ckpt = load_checkpoint(run)
     hold_class(ckpt, class_)  # a conditional run generates its pool in one class (--class)
     cs = open_concepts(run, ckpt)
     real = load_labelled(ckpt, data_root, labels, columns, max_images)
-    names = [n for col in real.columns for n in col.concept_names.values()]
+    if definitions:
+        names = [d.name for d in definitions]
+    else:
+        names = [n for col in real.columns for n in col.concept_names.values()]
     clash = sorted(set(names) & set(cs.concepts))
     if clash and not replace:
         raise GanlabError(
             f"{cs.path} already has concept(s) {', '.join(map(repr, clash))}; "
             "pass --replace to overwrite them with mined ones."
         )
-    concepts, classifiers, notes = mine(
-        ckpt, real, pool, per_concept, device, batch_size, exemplars
-    )
+    if definitions:
+        concepts, classifiers, notes = mine_defined(
+            ckpt, real, definitions, pool, per_concept, device, batch_size, exemplars
+        )
+    else:
+        concepts, classifiers, notes = mine(
+            ckpt, real, pool, per_concept, device, batch_size, exemplars
+        )
     if real.skipped:
         notes.insert(0, f"{real.skipped} listed image(s) were missing or unreadable and skipped.")
     # the classifiers first: concepts.json never names a file that is not there
     files = {clf.column: save_classifier(run, clf.arrays(ckpt.sha256())) for clf in classifiers}
     for c in concepts:
-        c.source["classifier_file"] = files[c.source["column"]]
+        if "parts" in c.source:  # a defined concept: one classifier per part
+            for part in c.source["parts"]:
+                part["classifier_file"] = files[part["column"]]
+        else:
+            c.source["classifier_file"] = files[c.source["column"]]
         cs.concepts[c.name] = c
     save_concepts(cs)
-    summary = [
-        {
-            "name": c.name,
-            "seeds": c.seeds,
-            "column": c.source["column"],
-            "heldout_accuracy": c.source["heldout_accuracy"],
-            "scores": c.source["scores"],
-            "boundary_heldout_accuracy": c.source.get("boundary", {}).get("heldout_accuracy"),
-        }
-        for c in concepts
-    ]
-    return MineResult(summary, str(cs.path), pool, str(ckpt.path), ckpt.step, notes)
+    return MineResult(
+        [_summary(c) for c in concepts], str(cs.path), pool, str(ckpt.path), ckpt.step, notes
+    )
+
+
+def _summary(c: Concept) -> dict:
+    """A mined concept as `concept mine` reports it. A defined concept has no single column:
+    its "heldout_accuracy" maps each column it names to its classifier's."""
+    src = c.source
+    out = {
+        "name": c.name,
+        "seeds": c.seeds,
+        "column": src.get("column"),
+        "heldout_accuracy": src.get("heldout_accuracy"),
+        "scores": src["scores"],
+        "boundary_heldout_accuracy": src.get("boundary", {}).get("heldout_accuracy"),
+    }
+    if "parts" in src:
+        out["definition"] = src["definition"]
+        out["heldout_accuracy"] = {p["column"]: p["heldout_accuracy"] for p in src["parts"]}
+        out["pool_qualified"] = src["pool_qualified"]
+    return out

@@ -182,6 +182,13 @@ def _concept_source(source) -> str:
     text = str(source.get("kind", "?"))
     if number(source.get("heldout_accuracy")):
         text += f", held-out accuracy {source['heldout_accuracy']:.3f}"
+    if isinstance(source.get("parts"), list):  # `concept mine --define`: one per part
+        each = [p for p in source["parts"] if isinstance(p, dict)]
+        text += f", defined as {source.get('definition')}" + "".join(
+            f", {p.get('column')} held-out accuracy {p['heldout_accuracy']:.3f}"
+            for p in each
+            if number(p.get("heldout_accuracy"))
+        )
     return text + (f" ({source['labels']})" if source.get("labels") else "")
 
 
