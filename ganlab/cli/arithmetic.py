@@ -15,6 +15,8 @@ from ganlab.cli.options import (
     DeviceOpt,
     JsonOpt,
     RunArg,
+    Weights,
+    WeightsOpt,
     check_out,
     num_option,
     report,
@@ -145,6 +147,7 @@ def arithmetic_cli(
     device: DeviceOpt = Device.auto,
     batch_size: BatchOpt = 256,
     class_: ClassOpt = None,
+    weights: WeightsOpt = Weights.auto,
     json_out: JsonOpt = False,
 ) -> None:
     """Vector arithmetic on concepts (paper Fig. 7) and attribute walks (Fig. 8).
@@ -222,6 +225,7 @@ def arithmetic_cli(
             direction=direction,
             keep=kept,
             class_=class_,
+            weights=weights.value,
         )
     else:
         if steps is not None:
@@ -269,5 +273,6 @@ def arithmetic_cli(
             margin=margin,
             confidence=confidence,
             class_=class_,
+            weights=weights.value,
         )
     report(result, json_out, None if out == "-" else describe(result))

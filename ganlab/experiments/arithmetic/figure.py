@@ -56,6 +56,7 @@ def arithmetic(
     margin: float = FLIP_MARGIN,
     confidence: float | None = None,
     class_: str | int | None = None,
+    weights: str = "auto",
 ) -> ArithmeticResult:
     """Decode concept arithmetic and write the grid to `out`.
 
@@ -93,6 +94,8 @@ def arithmetic(
         confidence: with `flip`, the classifier must also give each plus value at least this
             probability (None: its choice is enough).
         class_: a conditional run's class (name or index), held fixed for every image.
+        weights: which G renders (and projects base images): "auto" (the averaged G of a run
+            trained with --ema, else the trained G), "ema" or "raw" (the trained G).
     Returns:
         An ArithmeticResult; with `flip`, `edits` holds each sample's multiple.
     """
@@ -117,7 +120,7 @@ def arithmetic(
     if confidence is not None and not 0 < confidence < 1:
         raise GanlabError(f"--confidence {confidence:g}: use a probability between 0 and 1.")
     out_kind(out, ("image", "stdout"))  # fail on a bad suffix before any work
-    ckpt, cs, concepts = open_run(run, [*([base] if base else []), *minus, *plus])
+    ckpt, cs, concepts = open_run(run, [*([base] if base else []), *minus, *plus], weights)
     hold_class(ckpt, class_)  # a conditional run renders in one class (--class)
     nz, dist = ckpt.model_config.nz, ckpt.z_dist
     moved = [concepts[n] for n in (*plus, *minus)]
@@ -141,6 +144,7 @@ def arithmetic(
         scale=cap if flip else scale,
         keep=[c.name for c in kept],
         confidence=confidence,
+        weights=ckpt.weights_used,
     )
     norm = float(offset.norm())
 

@@ -29,6 +29,7 @@ class ArithmeticResult:
     keep: list[str] = field(default_factory=list)  # concepts the direction is orthogonal to
     edits: list[dict] = field(default_factory=list)  # --until-flip: each sample's multiple
     confidence: float | None = None  # --until-flip: the probability the classifier must reach
+    weights: str = "raw"  # the G that rendered: "ema" (the averaged G) or "raw" (the trained G)
 
 
 def projected_images(proj, sources: Sequence[str]) -> list[dict]:

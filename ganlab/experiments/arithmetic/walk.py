@@ -38,6 +38,7 @@ def attribute_walk(
     direction: str | None = None,
     keep: Sequence[str] = (),
     class_: str | int | None = None,
+    weights: str = "auto",
 ) -> ArithmeticResult:
     """Walk along mean(right) - mean(left) from each base latent (paper Fig. 8).
 
@@ -60,6 +61,8 @@ def attribute_walk(
             concepts were mined, else "mean").
         keep: concepts or mined label columns the direction is made orthogonal to.
         class_: a conditional run's class (name or index), held fixed for every image.
+        weights: which G renders (and projects base images): "auto" (the averaged G of a run
+            trained with --ema, else the trained G), "ema" or "raw" (the trained G).
     Returns:
         An ArithmeticResult.
     """
@@ -70,7 +73,7 @@ def attribute_walk(
             "give --base CONCEPT, --base-image FILE or seeds (--seeds / -n) to start the walk from."
         )
     out_kind(out, ("image", "stdout"))  # fail on a bad suffix before any work
-    ckpt, cs, concepts = open_run(run, [left, right, *bases])
+    ckpt, cs, concepts = open_run(run, [left, right, *bases], weights)
     hold_class(ckpt, class_)  # a conditional run renders in one class (--class)
     nz, dist = ckpt.model_config.nz, ckpt.z_dist
     ends = [concepts[left], concepts[right]]
@@ -107,4 +110,5 @@ def attribute_walk(
         direction=method,
         scale=scale,
         keep=[c.name for c in kept],
+        weights=ckpt.weights_used,
     )

@@ -102,7 +102,7 @@ def mine(
         D, to_uint8(generate(ckpt, z, device, batch_size)), device, batch_size
     ).numpy()  # (P, F)
     concepts, classifiers, notes = [], [], []
-    base = provenance(ckpt, "mined")
+    base = {**provenance(ckpt, "mined"), "weights": ckpt.weights_used}  # the pool's G
     for col in real.columns:
         clf = fit_classifier(col.name, real_feats, col.values)
         classifiers.append(clf)
