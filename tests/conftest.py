@@ -1,7 +1,8 @@
 """Shared test helpers, all as fixtures: test modules import neither this file nor each other.
 
 - ``tiny_config``: factory of tiny seeded configs of the real thing; ``tiny_run``: one tiny
-  trained run shared by the session (copy it before writing into it); ``quiet``, ``cli``.
+  trained run shared by the session (copy it before writing into it); ``ema_run``: the same
+  trained with an averaged G (`--ema 0.9`); ``quiet``, ``cli``.
 - ``dataset_files``: writers of tiny datasets in their real published on-disk formats.
 - ``grid_tiles``: the tiles of a sample grid PNG of a tiny run.
 - ``require_real_data`` / ``fashion_mnist_root``: the one gate for tests on real data sets.
@@ -98,6 +99,17 @@ def tiny_run(tmp_path_factory):
 
     out = tmp_path_factory.mktemp("tiny-run") / "run"
     train(make_tiny_config(epochs=1), out=out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def ema_run(tmp_path_factory):
+    """The tiny run trained with `--ema 0.9`: its checkpoint holds an averaged G beside the
+    trained one (read only, like ``tiny_run``)."""
+    from ganlab.core.train import train
+
+    out = tmp_path_factory.mktemp("ema-run") / "run"
+    train(make_tiny_config(epochs=1, ema=0.9), out=out)
     return out
 
 
