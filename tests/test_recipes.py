@@ -63,10 +63,10 @@ def test_resume_after_interruption_is_exact(tmp_path, quiet, tiny_config, name):
     train(tiny_config(max_steps=20), out=tmp_path / "paper", reporter=quiet)
     p = all_weights(tmp_path / "paper")
     if name == "ema":
-        p = {f"generator_ema.{k[len('generator.'):]}": v for k, v in p.items() if "generator." in k}
-    assert any(
-        not torch.equal(p[k], a[k]) for k in p if k in a and p[k].is_floating_point()
-    )
+        p = {
+            f"generator_ema.{k[len('generator.') :]}": v for k, v in p.items() if "generator." in k
+        }
+    assert any(not torch.equal(p[k], a[k]) for k in p if k in a and p[k].is_floating_point())
 
 
 def _old_gan_step(G, D, opt_g, opt_d, x, z):
@@ -112,9 +112,13 @@ def test_paper_recipe_is_the_old_step_bit_for_bit():
         z = step_noise(0, step, 0, 32, 16, "uniform")
         gan_step(m, x, [z], position=(0, step, 0))
         _old_gan_step(*nets[1], x, z)
-    for a, b in zip(nets[0][0].state_dict().values(), nets[1][0].state_dict().values()):
+    for a, b in zip(
+        nets[0][0].state_dict().values(), nets[1][0].state_dict().values(), strict=True
+    ):
         assert torch.equal(a, b)
-    for a, b in zip(nets[0][1].state_dict().values(), nets[1][1].state_dict().values()):
+    for a, b in zip(
+        nets[0][1].state_dict().values(), nets[1][1].state_dict().values(), strict=True
+    ):
         assert torch.equal(a, b)
     old = torch.Generator().manual_seed(3 * 2**42 + 7 * 2**10 + 1)  # the old derivation
     assert torch.equal(step_noise(3, 7, 1, 4, 16, "normal"), sample_z(4, 16, "normal", old))
@@ -123,8 +127,14 @@ def test_paper_recipe_is_the_old_step_bit_for_bit():
     )
 
 
-def test_spectral_norm_keeps_each_layers_largest_singular_value_near_one(tmp_path, quiet, tiny_config):
-    train(tiny_config(max_steps=25, spectral_norm="d", loss="hinge"), out=tmp_path / "r", reporter=quiet)
+def test_spectral_norm_keeps_each_layers_largest_singular_value_near_one(
+    tmp_path, quiet, tiny_config
+):
+    train(
+        tiny_config(max_steps=25, spectral_norm="d", loss="hinge"),
+        out=tmp_path / "r",
+        reporter=quiet,
+    )
     D = load_discriminator(load_checkpoint(tmp_path / "r"))
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in D.modules())  # SN replaces BN
     convs = [m for m in D.modules() if isinstance(m, torch.nn.Conv2d)]
@@ -160,7 +170,9 @@ def test_gradients_reach_g_through_diffaug():
     torch.manual_seed(0)
     G, D = build_models(mcfg)
     opt_g, opt_d = (torch.optim.SGD(n.parameters(), lr=0.0) for n in (G, D))
-    m = prepare_models(G, D, opt_g, opt_d, torch.device("cpu"), diffaug=parse_policy("translation,cutout"))
+    m = prepare_models(
+        G, D, opt_g, opt_d, torch.device("cpu"), diffaug=parse_policy("translation,cutout")
+    )
     gan_step(m, torch.rand(8, 1, 16, 16) * 2 - 1, torch.rand(8, 16), position=(0, 3, 0))
     grads = [p.grad for p in G.parameters()]
     assert all(g is not None for g in grads) and sum(g.abs().sum() for g in grads) > 0
@@ -175,7 +187,7 @@ def test_ema_follows_the_formula_with_warmup():
         for p in G.parameters():
             p.add_(1.0)
     ema.update(0)  # beta_0 = min(0.99, 1/10)
-    for s, p in zip(start, ema.G.parameters()):
+    for s, p in zip(start, ema.G.parameters(), strict=True):
         assert torch.allclose(p, s + 0.9)
     assert ema.decay(10_000) == 0.99 and ema.decay(0) == pytest.approx(0.1)
 
@@ -243,7 +255,8 @@ def _torchrun(*args: str) -> subprocess.CompletedProcess:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-           "--master_addr", "127.0.0.1", "--master_port", str(port), "-m", "ganlab", *args]  # fmt: skip
+           "--master_addr", "127.0.0.1", "--master_port", str(port),
+           "-m", "ganlab", *args]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     return subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
 

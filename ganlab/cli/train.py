@@ -172,8 +172,7 @@ def train_cli(
     loss: Annotated[
         Optional[Loss],
         typer.Option(
-            help="GAN loss: bce (the paper's, non-saturating G), hinge or lsgan "
-            "(default: bce)."
+            help="GAN loss: bce (the paper's, non-saturating G), hinge or lsgan (default: bce)."
         ),
     ] = None,
     spectral_norm: Annotated[

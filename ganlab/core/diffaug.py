@@ -21,7 +21,7 @@ OPS = ("color", "translation", "cutout")
 
 
 def parse_policy(policy: str | None) -> tuple[str, ...]:
-    """"color,translation" -> ("color", "translation"); "" or None -> () (off).
+    """A policy's names: "color,translation" -> ("color", "translation"); "" or None -> ().
 
     Raises:
         GanlabError: an unknown name, listing the valid ones.

@@ -51,7 +51,6 @@ def recipe_options(name: str) -> dict:
     """Every recipe option's value under recipe `name`: its own, else the paper's."""
     if name not in RECIPES:
         raise GanlabError(
-            f"--recipe {name!r} is not a recipe: use one of {', '.join(RECIPES)} "
-            "(docs/recipes.md)."
+            f"--recipe {name!r} is not a recipe: use one of {', '.join(RECIPES)} (docs/recipes.md)."
         )
     return {**RECIPE_OPTIONS, **RECIPES[name]}

@@ -23,7 +23,6 @@ import contextlib
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ganlab.core.amp import AMP_DTYPES

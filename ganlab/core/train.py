@@ -24,10 +24,10 @@ import torch
 from ganlab.core.amp import AmpChoice, resolve_amp
 from ganlab.core.config import IDENTITY_FIELDS, TrainConfig
 from ganlab.core.device import resolve_device
+from ganlab.core.diffaug import parse_policy
 from ganlab.core.distributed import DistEnv, any_rank, barrier
 from ganlab.core.distributed import setup as setup_distributed
 from ganlab.core.distributed import teardown as teardown_distributed
-from ganlab.core.diffaug import parse_policy
 from ganlab.core.ema import GeneratorEMA
 from ganlab.core.grid import SampleGrid
 from ganlab.core.meter import Meter, check_finite
