@@ -1,7 +1,8 @@
 """Shared test helpers, all as fixtures: test modules import neither this file nor each other.
 
 - ``tiny_config``: factory of tiny seeded configs of the real thing; ``tiny_run``: one tiny
-  trained run shared by the session (copy it before writing into it); ``quiet``, ``cli``.
+  trained run shared by the session (copy it before writing into it); ``ema_run``: the same
+  trained with an averaged G (`--ema 0.9`); ``quiet``, ``cli``.
 - ``attribute_run`` and ``attribute_file``: a tiny run trained a little longer, and attributes
   of real images in CelebA's list_attr_celeba.txt format for `concept mine --define`.
 - ``dataset_files``: writers of tiny datasets in their real published on-disk formats.
@@ -151,6 +152,17 @@ def attribute_file(tmp_path_factory) -> Path:
     path = root / "list_attr_celeba.txt"
     path.write_text(f"{len(rows)}\n{' '.join(ATTRIBUTES)}\n" + "\n".join(rows) + "\n")
     return path
+
+
+@pytest.fixture(scope="session")
+def ema_run(tmp_path_factory):
+    """The tiny run trained with `--ema 0.9`: its checkpoint holds an averaged G beside the
+    trained one (read only, like ``tiny_run``)."""
+    from ganlab.core.train import train
+
+    out = tmp_path_factory.mktemp("ema-run") / "run"
+    train(make_tiny_config(epochs=1, ema=0.9), out=out)
+    return out
 
 
 # --- real data sets ---------------------------------------------------------------------------

@@ -39,7 +39,9 @@ class Run:
     """One checkpoint of a trained run, with its nets and latent space.
 
     Make one with `ganlab.load`. `G` and `D` are ordinary `nn.Module`s in eval mode (an image
-    depends only on its latent, never on its batch) on `device`.
+    depends only on its latent, never on its batch) on `device`. `G` is the one `weights`
+    names (the averaged G of a run trained with --ema, unless loaded with weights="raw");
+    `D` is always the trained D.
     """
 
     def __init__(self, checkpoint: Checkpoint, device: str | torch.device = "cpu"):
@@ -50,7 +52,7 @@ class Run:
         mc = self.checkpoint.model_config
         return (
             f"Run({str(self.path)!r}, step={self.step}, {mc.image_size}px x {mc.channels}, "
-            f"nz={mc.nz}, device={str(self.device)!r})"
+            f"nz={mc.nz}, weights={self.weights!r}, device={str(self.device)!r})"
         )
 
     # --- what it is ----------------------------------------------------------------------
@@ -64,6 +66,12 @@ class Run:
     def step(self) -> int:
         """The optimizer step of this checkpoint."""
         return self.checkpoint.step
+
+    @property
+    def weights(self) -> str:
+        """The G that renders: "ema" (the averaged G of a run trained with --ema) or "raw"
+        (the trained G); `ganlab.load(..., weights=...)` picks it."""
+        return self.checkpoint.weights_used
 
     @property
     def nz(self) -> int:
@@ -216,19 +224,22 @@ class Run:
         return project(self.checkpoint, images, ProjectionConfig(**settings), device=self.device)
 
 
-def load(run: str | Path, device: str | torch.device = "cpu") -> Run:
+def load(run: str | Path, device: str | torch.device = "cpu", weights: str = "auto") -> Run:
     """A trained run, ready to render.
 
     Args:
         run: a run directory (its latest checkpoint), RUN:best, RUN:latest, RUN:STEP, or a
             checkpoint file.
         device: where G and D run: "cpu", "cuda", "mps" or "auto".
+        weights: which G renders, as the commands' --weights: "auto" (the averaged G if the
+            run was trained with --ema, else the trained G), "ema" or "raw" (the trained G).
     Returns:
-        A Run.
+        A Run (`run.weights` says which G it renders: "ema" or "raw").
     Raises:
-        GanlabError: no such run or checkpoint, or a file that is not a ganlab checkpoint.
+        GanlabError: no such run or checkpoint, a file that is not a ganlab checkpoint, or
+            weights="ema" for a run trained without --ema.
     """
-    return Run(load_checkpoint(run), device)
+    return Run(load_checkpoint(run).use_weights(weights), device)
 
 
 def _names(value: str | Sequence[str]) -> list[str]:

@@ -44,16 +44,19 @@ def evaluate(
     """FID/KID/IS/PR (and nn-error) of a run's checkpoint, as `ganlab eval` scores it.
 
     Args:
-        run: a Run, or a run directory / RUN:SPEC.
+        run: a Run (scored with the G it renders, `run.weights`), or a run directory /
+            RUN:SPEC.
         metrics: names from `ganlab eval --help` (fid, kid, is, pr, nn-error).
         options: `experiments.eval.evaluate`'s options (n, real_n, reference,
-            inception_weights, cache_dir, device, amp, ...).
+            inception_weights, cache_dir, device, amp, weights, ...).
     Returns:
         An EvalResult (`.results`: one dict of scores per checkpoint; `.protocol`).
     """
     from ganlab.experiments.eval import evaluate as evaluate_run
 
     where = run.checkpoint.path if isinstance(run, Run) else run
+    if isinstance(run, Run):
+        options.setdefault("weights", run.weights)
     return evaluate_run(where, metrics=tuple(metrics), **options)
 
 

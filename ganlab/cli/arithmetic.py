@@ -15,6 +15,8 @@ from ganlab.cli.options import (
     DeviceOpt,
     JsonOpt,
     RunArg,
+    Weights,
+    WeightsOpt,
     check_out,
     num_option,
     report,
@@ -154,6 +156,7 @@ def arithmetic_cli(
     device: DeviceOpt = Device.auto,
     batch_size: BatchOpt = 256,
     class_: ClassOpt = None,
+    weights: WeightsOpt = Weights.auto,
     json_out: JsonOpt = False,
 ) -> None:
     """Vector arithmetic on concepts (paper Fig. 7) and attribute walks (Fig. 8).
@@ -234,6 +237,7 @@ def arithmetic_cli(
             keep=kept,
             class_=class_,
             exemplars=exemplars,
+            weights=weights.value,
         )
     else:
         if steps is not None:
@@ -282,5 +286,6 @@ def arithmetic_cli(
             confidence=confidence,
             class_=class_,
             exemplars=exemplars,
+            weights=weights.value,
         )
     report(result, json_out, None if out == "-" else describe(result))

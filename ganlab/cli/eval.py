@@ -16,6 +16,8 @@ from ganlab.cli.options import (
     JsonOpt,
     QuietOpt,
     RunArg,
+    Weights,
+    WeightsOpt,
     WorkersOpt,
     choices,
     num_option,
@@ -116,6 +118,7 @@ def eval_cli(
     ] = NNSpace.pixel,
     device: DeviceOpt = Device.auto,
     amp: AmpOpt = Amp.auto,
+    weights: WeightsOpt = Weights.auto,
     batch_size: BatchOpt = 128,
     workers: WorkersOpt = 2,
     quiet: QuietOpt = False,
@@ -159,6 +162,7 @@ def eval_cli(
         reporter=reporter,
         nn_space=nn_space.value,
         amp=amp.value,
+        weights=weights.value,
     )
     for warning in result.warnings:
         typer.echo(f"ganlab: warning: {warning}", err=True)
@@ -205,7 +209,8 @@ def _print_tables(result, run: str, console) -> None:
     t.add_column()
     t.add_row(
         "generated",
-        f"{g['n']} images, seeds {g['seeds']}, z {g['z_dist']}, G in {g['generator']}, "
+        f"{g['n']} images, seeds {g['seeds']}, z {g['z_dist']}, G ({g['weights']}) in "
+        f"{g['generator']}, "
         f"{g['image_size']}px x {g['channels']} channel(s), {g['quantisation']}"
         + (f", {g['classes']}" if "classes" in g else ""),
     )

@@ -7,7 +7,15 @@ from typing import Annotated, Optional
 
 import typer
 
-from ganlab.cli.options import JsonOpt, RunArg, choices, report, user_errors
+from ganlab.cli.options import (
+    JsonOpt,
+    RunArg,
+    Weights,
+    WeightsOpt,
+    choices,
+    report,
+    user_errors,
+)
 
 Format = choices("Format", "torchscript", "onnx")  # experiments.export.FORMATS
 
@@ -40,6 +48,7 @@ def export_cli(
             help="Export D too, beside G (export/discriminator.pt; g.pt -> g-discriminator.pt).",
         ),
     ] = False,
+    weights: WeightsOpt = Weights.auto,
     json_out: JsonOpt = False,
 ) -> None:
     """Export G (and D) in eval mode with nz, the z prior, the image size and the ganlab
@@ -59,7 +68,9 @@ def export_cli(
             check_out(out, format.value)
         except GanlabError as e:
             raise typer.BadParameter(str(e), param_hint="'--out'") from None
-    result = export(run, format.value, out=out, with_discriminator=with_discriminator)
+    result = export(
+        run, format.value, out=out, with_discriminator=with_discriminator, weights=weights.value
+    )
     also = f" and D to {result.discriminator}" if result.discriminator else ""
     report(
         result,

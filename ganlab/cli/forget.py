@@ -12,6 +12,8 @@ from ganlab.cli.options import (
     DeviceOpt,
     JsonOpt,
     RunArg,
+    Weights,
+    WeightsOpt,
     check_out,
     report,
     seeds_option,
@@ -61,6 +63,7 @@ def forget_cli(
     draw_boxes: Annotated[bool, typer.Option(help="Outline the boxes on the left.")] = True,
     seed: Annotated[int, typer.Option(min=0, help="Seeds the negative positions.")] = 0,
     device: DeviceOpt = Device.auto,
+    weights: WeightsOpt = Weights.auto,
     json_out: JsonOpt = False,
 ) -> None:
     """Make G forget what the boxes mark: drop the feature maps that predict it (Fig. 6).
@@ -88,6 +91,7 @@ def forget_cli(
         draw_boxes=draw_boxes,
         seed=seed,
         device=to_device(device),
+        weights=weights.value,
     )
     report(
         result,

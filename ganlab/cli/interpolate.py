@@ -16,6 +16,8 @@ from ganlab.cli.options import (
     JsonOpt,
     Mode,
     RunArg,
+    Weights,
+    WeightsOpt,
     check_out,
     check_seeds,
     report,
@@ -90,6 +92,7 @@ def interpolate_cli(
     device: DeviceOpt = Device.auto,
     batch_size: BatchOpt = 256,
     class_: ClassOpt = None,
+    weights: WeightsOpt = Weights.auto,
     json_out: JsonOpt = False,
 ) -> None:
     """Walk through latent space between seeded points (paper Fig. 4).
@@ -149,6 +152,7 @@ def interpolate_cli(
         batch_size=batch_size,
         images=images or (),
         class_=class_,
+        weights=weights.value,
     )
     anim = f" and {result.gif}" if result.gif else ""
     line = (

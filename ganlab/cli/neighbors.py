@@ -15,6 +15,8 @@ from ganlab.cli.options import (
     QuietOpt,
     RunArg,
     RunDataRootOpt,
+    Weights,
+    WeightsOpt,
     WorkersOpt,
     check_out,
     num_option,
@@ -58,6 +60,7 @@ def neighbors_cli(
     device: DeviceOpt = Device.auto,
     quiet: QuietOpt = False,
     class_: ClassOpt = None,
+    weights: WeightsOpt = Weights.auto,
     json_out: JsonOpt = False,
 ) -> None:
     """Is G copying its training set? Nearest training images of samples (Figs. 2-3).
@@ -88,6 +91,7 @@ def neighbors_cli(
         device=to_device(device),
         reporter=Reporter(quiet=quiet),
         class_=class_,
+        weights=weights.value,
     )
     if json_out:
         print_json(result)

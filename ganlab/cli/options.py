@@ -234,6 +234,13 @@ ClassOpt = Annotated[
         show_default=False,
     ),
 ]
+WeightsOpt = Annotated[
+    Weights,
+    typer.Option(
+        help="Which G renders: auto (the averaged G if the run was trained with --ema, else "
+        "the trained G), ema (the averaged G) or raw (the trained G).",
+    ),
+]
 WorkersOpt = Annotated[
     int,
     typer.Option(min=0, help="Data loading processes for file datasets (LSUN, CelebA, folders)."),

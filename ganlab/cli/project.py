@@ -16,6 +16,8 @@ from ganlab.cli.options import (
     JsonOpt,
     QuietOpt,
     RunArg,
+    Weights,
+    WeightsOpt,
     check_out,
     report,
     to_device,
@@ -99,6 +101,7 @@ def project_cli(
         int, typer.Option(min=1, help="Images optimised together (results do not change).")
     ] = 64,
     class_: ClassOpt = None,
+    weights: WeightsOpt = Weights.auto,
     quiet: QuietOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
@@ -137,7 +140,11 @@ def project_cli(
         )
     dev = to_device(device)
     reporter = Reporter(quiet=quiet)
-    fitted = fit(run, steps=encoder_steps, device=dev, reporter=reporter) if train_encoder else None
+    fitted = (
+        fit(run, steps=encoder_steps, device=dev, reporter=reporter, weights=weights.value)
+        if train_encoder
+        else None
+    )
     if not images:
         report(fitted, json_out, f"stored the encoder in {fitted.path}")
         return
@@ -162,6 +169,7 @@ def project_cli(
         device=dev,
         reporter=reporter,
         class_=class_,
+        weights=weights.value,
     )
     result.encoder_fit = fitted
     if json_out:

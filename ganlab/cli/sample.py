@@ -15,6 +15,8 @@ from ganlab.cli.options import (
     DeviceOpt,
     JsonOpt,
     RunArg,
+    Weights,
+    WeightsOpt,
     check_out,
     choices,
     num_option,
@@ -63,6 +65,7 @@ def sample_cli(
         ),
     ] = None,
     class_: ClassOpt = None,
+    weights: WeightsOpt = Weights.auto,
     sort_by: Annotated[
         Optional[SortBy],
         typer.Option(
@@ -92,6 +95,8 @@ def sample_cli(
       ganlab sample runs/fashion-cond --class shirt -n 16 --out shirts.png
 
       ganlab sample runs/fashion-cond -n 100 --out classes.png  (one row per class)
+
+      ganlab sample runs/modern -n 64 --weights raw --out trained-g.png
     """
     from ganlab.experiments.sample import OUT_KINDS, sample
 
@@ -113,6 +118,7 @@ def sample_cli(
         latents=latents,
         class_=class_,
         sort_by=sort_by.value if sort_by else None,
+        weights=weights.value,
     )
     report(
         result, json_out, None if out == "-" else f"wrote {result.count} image(s) to {result.out}"

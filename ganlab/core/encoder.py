@@ -7,9 +7,10 @@ steps reach a given error. E is stored with the run (``RUN/encoder.pt``) and use
 projection of that run; ``--no-encoder`` leaves it out.
 
 The file holds only tensors and plain values (loaded with ``weights_only=True``): the weights,
-E's shape, the fit's settings and held-out errors, and the checkpoint (path, sha256, step) whose
-G it was fitted to. A projection on another checkpoint of the run still uses it, with a warning:
-it only picks a start, and the optimisation does the rest.
+E's shape, the fit's settings and held-out errors, and the checkpoint (path, sha256, step) and
+the G ("ema": the averaged G, or "raw") it was fitted to. A projection on another checkpoint of
+the run, or with the other G, still uses it, with a warning: it only picks a start, and the
+optimisation does the rest.
 """
 
 from __future__ import annotations
@@ -101,16 +102,27 @@ class StoredEncoder:
     checkpoint_sha256: str
     step: int
     fit: dict
+    weights: str | None = None  # the G it was fitted to: "ema" or "raw" (None: not recorded)
 
     def stale(self, ckpt: Checkpoint) -> str | None:
-        """A warning when `ckpt` is not the checkpoint the encoder was fitted to."""
-        if self.checkpoint_sha256 == ckpt.sha256():
-            return None
-        return (
-            f"the encoder {self.path} was fitted to step {self.step}, this checkpoint is step "
-            f"{ckpt.step}: its guesses start further away (refit it with `ganlab project RUN "
-            "--train-encoder`)."
-        )
+        """A warning when `ckpt` (or the G it renders) is not the one the encoder was fitted to."""
+        if self.checkpoint_sha256 != ckpt.sha256():
+            return (
+                f"the encoder {self.path} was fitted to step {self.step}, this checkpoint is step "
+                f"{ckpt.step}: its guesses start further away (refit it with `ganlab project RUN "
+                "--train-encoder`)."
+            )
+        if self.weights is not None and self.weights != ckpt.weights_used:
+            return (
+                f"the encoder {self.path} was fitted to the {_G_NAMES[self.weights]}, this "
+                f"projection uses the {_G_NAMES[ckpt.weights_used]}: its guesses start further "
+                f"away (refit it with `ganlab project RUN --train-encoder --weights "
+                f"{ckpt.weights_used}`)."
+            )
+        return None
+
+
+_G_NAMES = {"ema": "averaged G (--weights ema)", "raw": "trained G (--weights raw)"}
 
 
 def fit_encoder(
@@ -126,7 +138,8 @@ def fit_encoder(
     """Fit E on G's own samples: z from the run's prior, regress E(G(z)) onto z.
 
     Args:
-        ckpt: the run's checkpoint (G in eval mode makes the training pairs).
+        ckpt: the run's checkpoint (G in eval mode makes the training pairs: the G its
+            `weights` picks).
         steps: Adam steps.
         batch_size: samples per step.
         lr: Adam's learning rate (beta1 0.5, as for the GAN).
@@ -195,6 +208,7 @@ def save_encoder(run: str | Path, E: Encoder, fit: EncoderFit, ckpt: Checkpoint)
         "checkpoint": str(ckpt.path),
         "checkpoint_sha256": ckpt.sha256(),
         "step": ckpt.step,
+        "g_weights": ckpt.weights_used,  # the G fitted to: "ema" (the averaged G) or "raw"
         "fit": asdict(fit),
     }
     with atomic_path(path) as tmp:
@@ -247,4 +261,5 @@ def load_encoder(
         str(state.get("checkpoint_sha256", "")),
         int(state.get("step", -1)),
         dict(state.get("fit", {})),
+        state.get("g_weights") if state.get("g_weights") in ("ema", "raw") else None,
     )

@@ -97,6 +97,7 @@ def evaluate(
     reporter: Reporter | None = None,
     nn_space: str = "pixel",
     amp: str = "off",
+    weights: str = "auto",
 ) -> EvalResult:
     """Score a run's checkpoint(s) against real images.
 
@@ -122,6 +123,8 @@ def evaluate(
             checkpoint's D); n real training images make its reference classifier.
         amp: the Inception network's precision (core.amp: off, auto, bf16); G always
             renders in float32, so the images are the bytes `ganlab sample` saves.
+        weights: which G renders: "auto" (the averaged G of a checkpoint that has one, else
+            the trained G), "ema" or "raw" (the trained G); each result records which.
     Returns:
         An EvalResult.
     Raises:
@@ -138,7 +141,7 @@ def evaluate(
             "same n (the standard is 50000)."
         )
     paths = _checkpoints(run, checkpoint)
-    first = load_checkpoint(paths[0])
+    first = load_checkpoint(paths[0]).use_weights(weights)
     mcfg = first.model_config
     nn = None
     if NN_METRIC in metrics:  # checks the run is conditional and opens its splits
@@ -149,11 +152,13 @@ def evaluate(
     if fid_metrics:
         ref = _reference(first.train_config, mcfg, reference, data_root, split, real_n)
         # everything that can fail cheaply fails before the long passes
-        weights = load_inception_weights(resolve_weights_path(inception_weights, progress=rep.live))
-        if weights.warning():
-            warnings.append(weights.warning())
+        inception = load_inception_weights(
+            resolve_weights_path(inception_weights, progress=rep.live)
+        )
+        if inception.warning():
+            warnings.append(inception.warning())
         precision = resolve_amp(amp, torch.device(device))
-        extractor = InceptionExtractor(weights, device, amp=precision.amp)
+        extractor = InceptionExtractor(inception, device, amp=precision.amp)
         if precision.amp != "off":
             warnings.append(
                 f"the Inception network ran in {precision.amp} ({precision.reason}): scores "
@@ -175,7 +180,7 @@ def evaluate(
     pointers = _pointers(paths[0])
     results = []
     for path in paths:
-        ckpt = first if path == paths[0] else load_checkpoint(path)
+        ckpt = first if path == paths[0] else load_checkpoint(path).use_weights(weights)
         if ckpt.model_config != mcfg:
             raise EvalError(
                 f"{path} has another shape ({ckpt.model_config}) than {paths[0]}; evaluate "
@@ -201,6 +206,7 @@ def evaluate(
                 "epoch": ckpt.epoch,
                 "checkpoint": str(path),
                 "pointers": [p for p, name in pointers.items() if name == path.name],
+                "weights": ckpt.weights_used,
                 **scores,
             }
         )
@@ -209,6 +215,14 @@ def evaluate(
         protocol = _protocol(metrics, n, first, real, extractor, ref)
     else:
         protocol = {"metrics": list(metrics), "generated": _generated(n, first)}
+    used = sorted({r["weights"] for r in results})
+    protocol["generated"]["weights"] = used[0] if len(used) == 1 else "per checkpoint"
+    if len(used) > 1:  # --ema added on a resume: the earlier checkpoints have no average
+        warnings.append(
+            "some checkpoints rendered the averaged G and some the trained G (--weights auto "
+            "uses the average where a checkpoint has one): pass --weights raw to compare "
+            "them as one curve."
+        )
     if nn is not None:
         protocol["nn_error"] = nn.protocol()
     return EvalResult(protocol=protocol, results=results, warnings=warnings)

@@ -5,8 +5,9 @@ onnxruntime and other runtimes; the optional extra ganlab[onnx]). The nets are e
 mode, so an exported G maps z (N, nz) to images (N, C, S, S) in [-1, 1] exactly as
 `ganlab sample` renders them: each export is checked against ganlab's own forward pass on the
 latents of seeds 0-7 before it is written (max |difference| <= 1e-5, reported). The run's nz,
-z prior, image size, channels, step and ganlab version travel with the file: TorchScript as
-the extra file `ganlab.json`, ONNX as metadata_props.
+z prior, image size, channels, step, which G (`weights`: "ema", the averaged G, or "raw") and
+ganlab version travel with the file: TorchScript as the extra file `ganlab.json`, ONNX as
+metadata_props.
 """
 
 from __future__ import annotations
@@ -86,6 +87,7 @@ def export(
     fmt: str = "torchscript",
     out: str | Path | None = None,
     with_discriminator: bool = False,
+    weights: str = "auto",
 ) -> ExportResult:
     """Export the run's G (and D) from its latest checkpoint (or the checkpoint given).
 
@@ -95,6 +97,8 @@ def export(
         out: G's file (default RUN/export/generator.pt or .onnx); D's goes beside it
             (`discriminator_path`).
         with_discriminator: export D too (image -> one logit per image).
+        weights: which G is exported: "auto" (the averaged G of a run trained with --ema,
+            else the trained G), "ema" or "raw" (the trained G); the metadata records which.
     Returns:
         An ExportResult with the files, G's metadata and the checked errors.
     Raises:
@@ -105,7 +109,7 @@ def export(
     check_out(out, fmt)
     if fmt == "onnx":
         _require_onnx()
-    ckpt = load_checkpoint(run)
+    ckpt = load_checkpoint(run).use_weights(weights)
     meta = _metadata(ckpt)
     z = z_from_seeds(CHECK_SEEDS, ckpt.model_config.nz, ckpt.z_dist)  # (8, nz)
     images = generate(ckpt, z)  # (8, C, S, S): what `ganlab sample --seeds 0-7` renders
@@ -150,6 +154,7 @@ def _metadata(ckpt: Checkpoint) -> dict:
         "ndf": mc.ndf,
         "dataset": ckpt.train_config.get("dataset"),
         "step": ckpt.step,
+        "weights": ckpt.weights_used,  # G: the averaged ("ema") or the trained ("raw") one
         "checkpoint": ckpt.path.name,
         "checkpoint_sha256": ckpt.sha256(),
         "input": _G_INPUT,

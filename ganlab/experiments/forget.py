@@ -61,6 +61,7 @@ class ForgetResult:
     # specific to the boxed object beats it; boxes on strokes beat 1 with any mask
     random_ratio: float
     dropped_maps: list = field(default_factory=list)
+    weights: str = "raw"  # the G fitted and rendered: "ema" (the averaged G) or "raw"
 
 
 def hidden_layers(G: Generator) -> list[int]:
@@ -221,6 +222,7 @@ def fit_mask(
         channels=channels,
         dropped=sorted(int(c) for c in dropped),
         checkpoint_sha256=ckpt.sha256(),
+        weights=ckpt.weights_used,
     )
     info = {
         "positives": int(y.sum()),
@@ -263,6 +265,7 @@ def forget(
     draw_boxes: bool = True,
     seed: int = 0,
     device: str | torch.device = "cpu",
+    weights: str = "auto",
 ) -> ForgetResult:
     """Fit the forgetting mask from boxes, render before/after, optionally save the mask.
 
@@ -276,10 +279,12 @@ def forget(
         seeds: seeds to render (default: the boxed ones).
         layer_from_top: hidden layer counted from the top (2: the paper's choice).
         seed: seeds the choice of negative positions.
+        weights: which G is fitted and rendered: "auto" (the averaged G of a run trained with
+            --ema, else the trained G), "ema" or "raw" (the trained G); the mask records it.
     Returns:
         A ForgetResult; the change ratio is measured on the boxed seeds.
     """
-    ckpt = load_checkpoint(checkpoint)
+    ckpt = load_checkpoint(checkpoint).use_weights(weights)
     size = ckpt.model_config.image_size
     boxes = load_boxes(boxes_path, size)
     mask, info = fit_mask(ckpt, boxes, layer_from_top, top, seed, device)
@@ -331,6 +336,7 @@ def forget(
         ratio=round(ratio, 3),
         random_ratio=round(random_ratio, 3),
         dropped_maps=mask.dropped,
+        weights=ckpt.weights_used,
     )
 
 

@@ -110,6 +110,7 @@ class InterpolateResult:
     step: int
     warnings: list[str] = field(default_factory=list)
     projections: list[dict] = field(default_factory=list)  # with images: each one's errors
+    weights: str = "raw"  # the G that rendered: "ema" (the averaged G) or "raw" (the trained G)
 
 
 def interpolate(
@@ -126,6 +127,7 @@ def interpolate(
     batch_size: int = 256,
     images: Sequence[str | Path] = (),
     class_: str | int | None = None,
+    weights: str = "auto",
 ) -> InterpolateResult:
     """Render latent walks as a grid, one row per walk, and optionally as an animation.
 
@@ -145,13 +147,15 @@ def interpolate(
             found as `ganlab project` finds them (the run's encoder included).
         class_: a conditional run's class (name or index), held fixed along every walk;
             a conditional run needs one.
+        weights: which G renders (and projects `images`): "auto" (the averaged G of a run
+            trained with --ema, else the trained G), "ema" or "raw" (the trained G).
     Returns:
         An InterpolateResult.
     """
     if images:
         return _interpolate_images(
             checkpoint, images, points, steps, out, mode, gif, fps, annotate, device, batch_size,
-            class_,
+            class_, weights,
         )  # fmt: skip
     if points < 2:
         raise GanlabError(f"--points {points}: a walk needs at least 2 points.")
@@ -163,7 +167,7 @@ def interpolate(
     out_kind(out, ("image", "stdout"))  # fail on a bad suffix before any work
     if gif is not None:
         out_kind(gif, ("animation",), "--gif")
-    ckpt = load_checkpoint(checkpoint)
+    ckpt = load_checkpoint(checkpoint).use_weights(weights)
     label = resolve_class(ckpt, class_)
     knots = z_from_seeds(seeds, ckpt.model_config.nz, ckpt.z_dist)  # (R * K, nz)
     return _render(
@@ -173,13 +177,14 @@ def interpolate(
 
 
 def _interpolate_images(
-    checkpoint, images, points, steps, out, mode, gif, fps, annotate, device, batch_size, class_
-) -> InterpolateResult:
+    checkpoint, images, points, steps, out, mode, gif, fps, annotate, device, batch_size, class_,
+    weights,
+) -> InterpolateResult:  # fmt: skip
     """`interpolate` through the projections of image files (the walk's knots)."""
     out_kind(out, ("image", "stdout"))  # fail on a bad suffix before any work
     if gif is not None:
         out_kind(gif, ("animation",), "--gif")
-    ckpt = load_checkpoint(checkpoint)
+    ckpt = load_checkpoint(checkpoint).use_weights(weights)
     label = resolve_class(ckpt, class_)
     check_labels(ckpt, label, 1)  # a conditional run without --class fails before projecting
     proj, real, notes = project_files(ckpt, images, device=device, label=label)
@@ -253,6 +258,7 @@ def _render(
         checkpoint=str(ckpt.path),
         step=ckpt.step,
         warnings=warnings,
+        weights=ckpt.weights_used,
     )
 
 

@@ -52,6 +52,7 @@ class NeighborsResult:
     #             "samples_below_train_p01": fraction of samples nearer than 99% of train pairs}
     stats: dict = field(default_factory=dict)
     nearest: list = field(default_factory=list)  # per sample: seed, indices and distances
+    weights: str = "raw"  # the G that rendered: "ema" (the averaged G) or "raw" (the trained G)
 
 
 def _embed(D, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -165,6 +166,7 @@ def neighbors(
     device: str | torch.device = "cpu",
     reporter: Reporter | None = None,
     class_: str | int | None = None,
+    weights: str = "auto",
 ) -> NeighborsResult:
     """Find and render the nearest training images of one sample per seed.
 
@@ -180,12 +182,14 @@ def neighbors(
             32 px and more).
         class_: a conditional run's class (name or index) the samples are drawn in; their
             neighbours are searched among all training images (D is given no class).
+        weights: which G renders the samples: "auto" (the averaged G of a run trained with
+            --ema, else the trained G), "ema" or "raw" (the trained G). D is the trained D.
     Returns:
         A NeighborsResult with distance statistics per space.
     """
     if not seeds:
         raise GanlabError("no seeds: give -n N or --seeds like 0-15.")
-    ckpt = load_checkpoint(checkpoint)
+    ckpt = load_checkpoint(checkpoint).use_weights(weights)
     hold_class(ckpt, class_)  # a conditional run draws its samples in one class (--class)
     data = training_data_of(ckpt, data_root)
     z = z_from_seeds(seeds, ckpt.model_config.nz, ckpt.z_dist)
@@ -230,6 +234,7 @@ def neighbors(
         k=int(found["pixel"][0].shape[1]),
         stats=stats,
         nearest=nearest,
+        weights=ckpt.weights_used,
     )
 
 

@@ -46,6 +46,7 @@ class EncoderResult:
     checkpoint: str
     step: int
     fit: dict  # steps, batch_size, lr, seed, held-out latent_mse and pixel_mse, seconds
+    weights: str = "raw"  # the G it was fitted to: "ema" (the averaged G) or "raw"
 
 
 @dataclass
@@ -63,6 +64,7 @@ class ProjectResult:
     seconds_per_image: float
     encoder_fit: EncoderResult | None = None
     warnings: list[str] = field(default_factory=list)
+    weights: str = "raw"  # the G that projected: "ema" (the averaged G) or "raw" (the trained G)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -76,6 +78,7 @@ def train_encoder(
     seed: int = 0,
     device: str | torch.device = "cpu",
     reporter: Reporter | None = None,
+    weights: str = "auto",
 ) -> EncoderResult:
     """Fit an encoder on G's samples and store it as RUN/encoder.pt (replacing any older one).
 
@@ -87,13 +90,15 @@ def train_encoder(
         seed: seeds E's initialisation and its training samples.
         device: where G and E run.
         reporter: progress (default: none).
+        weights: the G whose samples E learns from: "auto" (the averaged G of a run trained
+            with --ema, else the trained G), "ema" or "raw" (the trained G).
     Returns:
         An EncoderResult with the held-out latent and pixel errors.
     """
     if steps < 1:
         raise GanlabError(f"--encoder-steps {steps}: fitting needs at least one step.")
     rep = reporter or Reporter(quiet=True)
-    ckpt = load_checkpoint(run)
+    ckpt = load_checkpoint(run).use_weights(weights)
     rep.start("fitting encoder", total=steps)
     try:
         E, fit = fit_encoder(
@@ -112,7 +117,7 @@ def train_encoder(
         f"encoder: {path} (held-out latent mse {fit.latent_mse:.4f}, pixel mse "
         f"{fit.pixel_mse:.4f}, {fit.seconds:.0f} s)"
     )
-    return EncoderResult(str(path), str(ckpt.path), ckpt.step, asdict(fit))
+    return EncoderResult(str(path), str(ckpt.path), ckpt.step, asdict(fit), ckpt.weights_used)
 
 
 def project_images(
@@ -129,6 +134,7 @@ def project_images(
     device: str | torch.device = "cpu",
     reporter: Reporter | None = None,
     class_: str | int | None = None,
+    weights: str = "auto",
 ) -> ProjectResult:
     """Project images into a run's latent space and write the latents file (and a grid).
 
@@ -146,6 +152,9 @@ def project_images(
         reporter: progress (default: none).
         class_: a conditional run's class (name or index): G and D are held to it, and it
             is recorded in the latents file (`sample --latents` needs the same --class).
+        weights: which G the images are projected into (recorded in the latents file):
+            "auto" (the averaged G of a run trained with --ema, else the trained G), "ema"
+            or "raw" (the trained G). D (the feature loss) is the trained D.
     Returns:
         A ProjectResult; nothing is written when it raises.
     """
@@ -154,7 +163,7 @@ def project_images(
     if grid is not None:
         out_kind(str(grid), ("image",), "--grid")
     rep = reporter or Reporter(quiet=True)
-    ckpt = load_checkpoint(run)
+    ckpt = load_checkpoint(run).use_weights(weights)
     label = resolve_class(ckpt, class_)
     check_labels(ckpt, label, 1)  # a conditional run without --class fails before any work
     real, attrs = _read_inputs(ckpt, inputs, data_root, split, num)
@@ -199,6 +208,7 @@ def project_images(
                 "checkpoint": str(ckpt.path),
                 "checkpoint_sha256": ckpt.sha256(),
                 "step": ckpt.step,
+                "weights": ckpt.weights_used,
                 "encoder": str(stored.path) if stored else "",
                 "ganlab_version": __version__,
             },
@@ -220,6 +230,7 @@ def project_images(
         seconds=round(seconds, 3),
         seconds_per_image=round(seconds / len(real.images), 4),
         warnings=warnings,
+        weights=ckpt.weights_used,
     )
 
 

@@ -57,6 +57,7 @@ class SampleResult:
     warnings: list[str] = field(default_factory=list)
     class_name: str | None = None  # a conditional run's --class; None: one row per class
     d_scores: list[dict] | None = None  # --sort-by d-score: {seed, d_score}, highest first
+    weights: str = "raw"  # the G that rendered: "ema" (the averaged G) or "raw" (the trained G)
 
 
 def sample(
@@ -71,6 +72,7 @@ def sample(
     latents: str | Path | None = None,
     class_: str | int | None = None,
     sort_by: str | None = None,
+    weights: str = "auto",
 ) -> SampleResult:
     """Render one image per seed and write them to `out`.
 
@@ -88,6 +90,8 @@ def sample(
             one row per class (a latents file needs a class).
         sort_by: "d-score" orders the images by D's probability of being real, highest
             first (the authors' ImageNet demo); None keeps the seeds' order.
+        weights: which G renders: "auto" (the averaged G of a run trained with --ema, else
+            the trained G), "ema" or "raw" (the trained G). D (--sort-by) is the trained D.
     Returns:
         A SampleResult describing what was written.
     """
@@ -98,7 +102,7 @@ def sample(
         raise GanlabError("give seeds or a latents file to sample, not both.")
     if not seeds and latents is None:
         raise GanlabError("no seeds to sample: give -n N or --seeds like 0-63,100.")
-    ckpt = load_checkpoint(checkpoint)
+    ckpt = load_checkpoint(checkpoint).use_weights(weights)
     label = resolve_class(ckpt, class_)  # None: unconditional, or one row per class
     mask = load_mask(forget, ckpt) if forget is not None else None
     y = label  # the class of every image, or (N,) one per image
@@ -139,6 +143,7 @@ def sample(
             "checkpoint": str(ckpt.path),
             "checkpoint_sha256": ckpt.sha256(),
             "step": ckpt.step,
+            "weights": ckpt.weights_used,
             "z_dist": ckpt.z_dist,
             "ganlab_version": __version__,
         }
@@ -168,6 +173,7 @@ def sample(
         warnings=warnings,
         class_name=None if label is None else ckpt.class_names[label],
         d_scores=d_scores,
+        weights=ckpt.weights_used,
     )
 
 

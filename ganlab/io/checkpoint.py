@@ -53,9 +53,13 @@ class Checkpoint:
 
     def generator_weights(self) -> dict:
         """The G weights that render for this checkpoint's `weights` choice (see `use_weights`)."""
-        if self.weights == "raw" or not self.has_ema:
-            return self.state["generator"]
-        return self.state[EMA_KEY]
+        return self.state[EMA_KEY if self.weights_used == "ema" else "generator"]
+
+    @property
+    def weights_used(self) -> str:
+        """The G that renders, resolved from `weights`: "ema" (the averaged G) or "raw" (the
+        trained G). Results and artifacts record it, so they say what they were made with."""
+        return "ema" if self.weights != "raw" and self.has_ema else "raw"
 
     def use_weights(self, choice: str) -> Checkpoint:
         """Select which G renders: "auto" (the averaged G if the run has one, else the trained

@@ -9,7 +9,8 @@
     feature_dist   float32 (N,)      unit D-feature distance (paper section 5 features)
     start          str (N,)          the start each came from: "seed 17" or "encoder"
     attrs: format "ganlab-latents", version, nz, z_dist, checkpoint, checkpoint_sha256, step,
-           ganlab_version, and the projection's settings
+           weights (the G projected into: "ema" or "raw"), ganlab_version, and the
+           projection's settings
 
 `ganlab sample --out samples.h5` files (z and seeds, no format marker) read too: any HDF5 file
 with a 2-D float `z` works, labelled by its `seeds` when it has them.
@@ -46,7 +47,8 @@ class Latents:
     metrics: dict[str, np.ndarray] = field(default_factory=dict)  # METRICS present, each (N,)
 
     def check(self, ckpt: Checkpoint) -> list[str]:
-        """Refuse latents of another latent space than `ckpt`'s; warnings for other checkpoints.
+        """Refuse latents of another latent space than `ckpt`'s; warnings for another checkpoint
+        or another G (`--weights`).
 
         Raises:
             LatentsError: nz or the prior differ.
@@ -70,6 +72,13 @@ class Latents:
                 f"{self.path} was made with checkpoint step {self.attrs.get('step', '?')}; "
                 f"rendering with step {ckpt.step}, whose images of the same z differ (project "
                 "again for faithful reconstructions)."
+            ]
+        made = self.attrs.get("weights")  # files of an older ganlab: not recorded
+        if made in ("ema", "raw") and made != ckpt.weights_used:
+            return [
+                f"{self.path} was made with --weights {made}; rendering with --weights "
+                f"{ckpt.weights_used}, a G whose images of the same z differ (pass --weights "
+                f"{made}, or project again)."
             ]
         return []
 

@@ -1,7 +1,8 @@
 """Forget masks (paper Fig. 6): the feature maps of one G layer that `ganlab forget` drops.
 
 `ganlab forget --save mask.json` writes one; `ganlab sample --forget mask.json` applies it. The
-file records the SHA-256 of the checkpoint it was fitted on, and is refused for any other.
+file records the SHA-256 of the checkpoint it was fitted on and which of its G's (`--weights`:
+"ema", the averaged G, or "raw", the trained one), and is refused for any other.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ class ForgetMask:
     channels: int  # maps in that layer
     dropped: list[int]  # the maps zeroed
     checkpoint_sha256: str  # the G the mask was fitted on
+    weights: str | None = None  # which G of it: "ema" or "raw" (None: not recorded)
 
     def keep(self, device: str | torch.device = "cpu") -> torch.Tensor:
         """(1, channels, 1, 1): 0 for dropped maps, 1 elsewhere."""
@@ -51,6 +53,8 @@ def save_mask(path: str | Path, mask: ForgetMask, ckpt: Checkpoint, extra: dict)
             "layer": mask.layer,
             "channels": mask.channels,
             "dropped": mask.dropped,
+            # "weights" is the fit's (the logistic regression's); this is which G
+            **({"g_weights": mask.weights} if mask.weights else {}),
             **extra,
         },
     )
@@ -77,6 +81,7 @@ def load_mask(path: str | Path, ckpt: Checkpoint) -> ForgetMask:
             channels=int(raw["channels"]),
             dropped=[int(c) for c in raw["dropped"]],
             checkpoint_sha256=str(raw["checkpoint_sha256"]),
+            weights=raw.get("g_weights") if raw.get("g_weights") in ("ema", "raw") else None,
         )
     except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as e:
         raise GanlabError(
@@ -87,5 +92,11 @@ def load_mask(path: str | Path, ckpt: Checkpoint) -> ForgetMask:
             f"--forget {path} was fitted on another checkpoint "
             f"({raw.get('checkpoint')}); its feature maps mean nothing in "
             f"{ckpt.path}. Pass that checkpoint file, or fit a new mask."
+        )
+    if mask.weights is not None and mask.weights != ckpt.weights_used:
+        raise GanlabError(
+            f"--forget {path} was fitted on G with --weights {mask.weights}; this command "
+            f"renders --weights {ckpt.weights_used}, whose feature maps differ. Pass --weights "
+            f"{mask.weights}, or fit a new mask with --weights {ckpt.weights_used}."
         )
     return mask

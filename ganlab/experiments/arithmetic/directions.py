@@ -26,13 +26,14 @@ PAPER_EXEMPLARS = 3  # Fig. 7 averaged three exemplars per concept
 
 
 def open_run(
-    run: str | Path, names: Sequence[str]
+    run: str | Path, names: Sequence[str], weights: str = "auto"
 ) -> tuple[Checkpoint, ConceptSet, dict[str, Concept]]:
-    """The checkpoint and the named concepts, all validated before anything is rendered.
+    """The checkpoint (rendering the G `weights` picks) and the named concepts, all
+    validated before anything is rendered.
 
     The dict maps each name as typed ("woman" or "gender=woman") to its concept.
     """
-    ckpt = load_checkpoint(run)
+    ckpt = load_checkpoint(run).use_weights(weights)
     cs = load_concepts(run)
     cs.check_checkpoint(ckpt)
     concepts = dict(zip(names, cs.require(list(names)), strict=True))

@@ -59,6 +59,7 @@ def arithmetic(
     confidence: float | None = None,
     class_: str | int | None = None,
     exemplars: int | None = None,
+    weights: str = "auto",
 ) -> ArithmeticResult:
     """Decode concept arithmetic and write the grid to `out`.
 
@@ -98,6 +99,8 @@ def arithmetic(
         class_: a conditional run's class (name or index), held fixed for every image.
         exemplars: each concept's first N exemplars are its z (and its row); default: the
             paper's 3 with `base` (Fig. 7), every exemplar otherwise.
+        weights: which G renders (and projects base images): "auto" (the averaged G of a run
+            trained with --ema, else the trained G), "ema" or "raw" (the trained G).
     Returns:
         An ArithmeticResult; with `flip`, `edits` holds each sample's multiple.
     """
@@ -122,7 +125,7 @@ def arithmetic(
     if confidence is not None and not 0 < confidence < 1:
         raise GanlabError(f"--confidence {confidence:g}: use a probability between 0 and 1.")
     out_kind(out, ("image", "stdout"))  # fail on a bad suffix before any work
-    ckpt, cs, concepts = open_run(run, [*([base] if base else []), *minus, *plus])
+    ckpt, cs, concepts = open_run(run, [*([base] if base else []), *minus, *plus], weights)
     hold_class(ckpt, class_)  # a conditional run renders in one class (--class)
     if exemplars is None and base is not None:  # the paper's 3 at most; fewer need no warning
         concepts, short = first_exemplars(concepts, PAPER_EXEMPLARS)[0], []
@@ -152,6 +155,7 @@ def arithmetic(
         keep=[c.name for c in kept],
         confidence=confidence,
         exemplars=exemplars,
+        weights=ckpt.weights_used,
     )
     norm = float(offset.norm())
 

@@ -30,6 +30,7 @@ class ArithmeticResult:
     edits: list[dict] = field(default_factory=list)  # --until-flip: each sample's multiple
     confidence: float | None = None  # --until-flip: the probability the classifier must reach
     exemplars: int | None = None  # each concept's first N exemplars were used (None: all)
+    weights: str = "raw"  # the G that rendered: "ema" (the averaged G) or "raw" (the trained G)
 
 
 def projected_images(proj, sources: Sequence[str]) -> list[dict]:

@@ -40,6 +40,7 @@ def attribute_walk(
     keep: Sequence[str] = (),
     class_: str | int | None = None,
     exemplars: int | None = None,
+    weights: str = "auto",
 ) -> ArithmeticResult:
     """Walk along mean(right) - mean(left) from each base latent (paper Fig. 8).
 
@@ -63,6 +64,8 @@ def attribute_walk(
         keep: concepts or mined label columns the direction is made orthogonal to.
         class_: a conditional run's class (name or index), held fixed for every image.
         exemplars: each concept's first N exemplars are its z (default: all).
+        weights: which G renders (and projects base images): "auto" (the averaged G of a run
+            trained with --ema, else the trained G), "ema" or "raw" (the trained G).
     Returns:
         An ArithmeticResult.
     """
@@ -73,7 +76,7 @@ def attribute_walk(
             "give --base CONCEPT, --base-image FILE or seeds (--seeds / -n) to start the walk from."
         )
     out_kind(out, ("image", "stdout"))  # fail on a bad suffix before any work
-    ckpt, cs, concepts = open_run(run, [left, right, *bases])
+    ckpt, cs, concepts = open_run(run, [left, right, *bases], weights)
     hold_class(ckpt, class_)  # a conditional run renders in one class (--class)
     concepts, short = first_exemplars(concepts, exemplars)
     nz, dist = ckpt.model_config.nz, ckpt.z_dist
@@ -112,4 +115,5 @@ def attribute_walk(
         scale=scale,
         keep=[c.name for c in kept],
         exemplars=exemplars,
+        weights=ckpt.weights_used,
     )

@@ -71,6 +71,7 @@ def add_concept(
             feature_dist=[round(v, 6) for v in proj.feature_dist.tolist()],
             start=proj.start,
             notes=notes,
+            weights=ckpt.weights_used,  # the G projected into: "ema" (the averaged G) or "raw"
         )
     concept = Concept(name, list(seeds), source, latents)
     cs.concepts[name] = concept

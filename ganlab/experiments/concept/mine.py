@@ -81,7 +81,7 @@ def mine(
     scored = score_pool(ckpt, real, pool, device, batch_size)
     seeds = scored.seeds
     concepts, classifiers, notes = [], [], []
-    base = provenance(ckpt, "mined")
+    base = {**provenance(ckpt, "mined"), "weights": ckpt.weights_used}  # the pool's G
     for col in real.columns:
         clf = fit_classifier(col.name, scored.real_features, col.values)
         classifiers.append(clf)

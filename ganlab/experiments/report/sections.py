@@ -1,4 +1,5 @@
-"""The page's samples section (the per-epoch grids) and config section (how the run was made)."""
+"""The page's samples section (the per-epoch grids) and config section (how the run was made,
+its training recipe first)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,11 @@ import os
 import shlex
 from concurrent.futures import ThreadPoolExecutor
 
-from ganlab.experiments.report.html import Section, cmd, esc, img, table, thumbnail
+from ganlab.core.recipes import RECIPE_OPTIONS, RECIPES
+from ganlab.experiments.report.html import Section, cmd, esc, fmt, img, table, thumbnail
 from ganlab.experiments.report.read import Run
+
+PAPER = "paper"  # the recipe of a run that records none (an older ganlab): section 4's
 
 
 def samples_section(run: Run, run_arg: str) -> Section:
@@ -35,6 +39,8 @@ def samples_section(run: Run, run_arg: str) -> Section:
     cfg = (run.config or {}).get("config") or {}
     seeds = cfg.get("grid_seeds", "0-63")
     caption = f"Samples after each epoch, fixed seeds {seeds} (paper Figs. 2-3)"
+    if cfg.get("ema") is not None:
+        caption += f", from the averaged G (--ema {fmt(cfg['ema'])})"
     scale = -(-512 // max(full))  # small grids shown at an integer zoom, pixels sharp
     big = img(
         "png", grid.path.read_bytes(), f"latest sample grid, {grid.label}", None,
@@ -72,6 +78,57 @@ def config_section(run: Run) -> str:
     return (
         '<section id="config"><h2>Config</h2><h3>The command that made the run</h3>'
         f'{made}<p class="sub">Repeat it: <code>{esc(repeat)}</code></p>'
+        f"{recipe_block(train_cfg)}"
         f'<h3>Training config</h3><div class="cols">{columns}</div>'
         f"<h3>The run</h3>{table(run_rows, ['field', 'value'])}</section>"
     )
+
+
+def recipe_block(train_cfg: dict) -> str:
+    """The recipe's name, each recipe option beside the recipe's (and the paper's) value, and
+    which G renders.
+
+    A run of an older ganlab records none of them: it was trained with the paper's recipe,
+    and the block says which values were not recorded.
+    """
+    recipe = str(train_cfg.get("recipe", PAPER))
+    own = {**RECIPE_OPTIONS, **RECIPES.get(recipe, {})}  # an unknown name: the paper's
+    header = ["recipe option", "value", f"the {recipe} recipe"]
+    rows, changed = [], []
+    for name, paper in RECIPE_OPTIONS.items():
+        value = train_cfg.get(name, paper)
+        if value != own[name]:
+            changed.append(name)
+        row = [name, _option_text(name, value, train_cfg), _option_text(name, own[name], {})]
+        rows.append(row + ([_option_text(name, paper, {})] if recipe != PAPER else []))
+    if recipe != PAPER:
+        header.append("the paper")
+    ema = train_cfg.get("ema")
+    notes = [f"Changed from the recipe: {', '.join(changed)}."] if changed else []
+    notes.append(
+        f"Samples (the grids, and every command's default --weights auto) come from the "
+        f"averaged G (--ema {fmt(ema)}); --weights raw renders the trained G."
+        if ema is not None
+        else "Samples come from the trained G (no --ema: the run keeps no averaged G)."
+    )
+    missing = [k for k in ("recipe", *RECIPE_OPTIONS) if k not in train_cfg]
+    if missing:
+        notes.append(f"Not recorded (the run predates them): {', '.join(missing)}; the paper's.")
+    return (
+        f'<h3>Training recipe: {esc(recipe)}</h3><p class="sub">{esc(" ".join(notes))}</p>'
+        f"{table(rows, header)}"
+    )
+
+
+def _option_text(name: str, value, train_cfg: dict) -> str:
+    """A recipe option's value as the page shows it: what None and the empty values mean."""
+    if name in ("lr_g", "lr_d") and value is None:
+        lr = train_cfg.get("lr")
+        return f"{fmt(lr)} (--lr)" if lr is not None else "--lr"
+    if name == "ema" and value is None:
+        return "off"
+    if name == "diffaug" and not value:
+        return "off"
+    if name == "r1" and not value:
+        return "0 (off)"
+    return fmt(value)
