@@ -20,7 +20,8 @@ problem and their objectives can be compared number for number.
   what they could still gain is negligible next to `tol`), where the (generalised)
   Hessian-vector product V + X^T (D (X V)), D = C x the loss's curvature per example (2C on
   the active rows of the squared hinge), runs for all k classes as one (n, F) x (F, k)
-  matmul. The preconditioner starts from a randomised rank-300 Nystrom sketch
+  matmul; when at most 60% of the rows are active for some class, CG runs on a copy of those
+  rows alone (the others add nothing to H). The preconditioner starts from a randomised rank-300 Nystrom sketch
   U diag(lam) U^T of X^T X, built once from two passes and shared by every fit on the same
   features; on span(U) it uses each class's exact projected Hessian I + (XU)^T D_c (XU)
   (r x r, cheap since XU is computed once per C search), elsewhere a scaled identity. A
