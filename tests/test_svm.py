@@ -223,3 +223,34 @@ def test_a_fit_passes_over_x_on_every_thread_and_restores_the_count(monkeypatch)
     finally:
         torch.set_num_threads(before)
     assert seen and set(seen) == {2}
+
+
+def test_cg_on_the_curved_rows_alone_reaches_the_same_optimum(digits_features, monkeypatch):
+    """At a large C most rows leave every class's margin; CG can run on a copy of the rest.
+    The fit is the same as with every row in every product."""
+    X, y, Xt, _ = digits_features
+    C = 1e-1
+    copies = []
+    curved_rows = svm._curved_rows
+
+    def spy(lpp, expect_cg):
+        # as if CG took many steps (here it takes one or two): copy whenever few rows curve
+        rows = curved_rows(lpp, 100)
+        copies.append(rows is not None and len(rows) < len(X))
+        return rows
+
+    monkeypatch.setattr(svm, "_curved_rows", spy)
+    model = svm.fit_torch(X, y, C, n_classes=10)
+    assert any(copies)  # the subset path ran
+    monkeypatch.setattr(svm, "ROWS_WORTH_COPYING", 0.0)  # never copy: all rows every time
+    copies.clear()
+    full = svm.fit_torch(X, y, C, n_classes=10)
+    assert not any(copies)
+    f, f_full = svm.objective(X, y, model).sum(), svm.objective(X, y, full).sum()
+    assert abs(f - f_full) <= 1e-4 * f_full
+    assert (model.predict(Xt) == full.predict(Xt)).float().mean() > 0.99
+    lpp = svm._loss_terms(
+        svm._signs(y, 10, X.dtype, X.device) * model.scores(X), C, "squared_hinge"
+    )[2]
+    monkeypatch.setattr(svm, "ROWS_WORTH_COPYING", 0.6)
+    assert curved_rows(lpp, expect_cg=1) is None  # one CG step does not repay a copy

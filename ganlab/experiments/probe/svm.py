@@ -247,6 +247,7 @@ def fit_torch(
     passes += 1
 
     newton = cg_total = 0
+    expect_cg = 4  # CG steps the next Newton step may take (the last one's)
     # the passes over X on every CPU thread, the small steps between them on one (CpuThreads)
     with CpuThreads(device) as threads:
         todo = torch.ones(k, dtype=torch.bool, device=device)
@@ -284,7 +285,7 @@ def fit_torch(
             # inside some class's margin, fewer as C grows. When few enough, CG runs on a copy
             # of those rows (one pass to gather, one for [X, 1] @ D after CG) instead of all
             # of X twice per CG step: the same products without the zero rows.
-            rows = _curved_rows(lpp)
+            rows = _curved_rows(lpp, expect_cg)
             if rows is not None:
                 with threads.all():
                     XH, lppH = X.index_select(0, rows), lpp.index_select(0, rows)
@@ -292,6 +293,7 @@ def fit_torch(
             else:
                 XH, lppH = X, lpp
             XD = torch.zeros(len(XH), k, dtype=dtype, device=device)  # [XH, 1] @ D
+            cg_before = cg_total
             done = ~todo
             for _ in range(max_cg):
                 with threads.all():
@@ -328,6 +330,7 @@ def fit_torch(
                 with threads.all():
                     XD = xv(X, D)
                 passes += 1
+            expect_cg = cg_total - cg_before
             # --- backtracking (Armijo) line search per class, no pass over X ------------------
             # (an exact line search, tried, took more Newton steps: full steps suit this problem)
             slope = (G * D).sum(0)  # -(Newton decrement)^2 < 0 for a descent direction
@@ -362,15 +365,16 @@ def fit_torch(
 ROWS_WORTH_COPYING = 0.6  # CG on a copy of the curved rows when they are at most this share
 
 
-def _curved_rows(lpp: torch.Tensor) -> torch.Tensor | None:
-    """Indices of the rows with curvature for any class, if few enough to copy; else None.
+def _curved_rows(lpp: torch.Tensor, expect_cg: int) -> torch.Tensor | None:
+    """Indices of the rows with curvature for any class, if copying them pays; else None.
 
-    A copy of share a costs about 1 + a passes (gather and [X, 1] @ D); it saves 2 (1 - a)
-    passes per CG step, so it pays from the first step well before a = 0.6.
+    A copy of share a costs about 1 + a passes over X (the gather, then [X, 1] @ D on every
+    row for the line search); it saves 2 (1 - a) passes per CG step. It is made when the share
+    is at most ROWS_WORTH_COPYING and the CG steps expected (the last Newton step's) repay it.
     """
     curved = (lpp > 0).any(1)
-    count = int(curved.sum())
-    if count > ROWS_WORTH_COPYING * lpp.shape[0]:
+    a = int(curved.sum()) / lpp.shape[0]
+    if a > ROWS_WORTH_COPYING or 1 + a >= 2 * (1 - a) * expect_cg:
         return None
     return curved.nonzero()[:, 0]
 
