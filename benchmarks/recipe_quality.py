@@ -48,12 +48,12 @@ mean s/step and its ratio to the first recipe's (OUT/recipe_timing.json).
 
     python benchmarks/recipe_quality.py --dataset fashion-mnist --image-size 32 \\
         --steps 2340 --checkpoint-every 468 --out runs/recipes-fm \\
-        --recipes paper "paper+ema=--recipe paper --ema 0.999" modern small-data
+        --recipes paper averaged small-data "sn=--loss hinge --spectral-norm d --ema 0.999"
     python benchmarks/recipe_quality.py --dataset folder --data-root ~/celeba/img_align_celeba \\
         --labels ~/celeba/list_attr_celeba.txt --image-size 64 --steps 1560 \\
-        --checkpoint-every 390 --out runs/recipes-faces --recipes paper modern small-data
+        --checkpoint-every 390 --out runs/recipes-faces --recipes paper averaged small-data
     python benchmarks/recipe_quality.py --dataset fashion-mnist --image-size 32 --time-steps 48 \\
-        --out runs/recipes-fm --recipes paper modern small-data "r1=--recipe modern --r1 0.1"
+        --out runs/recipes-fm --recipes paper averaged small-data "r1=--r1 0.1"
 
 A recipe is NAME=OPTIONS, or just the name of a `ganlab train --recipe`. Options every run
 shares go in --train-options (e.g. "--workers 2"); a recipe may not change the dataset, image

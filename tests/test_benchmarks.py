@@ -187,12 +187,12 @@ def test_recipe_quality_reruns_judge_only_what_is_new(recipe_runs):
 
 def test_recipe_quality_times_steps_round_robin(tmp_path):
     proc = run_benchmark(
-        "recipe_quality.py", *TINY_RECIPES, "--recipes", "paper", "modern", "--time-steps", "3",
+        "recipe_quality.py", *TINY_RECIPES, "--recipes", "paper", "small-data", "--time-steps", "3",
         "--out", tmp_path,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
     timing = json.loads((tmp_path / "recipe_timing.json").read_text())
-    assert [r["name"] for r in timing["recipes"]] == ["paper", "modern"]
+    assert [r["name"] for r in timing["recipes"]] == ["paper", "small-data"]
     assert timing["recipes"][0]["ratio"] == 1.0 and timing["recipes"][1]["s_per_step"] > 0
     assert not (tmp_path / "paper").exists()  # nothing trained
 

@@ -193,15 +193,18 @@ def test_ema_follows_the_formula_with_warmup():
 
 
 def test_recipes_set_options_and_options_override_them():
-    modern = new_config({"dataset": "digits", "recipe": "modern"})
-    assert (modern.loss, modern.spectral_norm, modern.ema) == ("hinge", "d", 0.999)
-    assert (modern.g_lr, modern.d_lr) == (1e-4, 4e-4)
-    mine = new_config({"dataset": "digits", "recipe": "modern", "loss": "bce", "ema": None})
-    assert mine.loss == "bce" and mine.ema == 0.999  # None: not given
+    small = new_config({"dataset": "digits", "recipe": "small-data"})
+    assert (small.loss, small.spectral_norm, small.ema) == ("bce", "none", 0.999)
+    assert small.diffaug == "color,translation,cutout" and (small.g_lr, small.d_lr) == (2e-4, 2e-4)
+    mine = new_config({"dataset": "digits", "recipe": "averaged", "loss": "hinge", "ema": None})
+    assert mine.loss == "hinge" and mine.ema == 0.999  # None: not given
+    # Python: replacing the recipe sets its options, and drops the old recipe's
+    assert small.replace(recipe="paper").ema is None
+    assert small.replace(recipe="averaged", ema=0.99).ema == 0.99
     # a --config file's values win over its recipe, the command line over both
     from_file = {"recipe": "small-data", "lr_d": 1e-3}
     cfg = new_config({"dataset": "digits", "diffaug": "color"}, from_file)
-    assert (cfg.recipe, cfg.lr_d, cfg.diffaug, cfg.loss) == ("small-data", 1e-3, "color", "hinge")
+    assert (cfg.recipe, cfg.lr_d, cfg.diffaug, cfg.ema) == ("small-data", 1e-3, "color", 0.999)
     # config.json holds the resolved options, so a run rebuilds without the recipe table
     assert TrainConfig.from_dict(cfg.to_dict()) == cfg
 
@@ -213,7 +216,7 @@ def test_recipes_set_options_and_options_override_them():
         (["--diffaug", "colour"], 1, ["color", "translation", "cutout"]),
         (["--loss", "wgan"], 2, ["bce", "hinge", "lsgan"]),
         (["--spectral-norm", "D"], 2, ["none", "both"]),
-        (["--recipe", "fancy"], 2, ["paper", "modern", "small-data"]),
+        (["--recipe", "fancy"], 2, ["paper", "averaged", "small-data"]),
     ],
 )
 def test_bad_values_get_one_paragraph_errors(cli, tmp_path, args, code, words):

@@ -96,7 +96,7 @@ def sample_cli(
 
       ganlab sample runs/fashion-cond -n 100 --out classes.png  (one row per class)
 
-      ganlab sample runs/modern -n 64 --weights raw --out trained-g.png
+      ganlab sample runs/faces -n 64 --weights raw --out trained-g.png
     """
     from ganlab.experiments.sample import OUT_KINDS, sample
 

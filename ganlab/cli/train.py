@@ -164,8 +164,8 @@ def train_cli(
         Optional[Recipe],
         typer.Option(
             help="A named set of the options below (docs/recipes.md): paper (section 4: BCE, "
-            "BatchNorm in D, one learning rate, no averaging), modern (hinge loss, spectral "
-            "norm in D, TTUR, --ema 0.999) or small-data (modern + DiffAugment). Options given "
+            "BatchNorm in D, one learning rate, no averaging), averaged (paper + --ema 0.999) "
+            "or small-data (averaged + DiffAugment, for a few thousand images). Options given "
             "override the recipe's (default: paper).",
         ),
     ] = None,

@@ -94,7 +94,7 @@ class TrainConfig:
     beta2: float = 0.999  # Adam beta2
     weight_decay: float = 0.0  # L2 on weights (the authors' faces code used 1e-5)
     # --- the recipe (docs/recipes.md); "paper" is section 4's, the others set the options below
-    recipe: str = "paper"  # "paper", "modern" or "small-data" (core.recipes.RECIPES)
+    recipe: str = "paper"  # "paper", "averaged" or "small-data" (core.recipes.RECIPES)
     loss: str = "bce"  # "bce" (paper's non-saturating), "hinge" or "lsgan"
     spectral_norm: str = "none"  # spectral norm on "d" (then no BatchNorm in D), "g" or "both"
     ema: float | None = None  # beta of an averaged copy of G (e.g. 0.999); None: no average
@@ -204,7 +204,8 @@ class TrainConfig:
         a path or None is the `--data` cache, as on the command line).
 
         Changing `recipe` sets the new recipe's options (core.recipes) that are not in
-        `changes`: `cfg.replace(recipe="modern", loss="bce")` is the modern recipe with BCE.
+        `changes`: `cfg.replace(recipe="small-data", ema=None)` is the small-data recipe
+        without the average.
 
         Changing `arch` moves nz, ngf and ndf that are not in `changes` and still hold the old
         arch's preset to the new arch's preset, so `TrainConfig().replace(arch="imagenet32")`

@@ -12,25 +12,14 @@ from ganlab.errors import GanlabError
 RECIPES: dict[str, dict] = {
     # BCE loss, BatchNorm in D, one Adam (lr 2e-4, beta1 0.5) for both nets, no averaging
     "paper": {},
-    # spectral norm in D with the hinge loss (Miyato et al. 2018), two learning rates (Heusel et
-    # al. 2017) and an average of G (Yazici et al. 2019)
-    "modern": {
-        "loss": "hinge",
-        "spectral_norm": "d",
-        "lr_g": 1e-4,
-        "lr_d": 4e-4,
-        "ema": 0.999,
-    },
-    # the modern recipe with DiffAugment's full policy (Zhao et al. 2020), for data sets of a
-    # few thousand images
-    "small-data": {
-        "loss": "hinge",
-        "spectral_norm": "d",
-        "lr_g": 1e-4,
-        "lr_d": 4e-4,
-        "ema": 0.999,
-        "diffaug": "color,translation,cutout",
-    },
+    # the paper's training with an average of G (Yazici et al. 2019): the one change that lowered
+    # the judge's FD at every checkpoint on both Fashion-MNIST and the CelebA faces, for 1% of
+    # the step's time. Hinge + spectral norm (with or without TTUR) trained slower than the
+    # paper's recipe over the budgets measured (docs/recipes.md), so no recipe sets them.
+    "averaged": {"ema": 0.999},
+    # the averaged recipe with DiffAugment's full policy (Zhao et al. 2020), for data sets of a
+    # few thousand images: the lowest FD on the 10k CelebA faces (docs/recipes.md)
+    "small-data": {"ema": 0.999, "diffaug": "color,translation,cutout"},
 }
 
 

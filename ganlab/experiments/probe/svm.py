@@ -21,12 +21,13 @@ problem and their objectives can be compared number for number.
   Hessian-vector product V + X^T (D (X V)), D = C x the loss's curvature per example (2C on
   the active rows of the squared hinge), runs for all k classes as one (n, F) x (F, k)
   matmul; when at most 60% of the rows are active for some class, CG runs on a copy of those
-  rows alone (the others add nothing to H). The preconditioner starts from a randomised rank-300 Nystrom sketch
+  rows alone (the others add nothing to H). The preconditioner starts from a randomised
+  rank-300 Nystrom sketch
   U diag(lam) U^T of X^T X, built once from two passes and shared by every fit on the same
   features; on span(U) it uses each class's exact projected Hessian I + (XU)^T D_c (XU)
   (r x r, cheap since XU is computed once per C search), elsewhere a scaled identity. A
   class stops when half its squared Newton decrement
-  (about f - f*) is below `tol` x f. Works on any torch device, never copies X, and needs
+  (about f - f*) is below `tol` x f. Works on any torch device, never copies all of X, and needs
   O(n (k + r) + F (k + r)) memory besides it.
 
 Measured (benchmarks/probe_speed.py, 2-core AMD EPYC, synthetic raw non-negative features):
