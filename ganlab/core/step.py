@@ -20,6 +20,7 @@ operation for operation.
 from __future__ import annotations
 
 import contextlib
+import itertools
 from dataclasses import dataclass
 
 import torch
@@ -147,7 +148,7 @@ def gan_step(
     if m.channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
     device = x.device
-    calls = iter(range(1 << 20))  # this step's augmentation calls, numbered in order
+    calls = itertools.count()  # this step's augmentation calls, numbered in order
 
     def seen(images: torch.Tensor) -> torch.Tensor:
         """What D sees of `images`: themselves, or their DiffAugment (differentiable)."""
