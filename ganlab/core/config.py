@@ -431,34 +431,20 @@ def _choices(name: str):
 
 
 def _check_recipe_options(cfg: TrainConfig) -> None:
-    """The recipe options' values, checked where every config is made (CLI, file, Python)."""
+    """The recipe options' values, checked where every config is made (CLI, file, Python),
+    by the same choices and rules as a `--config` file's values."""
     from ganlab.core.diffaug import parse_policy
-    from ganlab.core.losses import LOSSES
-    from ganlab.core.recipes import RECIPES
 
-    for name, valid in (
-        ("recipe", RECIPES),
-        ("loss", LOSSES),
-        ("spectral_norm", SPECTRAL_NORMS),
-    ):
+    for name in ("recipe", "loss", "spectral_norm"):
+        valid = _choices(name)
         if getattr(cfg, name) not in valid:
-            flag = "--" + name.replace("_", "-")
             raise GanlabError(
-                f"{flag} {getattr(cfg, name)!r} is not a choice: use one of "
+                f"--{name.replace('_', '-')} {getattr(cfg, name)!r} is not a choice: use one of "
                 f"{', '.join(valid)} (docs/recipes.md)."
             )
-    if cfg.ema is not None and not 0 <= cfg.ema < 1:
-        raise GanlabError(
-            f"--ema {cfg.ema} is not a decay rate: give a beta in [0, 1), e.g. 0.999 (the "
-            "averaged G moves 1 - beta of the way to the trained G each step), or leave --ema "
-            "out for no average."
-        )
-    for name in ("lr_g", "lr_d"):
+    for name in ("ema", "lr_g", "lr_d", "d_steps", "r1"):
         value = getattr(cfg, name)
-        if value is not None and not value > 0:
-            raise GanlabError(f"--{name.replace('_', '-')} {value} must be positive.")
-    if cfg.d_steps < 1:
-        raise GanlabError(f"--d-steps {cfg.d_steps} must be at least 1.")
-    if not cfg.r1 >= 0:
-        raise GanlabError(f"--r1 {cfg.r1} must be 0 (off) or a positive gamma, e.g. 0.1.")
+        test, rule = _VALUE_CHECKS[name]
+        if value is not None and not test(value):
+            raise GanlabError(f"--{name.replace('_', '-')} {value} must be {rule}.")
     parse_policy(cfg.diffaug)  # raises with the valid names

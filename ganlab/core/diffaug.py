@@ -15,7 +15,10 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ganlab.core.seeds import position_generator
 from ganlab.errors import GanlabError
+
+AUG_STREAMS = 1 << 20  # generator streams of a position from here on are augmentation calls
 
 OPS = ("color", "translation", "cutout")
 
@@ -41,8 +44,7 @@ def parse_policy(policy: str | None) -> tuple[str, ...]:
 
 def aug_generator(seed: int, step: int, rank: int, call: int) -> torch.Generator:
     """The CPU generator of one augmentation call: a pure function of the training position."""
-    key = ((seed % 2**20) * 2**42 + step * 2**10 + rank % 2**10) ^ (0x5DEECE66D * (call + 1))
-    return torch.Generator().manual_seed(key % 2**63)
+    return position_generator(seed, step, rank, stream=AUG_STREAMS + call)
 
 
 def diff_augment(x: torch.Tensor, policy: tuple[str, ...], gen: torch.Generator) -> torch.Tensor:

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import torch
 
 from ganlab.core.config import TrainConfig
-from ganlab.core.seeds import sample_z
+from ganlab.core.seeds import position_generator, sample_z
 from ganlab.data.batches import batches
 from ganlab.data.memory import InMemoryDataset
 from ganlab.progress import Reporter
@@ -28,11 +28,7 @@ def step_noise(
     no RNG state to save, at any world size. `part` k > 0 gives the latents of the step's
     (k+1)-th D update (`--d-steps`); part 0 is the paper's one batch.
     """
-    key = (seed % 2**20) * 2**42 + step * 2**10 + rank % 2**10
-    if part:
-        key = (key ^ (0x9E3779B97F4A7C15 * part)) % 2**63
-    gen = torch.Generator().manual_seed(key)
-    return sample_z(n, nz, dist, gen)
+    return sample_z(n, nz, dist, position_generator(seed, step, rank, stream=part))
 
 
 def resident_images(data, device: torch.device) -> torch.Tensor | None:

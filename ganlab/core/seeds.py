@@ -14,6 +14,20 @@ from ganlab.io.concepts import Concept
 Z_DISTS = ("uniform", "normal")
 
 
+def position_generator(seed: int, step: int, rank: int, stream: int = 0) -> torch.Generator:
+    """A CPU generator that is a pure function of the training position (seed, step, rank):
+    what a step draws (its noise, its augmentations) needs no RNG state to resume exactly.
+
+    Args:
+        seed, step, rank: the run's seed, the optimizer step, the process.
+        stream: separate draws of one position (0: the step's latents, the paper's).
+    """
+    key = (seed % 2**20) * 2**42 + step * 2**10 + rank % 2**10
+    if stream:
+        key = (key ^ (0x9E3779B97F4A7C15 * stream)) % 2**63
+    return torch.Generator().manual_seed(key)
+
+
 def sample_z(n: int, nz: int, dist: str, generator: torch.Generator) -> torch.Tensor:
     """Draw n latents (n, nz) on the CPU from `generator`: U(-1, 1) (paper) or N(0, 1)."""
     if dist == "uniform":

@@ -202,7 +202,7 @@ def _train(
     if cfg.ema is not None:
         ema = GeneratorEMA(G, cfg.ema, mcfg.nz, cfg.z_dist)
         if ckpt is not None and ckpt.has_ema:
-            ema.load_state_dict(ckpt.state["generator_ema"])
+            ema.load_state_dict(ckpt.ema_weights())
         elif ckpt is not None:
             rep.log(f"--ema {cfg.ema}: the run had no average; it starts from step {step}'s G")
         state.G_ema = ema.G

@@ -51,6 +51,10 @@ class Checkpoint:
         """Whether the run kept an averaged G (`ganlab train --ema`)."""
         return EMA_KEY in self.state
 
+    def ema_weights(self) -> dict:
+        """The averaged G's weights (`has_ema` runs only)."""
+        return self.state[EMA_KEY]
+
     def generator_weights(self) -> dict:
         """The G weights that render for this checkpoint's `weights` choice (see `use_weights`)."""
         return self.state[EMA_KEY if self.weights_used == "ema" else "generator"]
