@@ -254,3 +254,47 @@ def test_cg_on_the_curved_rows_alone_reaches_the_same_optimum(digits_features, m
     )[2]
     monkeypatch.setattr(svm, "ROWS_WORTH_COPYING", 0.6)
     assert curved_rows(lpp, expect_cg=1) is None  # one CG step does not repay a copy
+
+
+def test_ztx_kernel_is_timed_once_per_width_and_both_kernels_agree(monkeypatch):
+    """Z^T X runs through whichever kernel was faster on this CPU; both give the same product."""
+    if not products._onednn_linear_works():
+        pytest.skip("no working oneDNN linear kernel here: Z^T X has one kernel")
+    g = torch.Generator().manual_seed(0)
+    X = torch.randn(300, 70, generator=g)
+    narrow, wide = torch.randn(300, 10, generator=g), torch.randn(300, 40, generator=g)
+    monkeypatch.setattr(products, "_ZTX", {})
+    monkeypatch.setattr(products, "ZTX_TIMED_ABOVE", 0)  # time even this small X
+    for Z in (narrow, wide):
+        ref = torch.cat([X.T.double() @ Z.double(), Z.double().sum(0, keepdim=True)])
+        assert torch.allclose(products.xtz(X, Z).double(), ref, atol=1e-3)
+    assert set(products._ZTX) == {False, True}  # one choice for narrow Z, one for wide
+    assert set(products._ZTX.values()) <= {"linear", "mm"}
+    for kernel in ("linear", "mm"):  # whichever wins, the product is the same
+        monkeypatch.setattr(products, "_ZTX", {False: kernel, True: kernel})
+        ref = torch.cat([X.T.double() @ narrow.double(), narrow.double().sum(0, keepdim=True)])
+        assert torch.allclose(products.xtz(X, narrow).double(), ref, atol=1e-3)
+
+
+def test_subspace_hessian_from_the_gram_matches_the_direct_sum():
+    """For the squared hinge, I + 2C (gram - outside rows) is the projected Hessian itself."""
+    g = torch.Generator().manual_seed(0)
+    n, F, r, k = 200, 30, 8, 3
+    X = torch.randn(n, F, generator=g, dtype=torch.float64)
+    precond = svm.nystrom_preconditioner(X, rank=r)
+    XU = precond.basis(X)
+    active = torch.rand(n, k, generator=g, dtype=torch.float64) < torch.tensor([0.9, 0.6, 0.2])
+    lpp = 2 * 1e-2 * active.to(torch.float64)  # 2C inside the margin, 0 outside
+    s = lpp.mean(0)
+    R = torch.randn(F + 1, k, generator=g, dtype=torch.float64)
+    direct = svm._subspace_apply(precond, XU, lpp, s, n)(R)
+    via_gram = svm._subspace_apply(precond, XU, lpp, s, n, XU.T @ XU)(R)
+    assert torch.allclose(via_gram, direct, rtol=1e-10, atol=1e-12)
+    # and it is P^-1 with the exact projected Hessian: on span(U), (I + U^T H U) maps back to R
+    U = precond.U
+    Xb = torch.cat([X, torch.ones(n, 1, dtype=torch.float64)], 1)
+    for c in range(k):
+        H = torch.eye(F + 1, dtype=torch.float64) + (Xb * lpp[:, c, None]).T @ Xb
+        UtR = U.T @ R[:, c]
+        Y = U.T @ direct[:, c]  # the subspace part of P_c^-1 r
+        assert torch.allclose((U.T @ H @ U) @ Y, UtR, atol=1e-8)

@@ -9,6 +9,7 @@ them.
 
 from __future__ import annotations
 
+import time
 from contextlib import contextmanager
 
 import torch
@@ -49,13 +50,16 @@ def linear(x: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None = None) -
     threads; medians 25.9 and 33.5 s), same test accuracy, objective equal to 7 digits.
     ``probe_speed.py --solvers torch,torch-public`` times the two paths side by side.
     """
-    global _ONEDNN
-    if x.device.type == "cpu" and x.dtype == torch.float32:
-        if _ONEDNN is None:
-            _ONEDNN = _onednn_linear_works()
-        if _ONEDNN:
-            return torch.ops.mkldnn._linear_pointwise(x, w, bias, "none", [], "")
+    if x.device.type == "cpu" and x.dtype == torch.float32 and _onednn():
+        return torch.ops.mkldnn._linear_pointwise(x, w, bias, "none", [], "")
     return torch.nn.functional.linear(x, w, bias)
+
+
+def _onednn() -> bool:
+    global _ONEDNN
+    if _ONEDNN is None:
+        _ONEDNN = _onednn_linear_works()
+    return _ONEDNN
 
 
 def xv(X: torch.Tensor, V: torch.Tensor) -> torch.Tensor:
@@ -67,10 +71,46 @@ def xtz(X: torch.Tensor, Z: torch.Tensor) -> torch.Tensor:
     """[X, 1]^T @ Z: (n, k) -> (F + 1, k), computed as (Z^T X)^T.
 
     Never as X^T @ Z: for a narrow Z that (and autograd's gradient of X @ W) runs up to ten
-    times slower on a row-major X.
+    times slower on a row-major X. Which kernel computes Z^T X fastest depends on the CPU
+    (`_ztx_kernel`).
     """
     Zt = Z.T.contiguous()  # (k, n)
-    return torch.cat([linear(Zt, X.T).T, Zt.sum(1)[None]])
+    ZtX = torch.mm(Zt, X) if _ztx_kernel(Zt, X) == "mm" else linear(Zt, X.T)
+    return torch.cat([ZtX.T, Zt.sum(1)[None]])
+
+
+# Z^T X for a narrow Z: oneDNN's kernel (`linear`, with X^T as the weight) or MKL's sgemm
+# (torch.mm). Neither wins everywhere. Measured at 20,000 x 28,672, k = 10, 2 threads: on a
+# 2-core AMD EPYC oneDNN was the faster; on a 2-core Intel Xeon (Ice Lake, 2.8 GHz) oneDNN
+# took 0.46 s and MKL 0.22 s. So the first large fp32 product on the CPU times both, once per
+# process for narrow Z (k <= 32, the solver's) and once for wide (the sketch's), on a slice of
+# its own X, and keeps the faster.
+_ZTX: dict[bool, str] = {}  # wide Z -> "linear" or "mm", once timed
+ZTX_TIMING_ROWS = 4096  # rows of X the two kernels are timed on
+ZTX_TIMED_ABOVE = 2**24  # X's elements above which the choice is worth timing
+
+
+def _ztx_kernel(Zt: torch.Tensor, X: torch.Tensor) -> str:
+    """ "mm" or "linear" (also the path off the CPU, or where oneDNN is not used)."""
+    global _ZTX
+    if X.device.type != "cpu" or X.dtype != torch.float32 or not _onednn():
+        return "linear"
+    wide = Zt.shape[0] > 32
+    if wide not in _ZTX:
+        if X.numel() < ZTX_TIMED_ABOVE:
+            return "linear"
+        m = min(len(X), ZTX_TIMING_ROWS)
+        Xs, Zs = X[:m], Zt[:, :m].contiguous()
+        best = {}
+        for name, f in (("linear", lambda: linear(Zs, Xs.T)), ("mm", lambda: torch.mm(Zs, Xs))):
+            times = []
+            for _ in range(3):
+                t0 = time.perf_counter()
+                f()
+                times.append(time.perf_counter() - t0)
+            best[name] = min(times)
+        _ZTX[wide] = min(best, key=best.get)
+    return _ZTX[wide]
 
 
 class CpuThreads:
