@@ -221,8 +221,8 @@ def fit_torch(
         XU: ``precond.basis(X)`` when the caller has it (it costs r / k passes over X, so a
             C search computes it once); computed here if None.
     Returns:
-        The LinearModel; ``info`` holds newton/cg step counts (`cg_per_newton`: CG steps of
-        each Newton step), passes over X and fit_s.
+        The LinearModel; ``info`` holds newton/cg step counts (and `cg_per_newton`), passes
+        over X and fit_s.
     """
     t0 = time.perf_counter()
     if loss not in LOSSES:
@@ -238,9 +238,7 @@ def fit_torch(
     if subspace and XU is None:
         XU = precond.basis(X)  # (n, r): X in the sketch's basis, for exact projected Hessians
         passes += precond.U.shape[1] / max(k, 1)
-    gram = None  # (XU)^T XU (r, r), for the squared hinge's projected Hessians
-    if subspace and loss == "squared_hinge":
-        gram = XU.T @ XU
+    gram = XU.T @ XU if subspace and loss == "squared_hinge" else None  # (r, r): _subspace_apply
     theta = torch.zeros(F + 1, k, dtype=dtype, device=device)
     Z = torch.zeros(n, k, dtype=dtype, device=device)  # [X, 1] @ theta, kept up to date
     if init is not None:
@@ -392,11 +390,8 @@ def _curved_rows(lpp: torch.Tensor, expect_cg: int) -> torch.Tensor | None:
 def _subspace_apply(precond, XU, lpp, s, n, gram=None):
     """P_c^{-1} with the exact Hessian on span(U): U (I + (XU)^T D_c XU)^{-1} U^T + rest / tau.
 
-    `gram` = (XU)^T XU, given for the squared hinge, whose curvature is one value 2C on the
-    rows inside the margin and 0 elsewhere: then (XU)^T D_c XU is 2C (gram minus the product
-    over the rows outside the margin) when those are fewer, as they are at small C (where
-    nearly every row is inside the margin).
-    """
+    `gram` = (XU)^T XU for the squared hinge (curvature 2C inside the margin, 0 outside): then
+    (XU)^T D_c XU = 2C (gram - the outside rows' product), cheaper when those are fewer."""
     r = XU.shape[1]
     eye = torch.eye(r, dtype=XU.dtype, device=XU.device)
     Ms = []
