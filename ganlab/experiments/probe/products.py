@@ -92,7 +92,6 @@ ZTX_TIMED_ABOVE = 2**24  # X's elements above which the choice is worth timing
 
 def _ztx_kernel(Zt: torch.Tensor, X: torch.Tensor) -> str:
     """ "mm" or "linear" (also the path off the CPU, or where oneDNN is not used)."""
-    global _ZTX
     if X.device.type != "cpu" or X.dtype != torch.float32 or not _onednn():
         return "linear"
     wide = Zt.shape[0] > 32
