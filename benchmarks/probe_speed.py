@@ -249,7 +249,8 @@ def search(args) -> None:
                 print(f"| {r['method']} | {st['C']:g} | skipped | - | - | - |")
                 continue
             its = (
-                f"{st['newton_steps']} Newton / {st['cg_steps']} CG"
+                f"{st['newton_steps']} Newton / {st['cg_steps']} CG "
+                f"({', '.join(map(str, st.get('cg_per_newton', [])))})"
                 if "newton_steps" in st
                 else f"{st.get('iterations', '-')} liblinear"
             )

@@ -29,7 +29,8 @@ from ganlab.experiments.probe.svm import (
 )
 
 PATIENCE = 2  # stop after validation accuracy fell for this many C values in a row
-COUNTERS = ("newton_steps", "cg_steps", "iterations")  # solver iterations a step reports
+# solver iterations a step reports (the torch solver: Newton and CG steps, CG steps per Newton step)
+COUNTERS = ("newton_steps", "cg_steps", "cg_per_newton", "iterations")
 
 
 @dataclass

@@ -307,7 +307,8 @@ def few_label_protocol(
             accs.append(_accuracy(model.predict(X[:nv]), y[:nv]))
             total.fit_s += step.fit_s
             for key, count in step.iterations.items():
-                total.iterations[key] = total.iterations.get(key, 0) + count
+                if isinstance(count, int):  # totals; a per-Newton list does not add up
+                    total.iterations[key] = total.iterations.get(key, 0) + count
             rep.update(i * len(select) + j + 1)
         acc = total.val_accuracy = float(np.mean(accs))
         result.val_accuracy[f"{C:g}"] = round(acc, 5)
