@@ -17,25 +17,22 @@ problem and their objectives can be compared number for number.
   features with all classes at once (full-batch L-BFGS stalls: the problem is badly
   conditioned). A truncated Newton method: each step solves H d = -g by preconditioned
   conjugate gradients (to a relative residual that tightens as the gradient shrinks, or until
-  what they could still gain is negligible next to `tol`), where the (generalised)
-  Hessian-vector product V + X^T (D (X V)), D = C x the loss's curvature per example (2C on
-  the active rows of the squared hinge), runs for all k classes as one (n, F) x (F, k)
-  matmul; when at most 60% of the rows are active for some class, CG runs on a copy of those
-  rows alone (the others add nothing to H). The preconditioner starts from a randomised
-  rank-300 Nystrom sketch
-  U diag(lam) U^T of X^T X, built once from two passes and shared by every fit on the same
-  features; on span(U) it uses each class's exact projected Hessian I + (XU)^T D_c (XU)
-  (r x r, cheap since XU is computed once per C search), elsewhere a scaled identity. A
-  class stops when half its squared Newton decrement
-  (about f - f*) is below `tol` x f. Works on any torch device, never copies all of X, and needs
-  O(n (k + r) + F (k + r)) memory besides it.
+  what they could still gain is negligible next to `tol` or, by the same forcing term, next to
+  what the step has gained), where the (generalised) Hessian-vector product V + X^T (D (X V)),
+  D = C x the loss's curvature per example (2C on the active rows of the squared hinge), runs
+  for all k classes as one (n, F) x (F, k) matmul; when at most 60% of the rows are active for
+  some class, CG runs on a copy of those rows alone (the others add nothing to H). The
+  preconditioner starts from a randomised rank-300 Nystrom sketch U diag(lam) U^T of X^T X,
+  built once from two passes and shared by every fit on the same features; on span(U) it uses
+  each class's exact projected Hessian I + (XU)^T D_c (XU) (r x r, cheap since XU is computed
+  once per C search), elsewhere a scaled identity. A class stops when half its squared Newton
+  decrement (about f - f*) is below `tol` x f. Works on any torch device, never copies all of
+  X, and needs O(n (k + r) + F (k + r)) memory besides it.
 
-Measured (benchmarks/probe_speed.py, 2-core AMD EPYC, synthetic raw non-negative features):
-10,000 x 28,672 in 18.9 s against LinearSVC's 100 s; 50,000 x 7,168 in 6.8 s against 209 s;
-equal test accuracy and objective to 6 digits. Real D features need more CG steps as C grows
-than these synthetic ones: time them with ``probe_speed.py --features`` (docs/performance.md).
-On real ones (10,000 x 28,672 Fashion-MNIST features of a trained imagenet32 D, C = 1e-3, a
-2-core Intel Xeon): 52.4 s against LinearSVC's 961.6 s, objectives equal to 1.7e-6.
+Measured (benchmarks/probe_speed.py; docs/performance.md has the tables): on 10,000 x 28,672
+real features (Fashion-MNIST through a trained imagenet32 D, C = 1e-3, a 2-core Intel Xeon)
+52.4 s against LinearSVC's 961.6 s, objectives equal to 1.7e-6; synthetic features need far
+fewer CG steps than real ones as C grows, so time real ones (``probe_speed.py --features``).
 """
 
 from __future__ import annotations
@@ -53,6 +50,7 @@ from ganlab.experiments.probe.products import CpuThreads, linear, xtz, xv
 LOSSES = ("squared_hinge", "logistic")
 ETA_MAX = 0.1  # loosest relative CG residual per Newton step
 CG_ENOUGH = 0.01  # stop CG once what it can still gain is below this share of tol x f
+TRUNCATE = 1.0  # ... or below this x the forcing term x what the step has gained (0: off)
 CLASSIFIER_LOSS = {"svm": "squared_hinge", "logreg": "logistic"}
 
 
@@ -326,6 +324,9 @@ def fit_torch(
                 # at C = 1e-2, 91 -> 64 at 1e-3, every class's objective within 6e-6 of its
                 # optimum (with the residual test alone: within 6e-7).
                 done = done | (0.5 * rz_new <= CG_ENOUGH * tol * f0)
+                # Or once it is a share eta of what the step gained, -g^T d / 2 (a truncation
+                # in the energy norm: H's large eigenvalues rule the residual's norm, not f).
+                done = done | (rz_new <= TRUNCATE * eta * (G * D).sum(0).abs())
                 if done.all():
                     break
                 beta = torch.where(rz > 0, rz_new / rz, torch.zeros_like(rz))
