@@ -250,8 +250,7 @@ def fit_torch(
     passes += 1
 
     newton = cg_total = 0
-    cg_per_newton: list[int] = []
-    expect_cg = 4  # CG steps the next Newton step may take (the last one's)
+    cg_per_newton: list[int] = []  # the last one is what the next Newton step may take
     # the passes over X on every CPU thread, the small steps between them on one (CpuThreads)
     with CpuThreads(device) as threads:
         todo = torch.ones(k, dtype=torch.bool, device=device)
@@ -289,7 +288,7 @@ def fit_torch(
             # inside some class's margin, fewer as C grows. When few enough, CG runs on a copy
             # of those rows (one pass to gather, one for [X, 1] @ D after CG) instead of all
             # of X twice per CG step: the same products without the zero rows.
-            rows = _curved_rows(lpp, expect_cg)
+            rows = _curved_rows(lpp, cg_per_newton[-1] if cg_per_newton else 4)
             if rows is not None:
                 with threads.all():
                     XH, lppH = X.index_select(0, rows), lpp.index_select(0, rows)
@@ -337,8 +336,7 @@ def fit_torch(
                 with threads.all():
                     XD = xv(X, D)
                 passes += 1
-            expect_cg = cg_total - cg_before
-            cg_per_newton.append(expect_cg)
+            cg_per_newton.append(cg_total - cg_before)
             # --- backtracking (Armijo) line search per class, no pass over X ------------------
             # (an exact line search, tried, took more Newton steps: full steps suit this problem)
             slope = (G * D).sum(0)  # -(Newton decrement)^2 < 0 for a descent direction
