@@ -146,13 +146,14 @@ def search_one(args) -> None:
 
     from ganlab.experiments.probe.config import ProbeConfig
     from ganlab.experiments.probe.path import regularisation_path
+    from ganlab.experiments.probe.precond import nystrom_preconditioner
     from ganlab.experiments.probe.protocols import (
         load_rows,
         make_splits,
         score_test,
         stratified_holdout,
     )
-    from ganlab.experiments.probe.svm import nystrom_preconditioner, objective
+    from ganlab.experiments.probe.svm import objective
     from ganlab.io.featstore import FeatureFile
     from ganlab.progress import Reporter
 

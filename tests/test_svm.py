@@ -9,6 +9,7 @@ from ganlab.core.nets import load_discriminator
 from ganlab.experiments.probe import path as probe_path
 from ganlab.experiments.probe import products, stats, svm
 from ganlab.experiments.probe.path import PathStep, regularisation_path
+from ganlab.experiments.probe.precond import nystrom_preconditioner, subspace_apply
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +72,7 @@ def test_warm_start_reaches_the_same_optimum_faster(digits_features):
 def test_nystrom_sketch_is_exact_for_low_rank_data():
     g = torch.Generator().manual_seed(0)
     X = torch.randn(200, 5, generator=g) @ torch.randn(5, 40, generator=g)  # rank 5 (+ bias)
-    P = svm.nystrom_preconditioner(X, rank=10)
+    P = nystrom_preconditioner(X, rank=10)
     Xa = torch.cat([X, torch.ones(200, 1)], 1).double()
     exact = torch.linalg.eigvalsh(Xa.T @ Xa).flip(0)[:6]
     assert torch.allclose(
@@ -192,12 +193,12 @@ def test_subspace_preconditioner_is_its_formula():
     """P_c^{-1} = U (I + (XU)^T D_c XU)^{-1} U^T + (I - U U^T) / tau_c, for every class c."""
     g = torch.Generator().manual_seed(0)
     X = torch.randn(60, 12, generator=g).double()
-    precond = svm.nystrom_preconditioner(X, rank=4)
+    precond = nystrom_preconditioner(X, rank=4)
     U, XU = precond.U, precond.basis(X)
     lpp = 0.3 * (torch.rand(60, 3, generator=g) > 0.4).double()  # squared hinge: 0 or 2C
     s = lpp.mean(0)
     R = torch.randn(13, 3, generator=g).double()
-    got = svm._subspace_apply(precond, XU, lpp, s, 60)(R)
+    got = subspace_apply(precond, XU, lpp, s, 60)(R)
     for c in range(3):
         M = torch.eye(4, dtype=torch.float64) + XU.T @ (lpp[:, c, None] * XU)
         tau = 1 + s[c] * precond.lam[-1]
@@ -281,14 +282,14 @@ def test_subspace_hessian_from_the_gram_matches_the_direct_sum():
     g = torch.Generator().manual_seed(0)
     n, F, r, k = 200, 30, 8, 3
     X = torch.randn(n, F, generator=g, dtype=torch.float64)
-    precond = svm.nystrom_preconditioner(X, rank=r)
+    precond = nystrom_preconditioner(X, rank=r)
     XU = precond.basis(X)
     active = torch.rand(n, k, generator=g, dtype=torch.float64) < torch.tensor([0.9, 0.6, 0.2])
     lpp = 2 * 1e-2 * active.to(torch.float64)  # 2C inside the margin, 0 outside
     s = lpp.mean(0)
     R = torch.randn(F + 1, k, generator=g, dtype=torch.float64)
-    direct = svm._subspace_apply(precond, XU, lpp, s, n)(R)
-    via_gram = svm._subspace_apply(precond, XU, lpp, s, n, XU.T @ XU)(R)
+    direct = subspace_apply(precond, XU, lpp, s, n)(R)
+    via_gram = subspace_apply(precond, XU, lpp, s, n, XU.T @ XU)(R)
     assert torch.allclose(via_gram, direct, rtol=1e-10, atol=1e-12)
     # and it is P^-1 with the exact projected Hessian: on span(U), (I + U^T H U) maps back to R
     U = precond.U
@@ -305,10 +306,26 @@ def test_cg_truncated_in_the_energy_norm_reaches_the_same_optimum(digits_feature
     """CG stops once what it could still gain is a small share of what its step gained: fewer
     CG steps, the same optimum (the Newton stopping rule is unchanged)."""
     X, y, _, _ = digits_features
-    precond = svm.nystrom_preconditioner(X, rank=20)  # a small sketch leaves CG work to do
+    precond = nystrom_preconditioner(X, rank=20)  # a small sketch leaves CG work to do
     truncated = svm.fit_torch(X, y, C, n_classes=10, precond=precond)
     monkeypatch.setattr(svm, "TRUNCATE", 0.0)  # the residual tests alone
     full = svm.fit_torch(X, y, C, n_classes=10, precond=precond)
     assert truncated.info["cg_steps"] < full.info["cg_steps"]
     f, f_full = svm.objective(X, y, truncated).sum(), svm.objective(X, y, full).sum()
     assert abs(f - f_full) <= 1e-4 * f_full
+
+
+@pytest.mark.parametrize("C", [1e-1, 1.0])
+def test_exact_steps_for_the_slow_classes_reach_the_same_optimum(digits_features, C):
+    """Classes that CG is slowest on may take exact Woodbury steps on their few margin rows
+    (`woodbury`): the fit takes them, and reaches the optimum CG alone reaches."""
+    X, y, Xt, _ = digits_features
+    precond = nystrom_preconditioner(X, rank=20)
+    mixed = svm.fit_torch(X, y, C, n_classes=10, precond=precond)
+    cg_only = svm.fit_torch(X, y, C, n_classes=10, precond=precond, direct=False)
+    assert sum(mixed.info["direct_per_newton"]) > 0
+    assert sum(cg_only.info["direct_per_newton"]) == 0
+    assert len(mixed.info["direct_per_newton"]) == len(mixed.info["cg_per_newton"])
+    f, f_cg = svm.objective(X, y, mixed).sum(), svm.objective(X, y, cg_only).sum()
+    assert abs(f - f_cg) <= 1e-4 * f_cg
+    assert (mixed.predict(Xt) == cg_only.predict(Xt)).float().mean() > 0.99

@@ -11,6 +11,8 @@ Modules:
 - ``features``: extraction of D's pooled features into the store (or reuse of a matching file).
 - ``stats``: feature statistics (moments, mean and std, global scale) and in-place scaling.
 - ``svm``: the one-vs-rest linear solvers (torch Newton-CG, and liblinear as the reference).
+- ``precond``: the torch solver's preconditioner (a Nystrom sketch of X^T X, exact on its span).
+- ``woodbury``: exact Newton steps for the classes with few margin rows that CG is slowest on.
 - ``products``: the torch solver's matrix products with X and its CPU thread policy.
 - ``path``: the C search as a regularisation path (warm starts, early stop, cost per C).
 - ``protocols``: splits, label draws and the paper's cifar10 and svhn protocols.

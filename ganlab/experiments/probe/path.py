@@ -21,16 +21,13 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ganlab.experiments.probe.svm import (
-    LinearModel,
-    NystromPreconditioner,
-    fit,
-    nystrom_preconditioner,
-)
+from ganlab.experiments.probe.precond import NystromPreconditioner, nystrom_preconditioner
+from ganlab.experiments.probe.svm import LinearModel, fit
 
 PATIENCE = 2  # stop after validation accuracy fell for this many C values in a row
-# solver iterations a step reports (the torch solver: Newton and CG steps, CG steps per Newton step)
-COUNTERS = ("newton_steps", "cg_steps", "cg_per_newton", "iterations")
+# solver iterations a step reports (the torch solver: Newton and CG steps, and per Newton step
+# the CG steps and the classes solved directly)
+COUNTERS = ("newton_steps", "cg_steps", "cg_per_newton", "direct_per_newton", "iterations")
 
 
 @dataclass

@@ -28,8 +28,9 @@ import torch
 from ganlab.errors import GanlabError
 from ganlab.experiments.probe.config import ProbeConfig, ProbeResult
 from ganlab.experiments.probe.path import PathStep, cost_text, fit_step, regularisation_path
+from ganlab.experiments.probe.precond import nystrom_preconditioner
 from ganlab.experiments.probe.stats import standardize_, train_stats
-from ganlab.experiments.probe.svm import LinearModel, fit, nystrom_preconditioner
+from ganlab.experiments.probe.svm import LinearModel, fit
 from ganlab.io.featstore import FeatureFile
 from ganlab.progress import Reporter
 

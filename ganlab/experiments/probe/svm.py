@@ -25,9 +25,12 @@ problem and their objectives can be compared number for number.
   preconditioner starts from a randomised rank-300 Nystrom sketch U diag(lam) U^T of X^T X,
   built once from two passes and shared by every fit on the same features; on span(U) it uses
   each class's exact projected Hessian I + (XU)^T D_c (XU) (r x r, cheap since XU is computed
-  once per C search), elsewhere a scaled identity. A class stops when half its squared Newton
-  decrement (about f - f*) is below `tol` x f. Works on any torch device, never copies all of
-  X, and needs O(n (k + r) + F (k + r)) memory besides it.
+  once per C search), elsewhere a scaled identity (``precond``). For the squared hinge, the
+  classes CG was slowest on take their exact step instead, by the Woodbury identity on their
+  margin rows, when those are few enough for that to cost less (``woodbury``). A class stops
+  when half its squared Newton decrement (about f - f*) is below `tol` x f. Works on any
+  torch device, never copies all of X, and needs O(n (k + r) + F (k + r)) memory besides it
+  (and the few-row classes' Grams).
 
 Measured (benchmarks/probe_speed.py; docs/performance.md has the tables): on 10,000 x 28,672
 real features (Fashion-MNIST through a trained imagenet32 D, C = 1e-3, a 2-core Intel Xeon)
@@ -45,7 +48,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from ganlab.experiments.probe.products import CpuThreads, linear, xtz, xv
+from ganlab.experiments.probe import woodbury
+from ganlab.experiments.probe.precond import (
+    NystromPreconditioner,
+    nystrom_preconditioner,
+    subspace_apply,
+)
+from ganlab.experiments.probe.products import CpuThreads, xtz, xv
 
 LOSSES = ("squared_hinge", "logistic")
 ETA_MAX = 0.1  # loosest relative CG residual per Newton step
@@ -109,76 +118,6 @@ def _signs(y: torch.Tensor, k: int, dtype, device) -> torch.Tensor:
     return Y
 
 
-# --- Nystrom preconditioner -------------------------------------------------------------------
-
-
-@dataclass
-class NystromPreconditioner:
-    """Rank-r approximation U diag(lam) U^T of [X, 1]^T [X, 1] over `rows` examples.
-
-    For class c the Newton system is H_c = I + [X,1]^T D_c [X,1], approximated by
-    I + s_c U diag(lam) U^T with s_c the mean of D_c (2C x the active fraction for the squared
-    hinge); its inverse on span(U) and a scaled identity on the rest is the preconditioner
-    (Frangella, Tropp & Udell 2023, "Randomized Nystrom preconditioning").
-    """
-
-    U: torch.Tensor  # (F + 1, r), orthonormal columns
-    lam: torch.Tensor  # (r,) eigenvalues, descending
-    rows: int  # examples the sketch was computed on
-
-    def basis(self, X: torch.Tensor) -> torch.Tensor:
-        """[X, 1] @ U: (n, F) -> (n, r), X in the sketch's basis (one pass over X, r wide).
-
-        Every fit on X needs it; a caller fitting several C values computes it once and
-        passes it to each (`fit_torch`'s XU).
-        """
-        return xv(X, self.U)
-
-    # U^T R and U Y for narrow R and Y go through `products.linear`, as the passes over X do: MKL's
-    # sgemm took 65 ms for U @ Y at U 28,673 x 300 and k = 10 (a preconditioner application
-    # cost more than a pass over 5,000 rows of X); oneDNN takes 5 ms.
-    def project(self, R: torch.Tensor) -> torch.Tensor:
-        """U^T R: (F + 1, k) -> (r, k)."""
-        return linear(R.T.contiguous(), self.U.T).T
-
-    def lift(self, Y: torch.Tensor) -> torch.Tensor:
-        """U Y: (r, k) -> (F + 1, k)."""
-        return linear(Y.T.contiguous(), self.U).T
-
-    def apply(self, R: torch.Tensor, s: torch.Tensor, rows: int) -> torch.Tensor:
-        """P_c^{-1} r_c for every column c of R (F + 1, k), with per-class scales s (k,)."""
-        lam = self.lam * (rows / self.rows)  # X^T X grows with the number of rows
-        floor = lam[-1]
-        factor = (1 + s * floor) / (1 + lam[:, None] * s[None, :])  # (r, k)
-        return R + self.lift(self.project(R) * (factor - 1))
-
-
-def nystrom_preconditioner(
-    X: torch.Tensor, rank: int = 300, seed: int = 0
-) -> NystromPreconditioner:
-    """Sketch [X, 1]^T [X, 1] with two passes over X (Tropp et al., 2017, stable Nystrom).
-
-    Args:
-        X: (n, F) features, any device.
-        rank: sketch size r (capped at min(n, F + 1)).
-        seed: seeds the Gaussian test matrix.
-    Returns:
-        A NystromPreconditioner on X's device.
-    """
-    n, F = X.shape
-    r = max(1, min(rank, n, F + 1))
-    gen = torch.Generator().manual_seed(seed)
-    omega = torch.linalg.qr(torch.randn(F + 1, r, generator=gen, dtype=torch.float64))[0]
-    Ys = xtz(X, xv(X, omega.to(X.dtype).to(X.device))).double().cpu()  # (F + 1, r)
-    nu = math.sqrt(F + 1) * torch.finfo(X.dtype).eps * torch.linalg.norm(Ys).item()
-    Ys += nu * omega
-    chol = torch.linalg.cholesky(omega.T @ Ys + 1e-12 * torch.eye(r, dtype=torch.float64))
-    B = torch.linalg.solve_triangular(chol, Ys.T, upper=False).T  # Ys chol^{-T}, (F + 1, r)
-    U, S, _ = torch.linalg.svd(B, full_matrices=False)
-    lam = (S * S - nu).clamp(min=0)
-    return NystromPreconditioner(U.to(X.dtype).to(X.device), lam.to(X.dtype).to(X.device), n)
-
-
 # --- the torch solver -------------------------------------------------------------------------
 
 
@@ -197,6 +136,7 @@ def fit_torch(
     rank: int = 300,
     subspace: bool = True,
     XU: torch.Tensor | None = None,
+    direct: bool = True,
 ) -> LinearModel:
     """Minimise every class's primal objective by preconditioned truncated Newton.
 
@@ -218,9 +158,11 @@ def fit_torch(
             curvature per class: cheaper steps, about twice as many).
         XU: ``precond.basis(X)`` when the caller has it (it costs r / k passes over X, so a
             C search computes it once); computed here if None.
+        direct: let the squared hinge's classes that CG is slowest on take exact steps on
+            their few margin rows when that is cheaper (`woodbury`); False: CG for all.
     Returns:
-        The LinearModel; ``info`` holds newton/cg step counts (and `cg_per_newton`), passes
-        over X and fit_s.
+        The LinearModel; ``info`` holds newton/cg step counts (and `cg_per_newton`,
+        `direct_per_newton`: classes solved directly), passes over X and fit_s.
     """
     t0 = time.perf_counter()
     if loss not in LOSSES:
@@ -236,7 +178,7 @@ def fit_torch(
     if subspace and XU is None:
         XU = precond.basis(X)  # (n, r): X in the sketch's basis, for exact projected Hessians
         passes += precond.U.shape[1] / max(k, 1)
-    gram = XU.T @ XU if subspace and loss == "squared_hinge" else None  # (r, r): _subspace_apply
+    gram = XU.T @ XU if subspace and loss == "squared_hinge" else None  # (r, r): subspace_apply
     theta = torch.zeros(F + 1, k, dtype=dtype, device=device)
     Z = torch.zeros(n, k, dtype=dtype, device=device)  # [X, 1] @ theta, kept up to date
     if init is not None:
@@ -251,6 +193,9 @@ def fit_torch(
 
     newton = cg_total = 0
     cg_per_newton: list[int] = []  # the last one is what the next Newton step may take
+    direct_per_newton: list[int] = []
+    grams = woodbury.RowGrams(X) if direct and loss == "squared_hinge" else None
+    class_cg = None  # (k,) CG steps each class took in the last Newton step
     # the passes over X on every CPU thread, the small steps between them on one (CpuThreads)
     with CpuThreads(device) as threads:
         todo = torch.ones(k, dtype=torch.bool, device=device)
@@ -272,23 +217,33 @@ def fit_torch(
             R = torch.where(todo, -G, torch.zeros_like(G))
             if subspace:
                 with threads.all():
-                    apply = _subspace_apply(precond, XU, lpp, s, n, gram)
+                    apply = subspace_apply(precond, XU, lpp, s, n, gram)
             else:
 
                 def apply(R, s=s):
                     return precond.apply(R, s, n)
 
             f0 = 0.5 * theta.pow(2).sum(0) + lossv.sum(0)
+            D = torch.zeros_like(theta)
+            # the classes CG was slowest on take their exact step if their margin rows are few
+            solved = torch.zeros(k, dtype=torch.bool, device=device)
+            if grams is not None and class_cg is not None:
+                with threads.all():
+                    solved = woodbury.choose(grams, lpp, todo, class_cg)
+                    for c in solved.nonzero()[:, 0].tolist():
+                        rows_c = (lpp[:, c] > 0).nonzero()[:, 0]
+                        D[:, c] = grams.direction(c, rows_c, G[:, c], C)
+                R = torch.where(solved, torch.zeros_like(R), R)
+            direct_per_newton.append(int(solved.sum()))
             with threads.all():
                 Pz = apply(R)
             P = Pz.clone()
             rz = (R * Pz).sum(0)
-            D = torch.zeros_like(theta)
             # Only rows with curvature for some class enter H: for the squared hinge, those
             # inside some class's margin, fewer as C grows. When few enough, CG runs on a copy
             # of those rows (one pass to gather, one for [X, 1] @ D after CG) instead of all
             # of X twice per CG step: the same products without the zero rows.
-            rows = _curved_rows(lpp, cg_per_newton[-1] if cg_per_newton else 4)
+            rows = _curved_rows(lpp[:, ~solved], cg_per_newton[-1] if cg_per_newton else 4)
             if rows is not None:
                 with threads.all():
                     XH, lppH = X.index_select(0, rows), lpp.index_select(0, rows)
@@ -297,8 +252,12 @@ def fit_torch(
                 XH, lppH = X, lpp
             XD = torch.zeros(len(XH), k, dtype=dtype, device=device)  # [XH, 1] @ D
             cg_before = cg_total
-            done = ~todo
+            done = ~todo | solved
+            class_cg = torch.zeros(k, dtype=torch.long, device=device)
             for _ in range(max_cg):
+                if done.all():  # every class solved directly
+                    break
+                class_cg += ~done
                 with threads.all():
                     XP = xv(XH, P)  # (n_H, k)
                     HP = P + xtz(XH, lppH * XP)
@@ -331,7 +290,7 @@ def fit_torch(
                 beta = torch.where(rz > 0, rz_new / rz, torch.zeros_like(rz))
                 P = Pz + beta * P
                 rz = rz_new
-            if rows is not None:  # the line search needs [X, 1] @ D on every row
+            if rows is not None or solved.any():  # the line search needs [X, 1] @ D, all rows
                 del XH
                 with threads.all():
                     XD = xv(X, D)
@@ -363,6 +322,7 @@ def fit_torch(
         "newton_steps": newton,
         "cg_steps": cg_total,
         "cg_per_newton": cg_per_newton,
+        "direct_per_newton": direct_per_newton,
         "passes": passes,
         "fit_s": time.perf_counter() - t0,
     }
@@ -384,38 +344,6 @@ def _curved_rows(lpp: torch.Tensor, expect_cg: int) -> torch.Tensor | None:
     if a > ROWS_WORTH_COPYING or 1 + a >= 2 * (1 - a) * expect_cg:
         return None
     return curved.nonzero()[:, 0]
-
-
-def _subspace_apply(precond, XU, lpp, s, n, gram=None):
-    """P_c^{-1} with the exact Hessian on span(U): U (I + (XU)^T D_c XU)^{-1} U^T + rest / tau.
-
-    `gram` = (XU)^T XU for the squared hinge (curvature 2C inside the margin, 0 outside): then
-    (XU)^T D_c XU = 2C (gram - the outside rows' product), cheaper when those are fewer."""
-    r = XU.shape[1]
-    eye = torch.eye(r, dtype=XU.dtype, device=XU.device)
-    Ms = []
-    for c in range(lpp.shape[1]):
-        # only rows with curvature count: for the squared hinge, those inside the margin
-        # (fewer as C grows; 2x faster at half of them)
-        active = lpp[:, c] > 0
-        n_active = int(active.sum())
-        if gram is not None and 2 * n_active > len(active) and n_active:
-            curv = lpp[active, c].max()  # the one curvature value, 2C
-            XUo = XU[~active]  # (n - n_active, r): the rows outside the margin
-            Ms.append(eye + curv * (gram - XUo.T @ XUo))
-            continue
-        XUa = XU[active]  # (n_active, r)
-        Ms.append(eye + (XUa * lpp[active, c, None]).T @ XUa)
-    L = torch.linalg.cholesky(torch.stack(Ms))  # (k, r, r)
-    tau = 1 + s * precond.lam[-1] * (n / precond.rows)  # (k,) curvature left off the sketch
-
-    def apply(R):
-        # U Y_c + (R - U U^T R) / tau with one product by U: R / tau + U (Y_c - U^T R / tau)
-        UtR = precond.project(R)  # (r, k)
-        Yc = torch.cholesky_solve(UtR.T[..., None], L)[..., 0].T  # (r, k)
-        return R / tau + precond.lift(Yc - UtR / tau)
-
-    return apply
 
 
 # --- the scikit-learn reference ---------------------------------------------------------------
