@@ -23,8 +23,9 @@ import torch
 from ganlab.experiments.probe.products import linear
 
 PADDED_K = 16  # a CG step's two products cost as for 16 columns (oneDNN; measured for k = 2..10)
-MAX_ROWS = 8192  # the most margin rows a class is solved with (its Gram: MAX_ROWS^2 floats)
+MAX_ROWS = 8192  # the most margin rows a class is solved with
 STALE = 2  # rebuild a class's Gram once it holds more than this x its current rows
+# so a class's Gram holds at most (STALE x MAX_ROWS)^2 floats: 1 GiB in float32
 
 
 class RowGrams:
