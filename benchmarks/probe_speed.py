@@ -252,6 +252,7 @@ def search(args) -> None:
             its = (
                 f"{st['newton_steps']} Newton / {st['cg_steps']} CG "
                 f"({', '.join(map(str, st.get('cg_per_newton', [])))})"
+                + (f" + {n} exact" if (n := sum(st.get("direct_per_newton", ()))) else "")
                 if "newton_steps" in st
                 else f"{st.get('iterations', '-')} liblinear"
             )

@@ -329,3 +329,10 @@ def test_exact_steps_for_the_slow_classes_reach_the_same_optimum(digits_features
     f, f_cg = svm.objective(X, y, mixed).sum(), svm.objective(X, y, cg_only).sum()
     assert abs(f - f_cg) <= 1e-4 * f_cg
     assert (mixed.predict(Xt) == cg_only.predict(Xt)).float().mean() > 0.99
+
+
+def test_cost_text_counts_the_exact_steps():
+    step = {"fit_s": 12.34, "newton_steps": 7, "cg_steps": 399, "warm_start": True}
+    assert probe_path.cost_text(step) == "12.3 s, 7 Newton / 399 CG, warm"
+    step["direct_per_newton"] = [0, 0, 5, 5, 3, 0, 0]
+    assert probe_path.cost_text(step) == "12.3 s, 7 Newton / 399 CG + 13 exact, warm"

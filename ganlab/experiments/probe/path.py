@@ -53,12 +53,18 @@ class PathStep:
 
 
 def cost_text(step: dict) -> str:
-    """A step's (`PathStep.to_dict`) cost for people: "12.3 s, 4 Newton / 19 CG, warm"."""
+    """A step's (`PathStep.to_dict`) cost for people: "12.3 s, 4 Newton / 19 CG, warm".
+
+    Classes' Newton steps solved directly (`woodbury`), if any, follow the CG steps:
+    "7 Newton / 399 CG + 13 exact".
+    """
     if step.get("skipped"):
         return "skipped"
     parts = [f"{step['fit_s']:.1f} s"]
     if "newton_steps" in step:
-        parts.append(f"{step['newton_steps']} Newton / {step['cg_steps']} CG")
+        exact = sum(step.get("direct_per_newton", ()))  # classes' steps solved directly
+        more = f" + {exact} exact" if exact else ""
+        parts.append(f"{step['newton_steps']} Newton / {step['cg_steps']} CG{more}")
     elif "iterations" in step:
         parts.append(f"{step['iterations']} iterations")
     return ", ".join(parts + (["warm"] if step.get("warm_start") else []))
