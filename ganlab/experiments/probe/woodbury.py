@@ -2,8 +2,8 @@
 
 For the squared hinge, class c's (generalised) Hessian is H_c = I + 2C A^T A, with A = [X, 1] on
 the class's margin rows (y x.w < 1). As C grows some classes keep few of them: at C = 1e-2 on
-54,000 real Fashion-MNIST feature rows, 2-4% for five of the ten classes. CG is slowest on
-exactly those (40-123 steps per Newton step against 8-54 for the others): its preconditioner
+54,000 real Fashion-MNIST feature rows, 2-5% for five of the ten classes. CG is slowest on
+exactly those (39-123 steps per Newton step against 8-54 for the others): its preconditioner
 fits a sketch of all rows, not of a class's few. With few rows the inverse is cheap and exact,
 
     H_c^-1 g = g - A^T (I / 2C + A A^T)^-1 A g,
