@@ -58,6 +58,9 @@ def test_cli_probe_reports_json_and_reuses_the_file(cli, run, feats, tmp_path):
     for s in (first, second):  # where the CG steps went: one count per Newton step
         assert len(s["cg_per_newton"]) == s["newton_steps"]
         assert sum(s["cg_per_newton"]) == s["cg_steps"]
+        # and how many classes took an exact step instead (woodbury), of the 10
+        assert len(s["direct_per_newton"]) == s["newton_steps"]
+        assert all(0 <= d <= 10 for d in s["direct_per_newton"])
     assert r["refit"]["rows"] == 1437 and r["refit"]["C"] == r["C"] and r["refit"]["cg_steps"] >= 0
     again = cli("probe", "digits", "-c", run, "--features", path, "--json", *FAST)
     r2 = json.loads(again.stdout)
