@@ -29,9 +29,16 @@ def test_the_step_is_newtons_exact_step_as_the_margin_rows_change():
     # grown by the 10 new rows, then rebuilt once it held over STALE x the rows asked for
     assert held == [40, 50, 12]
     assert torch.equal(grams.direction(1, torch.arange(0), grad, 0.05), -grad)  # no rows: H = I
+    # never grown past STALE x the rows asked for: 40 held + 16 new > 2 x 21 rebuilds from the 21
+    grams = woodbury.RowGrams(X)
+    grams.direction(0, first, grad, 0.05)
+    rows = torch.cat([torch.arange(0, 5), torch.arange(60, 76)])
+    got = grams.direction(0, rows, grad, 0.05)
+    assert torch.allclose(got, _dense_step(X, rows, grad, 0.05), atol=1e-9)
+    assert len(grams.rows[0]) == 21
 
 
-def test_choose_solves_the_slow_classes_whose_grams_cost_less_than_their_cg_steps():
+def test_choose_solves_the_slow_classes_whose_grams_cost_less_than_their_cg_steps(monkeypatch):
     n, F = 1000, 500
     grams = woodbury.RowGrams(torch.zeros(n, F))  # only the shapes enter the costs
     lpp = torch.zeros(n, 3)
@@ -54,4 +61,9 @@ def test_choose_solves_the_slow_classes_whose_grams_cost_less_than_their_cg_step
         False,
     ]
     todo[0] = False
+    assert not woodbury.choose(grams, lpp, todo, torch.tensor([0, 5, 3])).any()
+    # nor once its margin rows outgrow MAX_ROWS (the bound on a Gram's size)
+    todo[0] = True
+    monkeypatch.setattr(woodbury, "MAX_ROWS", 500)
+    lpp[:, 0] = 1.0
     assert not woodbury.choose(grams, lpp, todo, torch.tensor([0, 5, 3])).any()

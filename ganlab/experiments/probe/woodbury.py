@@ -13,7 +13,8 @@ kept across Newton steps and grown by new rows only: the margin rows change litt
 
 Which classes: the solver knows how many CG steps each class took in the last Newton step. The
 j slowest are solved directly, for the j that minimises their Grams' cost plus the CG steps the
-others still need (`choose`); a class once solved directly stays so until it converges.
+others still need (`choose`); a class once solved directly stays so until it converges or
+its margin rows outgrow MAX_ROWS.
 """
 
 from __future__ import annotations
@@ -37,10 +38,13 @@ class RowGrams:
         self.K: dict[int, torch.Tensor] = {}  # class -> (s, s) [X, 1] Gram of those rows
 
     def _new(self, c: int, idx: torch.Tensor) -> torch.Tensor:
+        """The rows of `idx` the Gram lacks; all of `idx` when it is rebuilt from them alone."""
         held = self.rows.get(c)
-        if held is None or len(held) > STALE * len(idx):
+        if held is None:
             return idx
-        return idx[~torch.isin(idx, held)]
+        new = idx[~torch.isin(idx, held)]
+        # rebuilt once the grown Gram would hold over STALE x the rows asked for
+        return idx if len(held) + len(new) > STALE * len(idx) else new
 
     def cost(self, c: int, idx: torch.Tensor) -> float:
         """Flops to solve class c on rows `idx`: its Gram's new part, and the factorisation."""
@@ -97,7 +101,8 @@ def choose(
     """
     curved = lpp > 0  # (n, k)
     cg_step = 4.0 * int(curved.any(1).sum()) * grams.X.shape[1] * PADDED_K  # flops
-    direct = todo & (last_cg == 0) & curved.any(0)
+    margin = curved.sum(0)  # (k,) each class's margin rows
+    direct = todo & (last_cg == 0) & (margin > 0) & (margin <= MAX_ROWS)
     slow = sorted(
         (c for c in range(lpp.shape[1]) if todo[c] and last_cg[c] > 0),
         key=lambda c: -int(last_cg[c]),
