@@ -146,6 +146,23 @@ def test_store_round_trip_with_attributes(tmp_path):
         assert f.labels("train").tolist() == [i % 2 for i in range(10)]
 
 
+def test_load_gives_the_rows_asked_for_in_their_order(tmp_path, monkeypatch):
+    """Rows in any order, across blocks, some blocks with no row wanted; into a given `out`."""
+    from ganlab.io import featstore
+
+    path = tmp_path / "f.h5"
+    _write(path)
+    monkeypatch.setattr(featstore, "READ_ROWS_BYTES", 4 * 6 * 3)  # blocks of 3 rows
+    with FeatureFile(path) as f:
+        assert f.block_rows() == 3
+        index = torch.tensor([9, 0, 4, 3, 8])  # rows 6-7 (one block's) not wanted
+        X = f.load("train", index)
+        assert torch.equal(X[:, 0], index.float())  # column 0 of train holds the row number
+        out = torch.full((5, 6), -1.0)
+        assert f.load("train", index, out=out) is out and torch.equal(out, X)
+        assert torch.equal(f.load("train")[:, 0], torch.arange(10).float())
+
+
 def test_interrupted_write_resumes_to_the_same_file(tmp_path):
     straight, resumed = tmp_path / "a.h5", tmp_path / "b.h5"
     _write(straight)

@@ -227,9 +227,14 @@ class FeatureFile:
         where[index] = torch.arange(len(index))
         for start, block in self.iter_blocks(split):
             dest = where[start : start + block.shape[0]]
-            keep = dest >= 0
-            if keep.any():
-                out[dest[keep].to(out.device)] = block[keep].to(out.device)
+            src = (dest >= 0).nonzero()[:, 0]  # the block's wanted rows
+            if len(src) == 0:
+                continue
+            if len(src) < len(block):
+                block, dest = block.index_select(0, src), dest[src]
+            # index_copy_, not out[dest[keep]] = block[keep]: measured 0.6 s against 11 s for
+            # 60,000 x 28,672 (boolean-mask indexing and index_put_ copy row by row)
+            out.index_copy_(0, dest.to(out.device), block.to(out.device))
         return out
 
 
