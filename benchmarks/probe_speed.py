@@ -2,10 +2,12 @@
 
 On real features (``--features FILE.h5``, a file ``ganlab probe --features`` wrote): the
 probe's C search as the cifar10 protocol runs it (the same validation split and scaling), the
-whole sweep of C values (the probe's default grid unless ``--Cs``) three ways, each in its own
-process so that its peak RSS is its own: ``path`` (the probe's: each C warm-started from the
-last, stopped once validation accuracy fell twice in a row), ``independent`` (every C fitted
-from scratch by the same solver) and ``sklearn`` (LinearSVC for every C). Per C: validation
+whole sweep of C values (the probe's default grid unless ``--Cs``) up to four ways, each in its
+own process so that its peak RSS is its own: ``path`` (the probe's: each C warm-started from the
+last, stopped once validation accuracy fell twice in a row, fitted to 10 x tol, then the chosen
+C refined to tol), ``path-full`` (the same with every C fitted to tol), ``independent`` (every C
+fitted from scratch to tol by the same solver: the reference) and ``sklearn`` (LinearSVC for
+every C). Per C: validation
 accuracy, fit time, iterations and objective; per method: the chosen C, the test accuracy of
 its model, the sweep's time and the peak RSS. The file is read block by block into one float32
 copy of the rows the search uses (never float64: liblinear alone makes its own copies).
@@ -49,7 +51,8 @@ from ganlab.experiments.probe.config import DEFAULT_CS
 N_TEST = 2000
 K = 10
 DEFAULT_C = {(10_000, 28_672): 1e-3, (50_000, 7_168): 1e-5}  # what validation picks (--calibrate)
-METHODS = ("path", "independent", "sklearn")  # --features: how the C search is run
+METHODS = ("path", "independent", "sklearn")  # --features: how the C search is run (default)
+MORE_METHODS = ("path-full",)  # on request
 
 
 def make_features(
@@ -142,13 +145,12 @@ def search_one(args) -> None:
     The rows, split and scaling are the probe's (its cifar10 protocol): validation is a
     stratified 10% of the training rows, the features are divided by their RMS.
     """
-    import numpy as np
 
     from ganlab.experiments.probe.config import ProbeConfig
     from ganlab.experiments.probe.path import regularisation_path
     from ganlab.experiments.probe.precond import nystrom_preconditioner
     from ganlab.experiments.probe.protocols import (
-        load_rows,
+        load_pool,
         make_splits,
         score_test,
         stratified_holdout,
@@ -160,21 +162,22 @@ def search_one(args) -> None:
     method = args.one_features
     with FeatureFile(args.features) as ff:
         cfg = ProbeConfig(features=str(args.features), seed=args.seed)
-        s = make_splits(ff, cfg, "cifar10", Reporter(quiet=True))
-        if args.train_rows and args.train_rows < len(s.rest):  # a stratified subset
+        t0 = time.perf_counter()  # load_s counts the feature statistics and the scaling too
+        # the probe takes the statistics from the rows it loads (one read); a subset of the
+        # training rows is scaled with the statistics of all of them, as the probe would
+        subset = bool(args.train_rows)
+        s = make_splits(ff, cfg, "cifar10", Reporter(quiet=True), stats=subset)
+        if subset and args.train_rows < len(s.rest):  # a stratified subset
             keep, _ = stratified_holdout(s.labels[s.rest], args.train_rows, [args.seed, 5])
             s = dataclasses.replace(s, rest=s.rest[keep])
-        t0 = time.perf_counter()
-        order = np.concatenate([s.rest, s.val])
-        X = load_rows(s, order, torch.device("cpu"))  # (n_fit + n_val, F) float32
-        y = torch.from_numpy(s.labels[order])
+        X, y, s = load_pool(s, torch.device("cpu"), cfg.standardize)  # (n_fit + n_val, F)
         load_s = time.perf_counter() - t0
         n = len(s.rest)
         print(f"{method}: {n} + {len(s.val)} rows loaded in {load_s:.0f} s", file=sys.stderr)
         objectives = {}
 
         def record(step, model) -> None:
-            objectives[step.C] = objective(X[:n], y[:n], model).sum().item()
+            objectives[step.C, step.refined] = objective(X[:n], y[:n], model).sum().item()
             print(
                 f"{method} C={step.C:g}: {step.val_accuracy:.4f} in {step.fit_s:.1f}s",
                 file=sys.stderr,
@@ -188,12 +191,17 @@ def search_one(args) -> None:
             kw["precond"] = nystrom_preconditioner(X[:n], seed=args.seed)
             kw["XU"] = kw["precond"].basis(X[:n])
             if method == "independent":
-                kw |= {"warm_start": False, "patience": None}
+                kw |= {"warm_start": False, "patience": None, "select_tol": None}
+            if method == "path-full":
+                kw["select_tol"] = None
         sketch_s = time.perf_counter() - t0
         path = regularisation_path(X[:n], y[:n], X[n:], y[n:], args.Cs, **kw)
         correct, n_test = score_test(s, [path.best], torch.device("cpu"))  # block by block
         F = ff.feature_dim
-    steps = [st.to_dict() | {"objective": objectives.get(st.C)} for st in path.steps]
+    steps = [
+        st.to_dict() | {"objective": objectives.get((st.C, st.refined))}
+        for st in path.steps + path.refined
+    ]
     out = {
         "method": method,
         "n_fit": n,
@@ -214,9 +222,10 @@ def search_one(args) -> None:
 def search(args) -> None:
     """The C search on stored features by every method, each in its own process; the tables."""
     methods = args.methods.split(",")
-    unknown = set(methods) - set(METHODS)
+    unknown = set(methods) - set(METHODS + MORE_METHODS)
     if unknown:
-        raise SystemExit(f"unknown method {unknown.pop()!r}; choose from {', '.join(METHODS)}")
+        known = ", ".join(METHODS + MORE_METHODS)
+        raise SystemExit(f"unknown method {unknown.pop()!r}; choose from {known}")
     rows = []
     for method in methods:
         cmd = [sys.executable, __file__, "--features", str(args.features), "--one-features", method]
@@ -256,22 +265,26 @@ def search(args) -> None:
                 if "newton_steps" in st
                 else f"{st.get('iterations', '-')} liblinear"
             )
+            name = r["method"] + (" (refined)" if st.get("refined") else "")
             print(
-                f"| {r['method']} | {st['C']:g} | {st['val_accuracy']:.4f} | {st['fit_s']:.1f} | "
+                f"| {name} | {st['C']:g} | {st['val_accuracy']:.4f} | {st['fit_s']:.1f} | "
                 f"{its} | {st['objective']:.7g} |"
             )
     print()
+    # load + scale: reading the rows and their statistics, and scaling them (the probe's)
     print(
-        "| method | sweep s | of it sketch s | chosen C | test accuracy | load s | peak RSS GiB |"
+        "| method | load + scale s | sweep s | of it sketch s | total s | chosen C "
+        "| test accuracy | peak RSS GiB |"
     )
-    print("| --- | --- | --- | --- | --- | --- | --- |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in rows:
         if "failed" in r:
-            print(f"| {r['method']} | {r['failed']} | - | - | - | - | - |")
+            print(f"| {r['method']} | {r['failed']} | - | - | - | - | - | - |")
             continue
         print(
-            f"| {r['method']} | {r['sweep_s']} | {r['sketch_s']} | {r['C']:g} | "
-            f"{r['test_accuracy']:.4f} | {r['load_s']} | {r['peak_rss_gb']} |"
+            f"| {r['method']} | {r['load_s']} | {r['sweep_s']} | {r['sketch_s']} | "
+            f"{r['load_s'] + r['sweep_s']:.2f} | {r['C']:g} | {r['test_accuracy']:.4f} | "
+            f"{r['peak_rss_gb']} |"
         )
 
 
@@ -373,7 +386,9 @@ def main() -> None:
         help="--features: the C values searched (default: the probe's)",
     )
     p.add_argument(
-        "--methods", default=",".join(METHODS), help="--features: any of " + ", ".join(METHODS)
+        "--methods",
+        default=",".join(METHODS),
+        help="--features: any of " + ", ".join(METHODS + MORE_METHODS),
     )
     p.add_argument(
         "--train-rows", type=int, help="--features: fit on a stratified subset of the training rows"

@@ -61,13 +61,17 @@ def test_probe_speed_on_a_features_file(tmp_path):
     out = run_benchmark("probe_speed.py", "--features", tmp_path / "f.h5", "--Cs", "1e-3,1e-2,1e-1")
     assert out.returncode == 0, out.stderr[-2000:]
     assert "360 training rows, 40 validation, 48 features" in out.stdout
-    summary = [line.split(" | ") for line in out.stdout.splitlines() if line.count("|") == 8]
+    summary = [line.split(" | ") for line in out.stdout.splitlines() if line.count("|") == 9]
     by_method = {cells[0].strip("| "): cells for cells in summary[2:]}
     assert set(by_method) == {"path", "independent", "sklearn"}
-    chosen = {m: cells[3] for m, cells in by_method.items()}
+    chosen = {m: cells[5] for m, cells in by_method.items()}
     assert chosen["path"] == chosen["independent"] == chosen["sklearn"]
+    for cells in by_method.values():  # total = load (statistics and scaling included) + sweep
+        load, sweep, total = (float(cells[i]) for i in (1, 2, 4))
+        assert load > 0 and abs(total - (load + sweep)) < 0.011
     for method in ("path", "independent", "sklearn"):
         assert f"| {method} | 0.01 |" in out.stdout  # a row per C and method
+    assert f"| path (refined) | {float(chosen['path']):g} |" in out.stdout  # the chosen C
 
 
 # --- judge.py: CelebA's attribute file -------------------------------------------------------

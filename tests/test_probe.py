@@ -49,9 +49,15 @@ def test_cli_probe_reports_json_and_reuses_the_file(cli, run, feats, tmp_path):
     assert r["protocol"]["name"] == "cifar10" and r["C"] in (1e-3, 1e-2)
     assert r["test_accuracy"] > 0.6 and r["bn_stats"] == "recompute"
     assert set(r["val_accuracy"]) == {"0.001", "0.01"} and r["fit_s"] > 0
-    first, second = r["c_search"]  # the C search's path: time and iterations per C
+    *sweep, last = r["c_search"]  # the C search's path: time and iterations per C
+    first, second = sweep[:2]
     assert (first["C"], second["C"]) == (1e-3, 1e-2) and not first["warm_start"]
-    assert second["warm_start"] and second["val_accuracy"] == r["val_accuracy"]["0.01"]
+    assert first["tol"] == second["tol"] == 1e-3 and not first["refined"]
+    # the chosen C is refined to the full tolerance (and any C as good within 0.1 pp)
+    refined = [s for s in r["c_search"] if s["refined"]]
+    assert refined and refined == r["c_search"][2:] and last["tol"] == 1e-4
+    assert r["C"] in [s["C"] for s in refined] and all(s["warm_start"] for s in refined)
+    assert r["val_accuracy"][f"{last['C']:g}"] == last["val_accuracy"]
     assert all(
         s["fit_s"] > 0 and s["newton_steps"] >= 1 and not s["skipped"] for s in (first, second)
     )
@@ -323,3 +329,26 @@ def test_feature_scale_is_taken_over_the_given_rows(feats):
             assert torch.allclose(std.double(), X.pow(2).mean().sqrt(), rtol=1e-6)
             mean, std = train_stats(ff, rows, per_feature=True)
             assert torch.allclose(mean.double(), X.mean(0), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("standardize", [False, True])
+def test_pool_scaled_in_memory_equals_the_streamed_statistics(feats, standardize):
+    """load_pool takes the statistics from its copy (one read): the same X as two reads."""
+    from ganlab.experiments.probe.protocols import load_pool, make_splits
+    from ganlab.progress import Reporter
+
+    cfg = ProbeConfig(features=str(feats), standardize=standardize)
+    with FeatureFile(feats) as ff:
+        streamed = make_splits(ff, cfg, "cifar10", Reporter(quiet=True))
+        deferred = make_splits(ff, cfg, "cifar10", Reporter(quiet=True), stats=False)
+        assert deferred.mean is None and np.array_equal(deferred.rest, streamed.rest)
+        X1, y1, s1 = load_pool(streamed, torch.device("cpu"), standardize)
+        X2, y2, s2 = load_pool(deferred, torch.device("cpu"), standardize)
+    assert s1 is streamed and torch.equal(y1, y2)
+    assert torch.allclose(s2.mean, streamed.mean, rtol=1e-5, atol=1e-6)
+    assert torch.allclose(s2.std, streamed.std, rtol=1e-5)
+    assert torch.allclose(X1, X2, rtol=1e-4, atol=1e-5)
+    if standardize:  # scaled: each feature centred, or the whole at RMS 1
+        assert X2.double().mean(0).abs().max() < 1e-4
+    else:
+        assert abs(X2.double().pow(2).mean().sqrt().item() - 1) < 1e-5

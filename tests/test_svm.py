@@ -125,6 +125,21 @@ def test_public_ops_fallback_fits_the_same_model(digits_features, monkeypatch):
     assert torch.equal(fast.predict(Xt), public.predict(Xt))
 
 
+def test_row_copy_gathers_into_one_kept_buffer():
+    """The margin rows' copy: the right rows, the same memory while it is large enough."""
+    X = torch.arange(60.0).reshape(20, 3)
+    copy = products.RowCopy()
+    a = copy.take(X, torch.tensor([3, 1, 7]))
+    assert torch.equal(a, X[[3, 1, 7]])
+    ptr = copy.buf.data_ptr()
+    b = copy.take(X, torch.tensor([5, 2]))  # fewer rows: the same buffer
+    assert torch.equal(b, X[[5, 2]]) and copy.buf.data_ptr() == ptr
+    c = copy.take(X, torch.arange(10))  # more rows: a larger one
+    assert torch.equal(c, X[:10]) and len(copy.buf) == 10
+    d = copy.take(X.double(), torch.tensor([4]))  # another dtype: a new one
+    assert d.dtype == torch.float64 and torch.equal(d, X[[4]].double())
+
+
 def test_the_onednn_check_leaves_the_global_rng_alone():
     torch.manual_seed(123)
     expected = torch.rand(4)
@@ -140,7 +155,9 @@ def test_path_agrees_with_independent_fits(digits_features):
     Cs = (1e-5, 1e-4, 1e-3, 1e-2, 1e-1)
     args = (X[:n_fit], y[:n_fit], X[n_fit:], y[n_fit:], Cs)
     path = regularisation_path(*args, n_classes=10)
-    alone = regularisation_path(*args, n_classes=10, warm_start=False, patience=None)
+    alone = regularisation_path(  # every C from scratch to the full tolerance: the reference
+        *args, n_classes=10, warm_start=False, patience=None, select_tol=None
+    )
     assert [s.warm_start for s in path.steps if not s.skipped][1:] == [True] * 4
     assert not any(s.warm_start for s in alone.steps)
     assert path.best.C == alone.best.C
@@ -152,8 +169,33 @@ def test_path_agrees_with_independent_fits(digits_features):
     acc_path = (path.best.predict(Xt) == yt).float().mean().item()
     acc_alone = (alone.best.predict(Xt) == yt).float().mean().item()
     assert abs(acc_path - acc_alone) <= 0.005 and acc_path > 0.8
-    cg = [sum(s.iterations.get("cg_steps", 0) for s in p.steps) for p in (path, alone)]
+    cg = [sum(s.iterations.get("cg_steps", 0) for s in p.steps + p.refined) for p in (path, alone)]
     assert cg[0] < cg[1]  # the point of the path: fewer conjugate-gradient steps in all
+
+
+def test_path_chooses_c_on_a_looser_sweep_then_refines_to_full_tolerance(digits_features):
+    """The sweep to 10 x tol, then the best C and its near rivals on to tol from there."""
+    X, y, _, _ = digits_features
+    n_fit, tol = 1150, 1e-4
+    args = (X[:n_fit], y[:n_fit], X[n_fit:], y[n_fit:], (1e-5, 1e-4, 1e-3, 1e-2, 1e-1))
+    path = regularisation_path(*args, n_classes=10, tol=tol)
+    exact = regularisation_path(*args, n_classes=10, tol=tol, select_tol=None)
+    sweep = [s for s in path.steps if not s.skipped]
+    assert all(s.tol == probe_path.SELECT_TOL * tol and not s.refined for s in sweep)
+    assert all(s.tol == tol and not s.refined for s in exact.steps if not s.skipped)
+    assert exact.refined == []
+    top = max(s.val_accuracy for s in sweep)
+    near = [s.C for s in sweep if s.val_accuracy >= top - probe_path.NEAR]
+    assert [s.C for s in path.refined] == near and all(s.tol == tol for s in path.refined)
+    assert all(s.refined and s.warm_start for s in path.refined)
+    assert path.best.C == exact.best.C
+    # the model returned is a full-tolerance solution: the exact path's objective, within tol
+    f = svm.objective(X[:n_fit], y[:n_fit], path.best)
+    f_exact = svm.objective(X[:n_fit], y[:n_fit], exact.best)
+    assert ((f - f_exact).abs() <= 2 * tol * f_exact).all()
+    # and the sweep's loose solutions are further from it (the refinement did something)
+    loose = next(s for s in sweep if s.C == path.best.C)
+    assert loose.iterations["newton_steps"] >= 1 and path.refined[0].iterations["newton_steps"] >= 1
 
 
 def test_path_stops_once_validation_accuracy_fell_twice(monkeypatch):
@@ -179,7 +221,8 @@ def test_path_stops_once_validation_accuracy_fell_twice(monkeypatch):
     path = regularisation_path(X, y, Xv, yv, Cs, n_classes=2)
     acc = [s.val_accuracy for s in path.steps]
     assert acc[0] > acc[1] > acc[2]  # 1e-6, 1e-5, 1e-4: fell twice in a row
-    assert fitted == [1e-6, 1e-5, 1e-4]  # the three largest C never fitted
+    assert fitted[:3] == [1e-6, 1e-5, 1e-4]  # the three largest C never fitted
+    assert fitted[3:] == [s.C for s in path.refined] == [1e-6]  # the best refined to tol
     assert [s.C for s in path.steps if s.skipped] == [1e-3, 1e-2, 1e-1]
     assert all(s.val_accuracy is None and s.fit_s is None for s in path.steps[3:])
     assert path.best.C == 1e-6 and "fell for 2 C values in a row" in path.stopped

@@ -19,6 +19,7 @@ Datasets without a test split (e.g. `folder`) hold out a stratified 20% as their
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 
@@ -29,7 +30,7 @@ from ganlab.errors import GanlabError
 from ganlab.experiments.probe.config import ProbeConfig, ProbeResult
 from ganlab.experiments.probe.path import PathStep, cost_text, fit_step, regularisation_path
 from ganlab.experiments.probe.precond import nystrom_preconditioner
-from ganlab.experiments.probe.stats import standardize_, train_stats
+from ganlab.experiments.probe.stats import standardize_, tensor_stats, train_stats
 from ganlab.experiments.probe.svm import LinearModel, fit
 from ganlab.io.featstore import FeatureFile
 from ganlab.progress import Reporter
@@ -109,11 +110,13 @@ class Splits:
     rest: np.ndarray  # (n_rest,) sorted training rows outside val (and outside the test rows)
     test_split: str  # "test", or "train" when the test rows are held out of it
     test_rows: np.ndarray | None  # sorted rows of test_split to score; None: all of them
-    mean: torch.Tensor  # (F,) float32 subtracted from every feature
-    std: torch.Tensor  # (F,) float32 each feature is then divided by
+    mean: torch.Tensor | None  # (F,) float32 subtracted from every feature; None: not yet
+    std: torch.Tensor | None  # (F,) float32 each feature is then divided by
 
 
-def make_splits(ff: FeatureFile, cfg: ProbeConfig, protocol: str, rep: Reporter) -> Splits:
+def make_splits(
+    ff: FeatureFile, cfg: ProbeConfig, protocol: str, rep: Reporter, stats: bool = True
+) -> Splits:
     """Hold out the test rows (when the file has no test split) and the validation rows.
 
     Args:
@@ -121,8 +124,10 @@ def make_splits(ff: FeatureFile, cfg: ProbeConfig, protocol: str, rep: Reporter)
         cfg: the probe configuration (val_size, seed, standardize).
         protocol: "cifar10" or "svhn" (their default validation sizes differ).
         rep: progress output.
+        stats: take the feature statistics of all training rows (val and rest) now, in one
+            pass over the file; False leaves them to `load_pool`, which reads those rows anyway.
     Returns:
-        The Splits, with the feature statistics of all training rows (val and rest).
+        The Splits.
     """
     y_all = ff.labels("train").numpy()
     n_classes = len(ff.attrs.get("class_names") or []) or int(y_all.max()) + 1
@@ -138,8 +143,10 @@ def make_splits(ff: FeatureFile, cfg: ProbeConfig, protocol: str, rep: Reporter)
         SVHN_VAL if protocol == "svhn" else max(n_classes, round(VAL_FRACTION * len(pool)))
     )
     val_pos, rest_pos = stratified_holdout(y_all[pool], val_size, [cfg.seed, 0])
-    rep.log(f"computing feature statistics over {len(pool)} training rows")
-    mean, std = train_stats(ff, pool, cfg.standardize)
+    mean = std = None
+    if stats:
+        rep.log(f"computing feature statistics over {len(pool)} training rows")
+        mean, std = train_stats(ff, pool, cfg.standardize)
     return Splits(
         ff=ff,
         labels=y_all,
@@ -169,7 +176,9 @@ def run_protocol(
         result: filled in place (protocol, scores, sizes, timings).
     """
     name = cfg.protocol or ("svhn" if ff.attrs["dataset"] == "svhn" else "cifar10")
-    splits = make_splits(ff, cfg, name, rep)
+    few = name == "svhn" or cfg.train_per_class is not None
+    # the cifar10 protocol loads every training row: it scales them in memory (`load_pool`)
+    splits = make_splits(ff, cfg, name, rep, stats=few)
     protocol = {
         "name": name,
         "val_size": len(splits.val),
@@ -180,7 +189,7 @@ def run_protocol(
         if splits.test_rows is not None
         else ff.h5["test"].attrs.get("source_split", "test"),
     }
-    if name == "svhn" or cfg.train_per_class is not None:
+    if few:
         per_class = cfg.train_per_class or SVHN_PER_CLASS
         draws = cfg.draws or (SVHN_DRAWS if name == "svhn" else PER_CLASS_DRAWS)
         protocol |= {
@@ -212,9 +221,7 @@ def cifar10_protocol(
         result: filled in place (C, val_accuracy, test scores, sizes, load_s, fit_s).
     """
     t0 = time.perf_counter()
-    order = np.concatenate([s.rest, s.val])  # fit rows first: both parts are views of one tensor
-    X = load_rows(s, order, device)  # (n_rest + n_val, F)
-    y = torch.from_numpy(s.labels[order]).to(device)
+    X, y, s = load_pool(s, device, cfg.standardize)  # (n_rest + n_val, F), (n_rest + n_val,)
     result.load_s = round(time.perf_counter() - t0, 3)
     t0 = time.perf_counter()
     n_fit = len(s.rest)
@@ -235,9 +242,9 @@ def cifar10_protocol(
     )
     if path.stopped:
         rep.log(f"C search stopped: {path.stopped}")
-    result.c_search = [step.to_dict() for step in path.steps]
-    result.val_accuracy = {
-        f"{st.C:g}": round(st.val_accuracy, 5) for st in path.steps if not st.skipped
+    result.c_search = [step.to_dict() for step in path.steps + path.refined]
+    result.val_accuracy = {  # each C's last fit: the refined one where there is one
+        f"{st.C:g}": round(st.val_accuracy, 5) for st in path.steps + path.refined if not st.skipped
     }
     C = path.best.C
     final, step = fit_step(X, y, C, path.best if cfg.solver == "torch" else None, **kw, **shared)
@@ -348,6 +355,38 @@ def load_rows(s: Splits, rows: np.ndarray, device: torch.device) -> torch.Tensor
     s.ff.load("train", torch.from_numpy(rows), out=out)
     standardize_(out, s.mean.to(device), s.std.to(device))
     return out
+
+
+def load_pool(
+    s: Splits, device: torch.device, per_feature: bool
+) -> tuple[torch.Tensor, torch.Tensor, Splits]:
+    """Every training row (rest, then val), scaled, with one read of the file.
+
+    The feature statistics are those of exactly these rows, so when `s` has none yet
+    (`make_splits(..., stats=False)`) they are taken from the copy in memory: one read of
+    the file instead of two (at 60,000 x 28,672, with the faster gather in `FeatureFile.load`:
+    15.8 s against 33.1 s, warm page cache).
+
+    Args:
+        s: the splits; their statistics are used when present.
+        device: where X goes.
+        per_feature: --standardize (when the statistics are taken here).
+    Returns:
+        X (n_rest + n_val, F) float32 scaled, y (n_rest + n_val,) int64, and the Splits with
+        their statistics.
+    """
+    order = np.concatenate([s.rest, s.val])  # fit rows first: both parts are views of one tensor
+    y = torch.from_numpy(s.labels[order]).to(device)
+    if s.mean is not None:
+        return load_rows(s, order, device), y, s
+    X = s.ff.load(
+        "train",
+        torch.from_numpy(order),
+        out=torch.empty(len(order), s.ff.feature_dim, dtype=torch.float32, device=device),
+    )
+    mean, std = tensor_stats(X, per_feature)
+    standardize_(X, mean.to(device), std.to(device))
+    return X, y, dataclasses.replace(s, mean=mean, std=std)
 
 
 def _accuracy(pred: torch.Tensor, y: torch.Tensor) -> float:

@@ -54,7 +54,7 @@ from ganlab.experiments.probe.precond import (
     nystrom_preconditioner,
     subspace_apply,
 )
-from ganlab.experiments.probe.products import CpuThreads, xtz, xv
+from ganlab.experiments.probe.products import CpuThreads, RowCopy, xtz, xv
 
 LOSSES = ("squared_hinge", "logistic")
 ETA_MAX = 0.1  # loosest relative CG residual per Newton step
@@ -137,6 +137,7 @@ def fit_torch(
     subspace: bool = True,
     XU: torch.Tensor | None = None,
     direct: bool = True,
+    rows_copy: RowCopy | None = None,
 ) -> LinearModel:
     """Minimise every class's primal objective by preconditioned truncated Newton.
 
@@ -160,6 +161,8 @@ def fit_torch(
             C search computes it once); computed here if None.
         direct: let the squared hinge's classes that CG is slowest on take exact steps on
             their few margin rows when that is cheaper (`woodbury`); False: CG for all.
+        rows_copy: the buffer CG's copies of the margin rows go into; one kept across the
+            fits of a C search saves a new allocation per Newton step. Made here if None.
     Returns:
         The LinearModel; ``info`` holds newton/cg step counts (and `cg_per_newton`,
         `direct_per_newton`: classes solved directly), passes over X and fit_s.
@@ -195,6 +198,7 @@ def fit_torch(
     cg_per_newton: list[int] = []  # the last one is what the next Newton step may take
     direct_per_newton: list[int] = []
     grams = woodbury.RowGrams(X) if direct and loss == "squared_hinge" else None
+    rows_copy = RowCopy() if rows_copy is None else rows_copy
     class_cg = None  # (k,) CG steps each class took in the last Newton step
     # the passes over X on every CPU thread, the small steps between them on one (CpuThreads)
     with CpuThreads(device) as threads:
@@ -246,7 +250,7 @@ def fit_torch(
             rows = _curved_rows(lpp[:, ~solved], cg_per_newton[-1] if cg_per_newton else 4)
             if rows is not None:
                 with threads.all():
-                    XH, lppH = X.index_select(0, rows), lpp.index_select(0, rows)
+                    XH, lppH = rows_copy.take(X, rows), lpp.index_select(0, rows)
                 passes += len(rows) / n
             else:
                 XH, lppH = X, lpp
