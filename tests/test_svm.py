@@ -125,6 +125,16 @@ def test_public_ops_fallback_fits_the_same_model(digits_features, monkeypatch):
     assert torch.equal(fast.predict(Xt), public.predict(Xt))
 
 
+def test_xtz_sums_blocks_of_rows_to_the_whole_product(monkeypatch):
+    """[X, 1]^T Z over blocks of rows (a last block shorter) equals the product at once."""
+    g = torch.Generator().manual_seed(0)
+    X, Z = torch.randn(30, 5, generator=g), torch.randn(30, 3, generator=g)
+    expected = torch.cat([X, torch.ones(30, 1)], 1).double().T @ Z.double()  # (6, 3)
+    monkeypatch.setattr(products, "XTZ_CHUNK", 7)
+    assert torch.allclose(products.xtz(X, Z).double(), expected, atol=1e-5)
+    assert torch.equal(products.xtz(X[:0], Z[:0]), torch.zeros(6, 3))  # no rows: zeros
+
+
 def test_row_copy_gathers_into_one_kept_buffer():
     """The margin rows' copy: the right rows, the same memory while it is large enough."""
     X = torch.arange(60.0).reshape(20, 3)
