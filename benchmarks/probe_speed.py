@@ -7,9 +7,9 @@ own process so that its peak RSS is its own: ``path`` (the probe's: each C warm-
 last, stopped once validation accuracy fell twice in a row, fitted to 10 x tol, then the chosen
 C refined to tol), ``path-full`` (the same with every C fitted to tol), ``independent`` (every C
 fitted from scratch to tol by the same solver: the reference) and ``sklearn`` (LinearSVC for
-every C). Per C: validation
-accuracy, fit time, iterations and objective; per method: the chosen C, the test accuracy of
-its model, the sweep's time and the peak RSS. The file is read block by block into one float32
+every C). Per C: validation accuracy, fit time, iterations and objective; per method: the
+load (statistics and scaling included), the chosen C, the test accuracy of its model, the
+sweep's time, their total and the peak RSS. The file is read block by block into one float32
 copy of the rows the search uses (never float64: liblinear alone makes its own copies).
 
 Synthetic, class-structured features shaped like D's (non-negative, strongly correlated through
@@ -85,11 +85,7 @@ def _prepare(X: torch.Tensor, Xt: torch.Tensor, standardize: bool) -> None:
     """As the probe does: per-feature mean/std, or (default) one global scale, the RMS."""
     from ganlab.experiments.probe import stats
 
-    if standardize:
-        mean, std = stats.column_stats(X)
-    else:
-        rms = sum(c.double().pow(2).sum() for c in X.split(1000)) / X.numel()
-        mean, std = torch.zeros(X.shape[1]), torch.full((X.shape[1],), rms.sqrt().item())
+    mean, std = stats.tensor_stats(X, standardize)
     stats.standardize_(X, mean, std)
     stats.standardize_(Xt, mean, std)
 

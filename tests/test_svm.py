@@ -96,7 +96,7 @@ def test_binary_problems_map_to_two_columns():
 def test_standardize_in_place():
     X = torch.rand(1000, 7) * torch.arange(1, 8) + 3
     X[:, 2] = 5.0  # a constant feature stays finite (std 1)
-    mean, std = stats.column_stats(X, chunk=64)
+    mean, std = stats.tensor_stats(X, per_feature=True, chunk=64)
     out = stats.standardize_(X, mean, std, chunk=100)
     assert out.data_ptr() == X.data_ptr()
     assert torch.allclose(X.mean(0), torch.zeros(7), atol=1e-5)
@@ -188,7 +188,12 @@ def test_path_chooses_c_on_a_looser_sweep_then_refines_to_full_tolerance(digits_
     X, y, _, _ = digits_features
     n_fit, tol = 1150, 1e-4
     args = (X[:n_fit], y[:n_fit], X[n_fit:], y[n_fit:], (1e-5, 1e-4, 1e-3, 1e-2, 1e-1))
-    path = regularisation_path(*args, n_classes=10, tol=tol)
+    f_of = {}  # (C, refined) -> the objective of the model that step fitted
+
+    def record(step, model):
+        f_of[step.C, step.refined] = svm.objective(X[:n_fit], y[:n_fit], model).sum().item()
+
+    path = regularisation_path(*args, n_classes=10, tol=tol, on_step=record)
     exact = regularisation_path(*args, n_classes=10, tol=tol, select_tol=None)
     sweep = [s for s in path.steps if not s.skipped]
     assert all(s.tol == probe_path.SELECT_TOL * tol and not s.refined for s in sweep)
@@ -203,9 +208,12 @@ def test_path_chooses_c_on_a_looser_sweep_then_refines_to_full_tolerance(digits_
     f = svm.objective(X[:n_fit], y[:n_fit], path.best)
     f_exact = svm.objective(X[:n_fit], y[:n_fit], exact.best)
     assert ((f - f_exact).abs() <= 2 * tol * f_exact).all()
-    # and the sweep's loose solutions are further from it (the refinement did something)
+    # and the sweep's loose solution was further from it (the refinement did something)
     loose = next(s for s in sweep if s.C == path.best.C)
     assert loose.iterations["newton_steps"] >= 1 and path.refined[0].iterations["newton_steps"] >= 1
+    C = path.best.C
+    assert f_of[C, False] > f_of[C, True]  # the refinement lowered the objective
+    assert f_of[C, False] - f_of[C, True] <= 2 * probe_path.SELECT_TOL * tol * f_of[C, True]
 
 
 def test_path_stops_once_validation_accuracy_fell_twice(monkeypatch):

@@ -2,7 +2,7 @@
 
 The probe divides every feature by one global scale (the root mean square of the training
 features) or, with --standardize, by each feature's own mean and std. Statistics are
-accumulated in float64 block by block, in memory (`column_stats`, `tensor_stats`) or streamed
+accumulated in float64 block by block, in memory (`tensor_stats`) or streamed
 from the features file (`train_stats`), so they need O(F) memory besides one block.
 """
 
@@ -51,23 +51,6 @@ def mean_std(n: int, s: torch.Tensor, ss: torch.Tensor) -> tuple[torch.Tensor, t
     std = (ss / n - mean * mean).clamp(min=0).sqrt()
     std[std < 1e-6 * std.max().clamp(min=1e-30)] = 1.0
     return mean, std
-
-
-def column_stats(X: torch.Tensor, chunk: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-feature mean and standard deviation of X (n, F), accumulated in float64 by chunks.
-
-    Args:
-        X: (n, F) features.
-        chunk: rows per step; default about 8M values (64 MB in float64), so the temporaries
-            stay small next to X.
-    Returns:
-        (mean, std), each (F,) in X's dtype; constant features get std 1 so that
-        standardising leaves them at 0.
-    """
-    n, F = X.shape
-    chunk = chunk or max(1, (8 << 20) // max(1, F))
-    mean, std = mean_std(*moments(X[i : i + chunk] for i in range(0, n, chunk)))
-    return mean.to(X.dtype), std.to(X.dtype)
 
 
 def scaling(
