@@ -1,9 +1,12 @@
 """Which training recipe makes better images, and at what cost? A yardstick that works offline.
 
 Each recipe (a name and extra `ganlab train` options) is trained as its own `ganlab train` run
-into OUT/NAME with the same seed, batch size and number of steps, so every recipe sees the same
-images in the same order. Every kept checkpoint at a multiple of --checkpoint-every (and the
-last) is then judged by a small CNN trained here on the dataset's real labelled images
+into OUT/NAME with the same seed on the same number of images, so every recipe sees the same
+images in the same order. --steps and --checkpoint-every count batches of --batch-size (default
+128, the paper's); a recipe that trains with another batch size (its own `--batch-size`, when
+this script's is not given) trains and is judged at the same numbers of images, in
+proportionally more or fewer steps. Every kept checkpoint at a multiple of --checkpoint-every
+(and the last) is then judged by a small CNN trained here on the dataset's real labelled images
 (benchmarks/judge.py), which knows the dataset, unlike an Inception net with random weights (on a
 machine that cannot download the real Inception weights):
 
@@ -15,7 +18,8 @@ machine that cannot download the real Inception weights):
   generated one (a collapsed G has a low recall);
 - s/step: seconds per training step, from the run's metrics.jsonl (each logged interval's
   images/s at the batch size, the first interval, the warm-up, left out); it includes data
-  loading and checkpointing.
+  loading and checkpointing. ms/image is the same per image, the cost to compare between
+  recipes of different batch sizes.
 
 A run trained with --ema is judged twice: "NAME (raw)" is the trained G, "NAME (ema)" its
 average. The row "real (judge's training images)" scores N real images the judge was trained on
@@ -44,20 +48,22 @@ the runs train), `--train-only` only trains.
 `--time-steps S` only times: it builds every recipe's nets and training step in this process
 (as `ganlab train` does) and times S steps of each, round-robin on one fixed real batch, after
 5 warm-up steps each, so that the machine's load falls on every recipe alike. It reports the
-mean s/step and its ratio to the first recipe's (OUT/recipe_timing.json).
+mean s/step, its ratio to the first recipe's, and the same per image (recipes of different batch
+sizes each step on their own size of batch) (OUT/recipe_timing.json).
 
     python benchmarks/recipe_quality.py --dataset fashion-mnist --image-size 32 \\
         --steps 2340 --checkpoint-every 468 --out runs/recipes-fm \\
-        --recipes paper averaged small-data "sn=--loss hinge --spectral-norm d --ema 0.999"
+        --recipes averaged fast small-data "sn=--loss hinge --spectral-norm d --ema 0.999"
     python benchmarks/recipe_quality.py --dataset folder --data-root ~/celeba/img_align_celeba \\
         --labels ~/celeba/list_attr_celeba.txt --image-size 64 --steps 1560 \\
-        --checkpoint-every 390 --out runs/recipes-faces --recipes paper averaged small-data
+        --checkpoint-every 390 --out runs/recipes-faces --recipes averaged fast small-data
     python benchmarks/recipe_quality.py --dataset fashion-mnist --image-size 32 --time-steps 48 \\
         --out runs/recipes-fm --recipes paper averaged small-data "r1=--r1 0.1"
 
 A recipe is NAME=OPTIONS, or just the name of a `ganlab train --recipe`. Options every run
 shares go in --train-options (e.g. "--workers 2"); a recipe may not change the dataset, image
-size, batch size, seed or steps.
+size, seed or steps, and may change the batch size only when this script's --batch-size is not
+given and the images of --steps and --checkpoint-every divide by it.
 """
 
 from __future__ import annotations
@@ -95,6 +101,7 @@ from ganlab.io.rundir import RunDir
 from ganlab.io.runspec import list_checkpoints
 
 JUDGE_FORMAT = 1  # bump when the cached judge's contents change
+REFERENCE_BATCH = 128  # --steps counts batches of this size when --batch-size is not given
 FLOOR_N = 10_000  # judge-training images whose features are kept for the floor row
 WARMUP = 5  # --time-steps: untimed steps per recipe first (fewer than R1's 16)
 # config.json entries that do not change a run's weights: an existing OUT/NAME may differ in them
@@ -112,6 +119,9 @@ NOT_COMPARED = {
 class Recipe:
     name: str  # its row in the table and its run directory OUT/NAME
     options: list[str]  # its extra `ganlab train` options
+    batch: int = REFERENCE_BATCH  # its batch size, set by recipe_config
+    steps: int = 0  # its training steps: the budget's images / batch
+    every: int = 0  # its steps between judged checkpoints
 
 
 def parse_recipe(text: str) -> Recipe:
@@ -126,17 +136,18 @@ def parse_recipe(text: str) -> Recipe:
     return Recipe(name, shlex.split(options) if sep else ["--recipe", name])
 
 
-def shared_options(args) -> list[str]:
-    """The `ganlab train` options of every run; the recipe's come after them (and would win).
-    --epochs is the step count, so that --max-steps ends the run; --keep keeps every
-    checkpoint."""
+def shared_options(args, steps: int, every: int) -> list[str]:
+    """The `ganlab train` options of every run, for a run of `steps` steps judged every
+    `every`; the recipe's come after them (and would win). --epochs is the step count, so that
+    --max-steps ends the run; --keep keeps every checkpoint. --batch-size only if given."""
     out = [
         args.dataset,
-        *("--image-size", str(args.image_size), "--batch-size", str(args.batch_size)),
-        *("--seed", str(args.seed), "--max-steps", str(args.steps), "--epochs", str(args.steps)),
-        *("--checkpoint-every", str(args.checkpoint_every), "--keep", str(args.steps)),
-        *("--amp", args.amp, "--device", args.device),
+        *("--image-size", str(args.image_size), "--seed", str(args.seed)),
+        *("--max-steps", str(steps), "--epochs", str(steps), "--keep", str(steps)),
+        *("--checkpoint-every", str(every), "--amp", args.amp, "--device", args.device),
     ]
+    if args.batch_size:
+        out += ["--batch-size", str(args.batch_size)]
     if args.data_root:
         out += ["--data-root", str(args.data_root)]
     return out + shlex.split(args.train_options)
@@ -144,14 +155,55 @@ def shared_options(args) -> list[str]:
 
 def recipe_config(args, recipe: Recipe) -> TrainConfig:
     """The TrainConfig `ganlab train` would resolve for this recipe's run (parsed by the
-    command's own parser, so a typo in a recipe fails before anything trains)."""
+    command's own parser, so a typo in a recipe fails before anything trains). Sets the
+    recipe's batch, steps and judging interval: the budget's images in its own batches."""
+    reference = args.batch_size or REFERENCE_BATCH
+    cfg = _parse_train(args, recipe, args.steps, args.checkpoint_every)
+    if args.batch_size and cfg.batch_size != args.batch_size:
+        raise SystemExit(
+            f"recipe {recipe.name} sets --batch-size {cfg.batch_size}, but this script's "
+            f"--batch-size {args.batch_size} is every recipe's: leave it out to compare recipes "
+            "of their own batch sizes at the same numbers of images."
+        )
+    images, every_images = args.steps * reference, args.checkpoint_every * reference
+    if images % cfg.batch_size or every_images % cfg.batch_size:
+        raise SystemExit(
+            f"recipe {recipe.name} trains with batches of {cfg.batch_size}, which do not divide "
+            f"the {images} images of --steps {args.steps} (or the {every_images} of "
+            f"--checkpoint-every {args.checkpoint_every}) in batches of {reference}: choose "
+            "--steps and --checkpoint-every that do."
+        )
+    recipe.batch, recipe.steps = cfg.batch_size, images // cfg.batch_size
+    recipe.every = every_images // cfg.batch_size
+    if cfg.batch_size != reference:  # its own batch size: parsed again with its step counts
+        cfg = _parse_train(args, recipe, recipe.steps, recipe.every)
+    fixed = {
+        "dataset": (cfg.data.name, args.dataset),
+        "image-size": (cfg.data.image_size, args.image_size),
+        "seed": (cfg.seed, args.seed),
+        "max-steps": (cfg.max_steps, recipe.steps),
+        "batch-size": (cfg.batch_size, recipe.batch),
+    }
+    changed = [f"--{k} {got}" for k, (got, want) in fixed.items() if got != want]
+    if changed:
+        raise SystemExit(
+            f"recipe {recipe.name} sets {', '.join(changed)}: every recipe trains on the same "
+            "images; set them with this script's options instead."
+        )
+    return cfg
+
+
+def _parse_train(args, recipe: Recipe, steps: int, every: int) -> TrainConfig:
+    """The config of `ganlab train` with the shared options (for `steps` and `every`) and
+    the recipe's."""
     import typer.main
 
     from ganlab.cli import app
 
     command = typer.main.get_command(app).commands["train"]
+    argv = shared_options(args, steps, every) + recipe.options
     try:
-        params = command.make_context("ganlab train", shared_options(args) + recipe.options).params
+        params = command.make_context("ganlab train", argv).params
     except Exception as e:  # click's usage errors, from whichever click typer runs on
         message = e.format_message() if hasattr(e, "format_message") else str(e)
         raise SystemExit(f"recipe {recipe.name}: {message}") from None
@@ -161,21 +213,7 @@ def recipe_config(args, recipe: Recipe) -> TrainConfig:
         if k in option_names()
     }
     options["download"] = options["download"] or None  # as `ganlab train`: a flag or unset
-    cfg = new_config(options, read_config_file(params["config"]) if params["config"] else {})
-    fixed = {
-        "dataset": (cfg.data.name, args.dataset),
-        "image-size": (cfg.data.image_size, args.image_size),
-        "batch-size": (cfg.batch_size, args.batch_size),
-        "seed": (cfg.seed, args.seed),
-        "max-steps": (cfg.max_steps, args.steps),
-    }
-    changed = [f"--{k} {got}" for k, (got, want) in fixed.items() if got != want]
-    if changed:
-        raise SystemExit(
-            f"recipe {recipe.name} sets {', '.join(changed)}: every recipe trains on the same "
-            "images; set them with this script's options instead."
-        )
-    return cfg
+    return new_config(options, read_config_file(params["config"]) if params["config"] else {})
 
 
 # --- training ------------------------------------------------------------------------------------
@@ -187,25 +225,26 @@ def ensure_trained(args, recipe: Recipe, cfg: TrainConfig) -> str:
     steps = [s for s, _ in list_checkpoints(run)] if run.is_dir() else []
     if steps:
         check_same_run(run, recipe, cfg)
-    if args.steps in steps:
+    if recipe.steps in steps:
         return "trained before"
-    if steps and max(steps) > args.steps:
+    if steps and max(steps) > recipe.steps:
         raise SystemExit(
-            f"{run} is at step {max(steps)} without a checkpoint at --steps {args.steps}: "
-            "use --steps of one of its checkpoints, or another --out."
+            f"{run} is at step {max(steps)} without a checkpoint at its {recipe.steps} steps of "
+            f"--steps {args.steps}: use --steps of one of its checkpoints, or another --out."
         )
     base = [sys.executable, "-m", "ganlab", "train"]
     if steps:  # an interrupted (or shorter) run: continue it
-        cmd = base + ["--resume", str(run), "--max-steps", str(args.steps)]
-        cmd += ["--epochs", str(args.steps), "--keep", str(args.steps)]
-        cmd += ["--checkpoint-every", str(args.checkpoint_every), "--device", args.device]
+        cmd = base + ["--resume", str(run), "--max-steps", str(recipe.steps)]
+        cmd += ["--epochs", str(recipe.steps), "--keep", str(recipe.steps)]
+        cmd += ["--checkpoint-every", str(recipe.every), "--device", args.device]
         done = f"resumed from step {max(steps)}"
     else:
         if run.exists() and any(run.iterdir()):
             raise SystemExit(
                 f"{run} exists but holds no checkpoint: remove it, or use another --out."
             )
-        cmd = base + shared_options(args) + recipe.options + ["--out", str(run)]
+        cmd = base + shared_options(args, recipe.steps, recipe.every) + recipe.options
+        cmd += ["--out", str(run)]
         done = "trained"
     print(f"== {recipe.name}: {shlex.join(cmd[1:])}", file=sys.stderr, flush=True)
     if subprocess.run(cmd, check=False).returncode != 0:
@@ -343,10 +382,10 @@ def distances(fake: torch.Tensor, real: torch.Tensor) -> dict:
     }
 
 
-def schedule(args) -> list[int]:
-    """The steps judged: every multiple of --checkpoint-every, and --steps."""
-    every = args.checkpoint_every or args.steps
-    return sorted({*range(every, args.steps + 1, every), args.steps})
+def schedule(recipe: Recipe) -> list[int]:
+    """The recipe's steps judged: every multiple of its interval, and its last."""
+    every = recipe.every or recipe.steps
+    return sorted({*range(every, recipe.steps + 1, every), recipe.steps})
 
 
 def judge_run(args, recipe: Recipe, judge: Judge, reference, eval_id: str, old: dict) -> dict:
@@ -354,10 +393,10 @@ def judge_run(args, recipe: Recipe, judge: Judge, reference, eval_id: str, old: 
     the judged steps it has no checkpoint of, and its seconds per step."""
     run = args.out / recipe.name
     found = dict(list_checkpoints(run))
-    timing = seconds_per_step(run, args.batch_size) if found else {"s_per_step": None}
+    timing = seconds_per_step(run, recipe.batch) if found else {"s_per_step": None}
     n = len(reference)
     rows, missing = [], []
-    for step in schedule(args):
+    for step in schedule(recipe):
         if step not in found:
             missing.append(step)
             continue
@@ -366,7 +405,9 @@ def judge_run(args, recipe: Recipe, judge: Judge, reference, eval_id: str, old: 
         for weights in ("raw", "ema"):
             key = (recipe.name, step, weights, sha, eval_id)
             if key in old:
-                rows.append({**old[key], "s_per_step": timing["s_per_step"]})
+                rows.append(
+                    {**old[key], "batch_size": recipe.batch, "s_per_step": timing["s_per_step"]}
+                )
                 continue
             ckpt = ckpt or load_checkpoint(found[step])
             if weights == "ema" and not ckpt.has_ema:
@@ -377,7 +418,7 @@ def judge_run(args, recipe: Recipe, judge: Judge, reference, eval_id: str, old: 
             images = to_uint8(generate(ckpt.use_weights(weights), z, judge.device))
             label = f"{recipe.name} ({weights})" if ckpt.has_ema else recipe.name
             row = {"recipe": recipe.name, "row": label, "weights": weights, "step": step}
-            row["images_seen"] = step * args.batch_size
+            row.update(batch_size=recipe.batch, images_seen=step * recipe.batch)
             row.update(distances(judge.features(images), reference))
             row.update(s_per_step=timing["s_per_step"], checkpoint=str(found[step]))
             row.update(checkpoint_sha256=sha, eval_id=eval_id)
@@ -406,14 +447,16 @@ def time_steps(args, recipes: list[Recipe], cfgs: dict[str, TrainConfig]) -> lis
     first = cfgs[recipes[0].name]
     device = resolve_device(first.device)
     data = open_dataset(first.data)
-    batch = next(iter(batches(data, indices=range(args.batch_size))))
-    x = to_unit(batch.images).to(device)  # one fixed real batch: loading is no recipe's cost
+    largest = max(r.batch for r in recipes)
+    batch = next(iter(batches(data, indices=range(largest))))
+    real = to_unit(batch.images).to(device)  # fixed real batches: loading is no recipe's cost
 
     def build(cfg: TrainConfig):
         """A closure making one training step of `cfg`, as core/train.py builds it."""
         classes = conditional_classes(data) if cfg.conditional else []
         mcfg = cfg.model_config(data.image_size, data.channels, len(classes))
-        y = batch.labels.to(device) if mcfg.num_classes else None
+        x = real[: cfg.batch_size]  # (B, C, S, S), B the recipe's batch size
+        y = batch.labels[: cfg.batch_size].to(device) if mcfg.num_classes else None
         torch.manual_seed(cfg.seed)
         G, D = (net.to(device).train() for net in build_models(mcfg))
         adam = {"betas": (cfg.beta1, cfg.beta2), "weight_decay": cfg.weight_decay}
@@ -448,13 +491,17 @@ def time_steps(args, recipes: list[Recipe], cfgs: dict[str, TrainConfig]) -> lis
             if i >= WARMUP:
                 times[k].append(time.perf_counter() - t0)
     base = float(np.mean(times[0]))
+    base_image = base / recipes[0].batch
     return [
         {
             "name": r.name,
             "options": r.options,
+            "batch_size": r.batch,
             "s_per_step": float(np.mean(ts)),
             "median_s_per_step": float(np.median(ts)),
             "ratio": float(np.mean(ts)) / base,
+            "ms_per_image": 1000 * float(np.mean(ts)) / r.batch,
+            "ratio_per_image": float(np.mean(ts)) / r.batch / base_image,
         }
         for r, ts in zip(recipes, times, strict=True)
     ]
@@ -468,17 +515,19 @@ def _num(v, fmt: str) -> str:
 
 
 def print_table(rows: list[dict], floor: dict | None) -> None:
-    print("| row | step | images seen | FD (judge) | precision | recall | s/step |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| row | step | images seen | FD (judge) | precision | recall | s/step | ms/image |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for r in rows:
+        per_image = None if r["s_per_step"] is None else 1000 * r["s_per_step"] / r["batch_size"]
         print(
             f"| {r['row']} | {r['step']} | {r['images_seen']} | {r['fd']:.3f} | "
-            f"{r['precision']:.3f} | {r['recall']:.3f} | {_num(r['s_per_step'], '.4f')} |"
+            f"{r['precision']:.3f} | {r['recall']:.3f} | {_num(r['s_per_step'], '.4f')} | "
+            f"{_num(per_image, '.3f')} |"
         )
     if floor is not None:
         print(
             f"| real (judge's training images) | - | - | {floor['fd']:.3f} | "
-            f"{floor['precision']:.3f} | {floor['recall']:.3f} | - |"
+            f"{floor['precision']:.3f} | {floor['recall']:.3f} | - | - |"
         )
 
 
@@ -507,7 +556,11 @@ def parse_args(argv=None):
     p.add_argument("--out", type=Path, required=True, help="runs go to OUT/NAME")
     p.add_argument("--steps", type=int, default=2000, help="training steps of every recipe")
     p.add_argument("--checkpoint-every", type=int, default=500, help="steps between judgings")
-    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument(
+        "--batch-size", type=int, default=None,
+        help="every recipe's batch size (default: each recipe's own, else 128); --steps and "
+        "--checkpoint-every count batches of it (or of 128)",
+    )  # fmt: skip
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--amp", default="off", help="every run's --amp (default off: float32)")
     p.add_argument("--device", default="auto", help="training, judge and generation")
@@ -549,12 +602,17 @@ def main(argv=None) -> None:
 
     if args.time_steps:
         timing = time_steps(args, recipes, cfgs)
-        print(f"| recipe | s/step | median s/step | ratio to {recipes[0].name} |")
-        print("| --- | ---: | ---: | ---: |")
+        first = recipes[0].name
+        print(
+            f"| recipe | batch | s/step | median s/step | ratio to {first} | ms/image | "
+            f"per image, ratio to {first} |"
+        )
+        print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
         for t in timing:
             print(
-                f"| {t['name']} | {t['s_per_step']:.4f} | {t['median_s_per_step']:.4f} | "
-                f"{t['ratio']:.3f} |"
+                f"| {t['name']} | {t['batch_size']} | {t['s_per_step']:.4f} | "
+                f"{t['median_s_per_step']:.4f} | {t['ratio']:.3f} | {t['ms_per_image']:.3f} | "
+                f"{t['ratio_per_image']:.3f} |"
             )
         write_json(
             args.out / "recipe_timing.json",
@@ -590,7 +648,8 @@ def main(argv=None) -> None:
     floor = distances(judge.seen[:n], reference) if len(judge.seen) >= n else None
 
     print(
-        f"{args.dataset} {args.image_size}px, {args.steps} steps of {args.batch_size} images; "
+        f"{args.dataset} {args.image_size}px, {args.steps * (args.batch_size or REFERENCE_BATCH)} "
+        "images per recipe; "
         f"{judge_summary(judge.report)}; reference: {n} of {judge.report['reference']}"
     )
     rows, recipes_out = [], []
@@ -598,7 +657,14 @@ def main(argv=None) -> None:
         judged = judge_run(args, r, judge, reference, eval_id, old)
         rows += judged.pop("rows")
         recipes_out.append(
-            {"name": r.name, "options": r.options, "run": str(args.out / r.name), **judged}
+            {
+                "name": r.name,
+                "options": r.options,
+                "run": str(args.out / r.name),
+                "batch_size": r.batch,
+                "steps": r.steps,
+                **judged,
+            }  # fmt: skip
         )
         recipes_out[-1]["status"] = status[r.name]
     rows.sort(key=lambda row: (names.index(row["recipe"]), row["weights"] == "ema", row["step"]))

@@ -189,6 +189,37 @@ def test_recipe_quality_reruns_judge_only_what_is_new(recipe_runs):
     assert changed.returncode != 0 and "ema 0.99 (the recipe gives 0.9)" in changed.stderr
 
 
+def test_recipe_quality_compares_recipes_of_other_batch_sizes_at_the_same_images(tmp_path):
+    """Without the script's --batch-size, a recipe's own batch size trains the same images in
+    more steps, judged at the same numbers of images; a batch that does not divide them, or
+    one beside the script's --batch-size, is refused before anything trains."""
+    tiny = [
+        "--dataset", "digits", "--image-size", "16", "--steps", "2", "--checkpoint-every", "1",
+        "--n-gen", "16", "--judge-epochs", "1",
+        "--train-options", "--ngf 8 --ndf 8 --nz 16 --workers 0",
+    ]  # fmt: skip
+    recipes = ["--recipes", "paper", "half=--recipe paper --batch-size 64"]
+    proc = run_benchmark("recipe_quality.py", *tiny, *recipes, "--out", tmp_path / "a")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads((tmp_path / "a" / "recipe_quality.json").read_text())
+    seen = {(r["row"], r["step"]): r["images_seen"] for r in result["rows"]}
+    assert seen == {("paper", 1): 128, ("paper", 2): 256, ("half", 2): 128, ("half", 4): 256}
+    assert [(r["batch_size"], r["steps"]) for r in result["recipes"]] == [(128, 2), (64, 4)]
+    config = json.loads((tmp_path / "a" / "half" / "config.json").read_text())["config"]
+    assert (config["batch_size"], config["max_steps"]) == (64, 4)
+    assert "| half | 4 | 256 |" in proc.stdout and "ms/image" in proc.stdout
+    odd = run_benchmark(
+        "recipe_quality.py", *tiny, "--recipes", "odd=--batch-size 48", "--out", tmp_path / "b"
+    )
+    assert odd.returncode != 0 and "batches of 48, which do not divide" in odd.stderr
+    fixed = run_benchmark(
+        "recipe_quality.py", *tiny, "--batch-size", "32", "--recipes", "odd=--batch-size 64",
+        "--out", tmp_path / "c",
+    )  # fmt: skip
+    assert fixed.returncode != 0 and "sets --batch-size 64" in fixed.stderr
+    assert not (tmp_path / "b" / "odd").exists() and not (tmp_path / "c" / "odd").exists()
+
+
 def test_recipe_quality_times_steps_round_robin(tmp_path):
     proc = run_benchmark(
         "recipe_quality.py", *TINY_RECIPES, "--recipes", "paper", "small-data", "--time-steps", "3",
@@ -198,6 +229,9 @@ def test_recipe_quality_times_steps_round_robin(tmp_path):
     timing = json.loads((tmp_path / "recipe_timing.json").read_text())
     assert [r["name"] for r in timing["recipes"]] == ["paper", "small-data"]
     assert timing["recipes"][0]["ratio"] == 1.0 and timing["recipes"][1]["s_per_step"] > 0
+    first, second = timing["recipes"]
+    assert first["ratio_per_image"] == 1.0 and first["batch_size"] == 32
+    assert second["ms_per_image"] == pytest.approx(1000 * second["s_per_step"] / 32)
     assert not (tmp_path / "paper").exists()  # nothing trained
 
 

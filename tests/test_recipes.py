@@ -196,6 +196,19 @@ def test_recipes_set_options_and_options_override_them():
     small = new_config({"dataset": "digits", "recipe": "small-data"})
     assert (small.loss, small.spectral_norm, small.ema) == ("bce", "none", 0.999)
     assert small.diffaug == "color,translation,cutout" and (small.g_lr, small.d_lr) == (2e-4, 2e-4)
+    fast = new_config({"dataset": "digits", "recipe": "fast"})
+    assert (fast.batch_size, fast.ema, fast.lr) == (32, 0.999, 2e-4)
+    assert small.batch_size == 128  # the paper's
+    # --batch-size overrides the recipe's; another recipe brings the paper's back
+    assert new_config({"dataset": "digits", "recipe": "fast", "batch_size": 64}).batch_size == 64
+    assert fast.replace(recipe="averaged").batch_size == 128
+    # options neither recipe sets keep their values across a switch
+    mine = TrainConfig.from_options(dataset="digits", batch_size=64, loss="hinge", ema=0.9)
+    assert (mine.replace(recipe="small-data").batch_size, mine.replace(recipe="fast").loss) == (
+        64,
+        "hinge",
+    )
+    assert mine.replace(recipe="fast").ema == 0.999  # the new recipe's own values win
     mine = new_config({"dataset": "digits", "recipe": "averaged", "loss": "hinge", "ema": None})
     assert mine.loss == "hinge" and mine.ema == 0.999  # None: not given
     # Python: replacing the recipe sets its options, and drops the old recipe's
@@ -216,7 +229,7 @@ def test_recipes_set_options_and_options_override_them():
         (["--diffaug", "colour"], 1, ["color", "translation", "cutout"]),
         (["--loss", "wgan"], 2, ["bce", "hinge", "lsgan"]),
         (["--spectral-norm", "D"], 2, ["none", "both"]),
-        (["--recipe", "fancy"], 2, ["paper", "averaged", "small-data"]),
+        (["--recipe", "fancy"], 2, ["paper", "averaged", "fast", "small-data"]),
     ],
 )
 def test_bad_values_get_one_paragraph_errors(cli, tmp_path, args, code, words):

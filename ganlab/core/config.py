@@ -94,7 +94,7 @@ class TrainConfig:
     beta2: float = 0.999  # Adam beta2
     weight_decay: float = 0.0  # L2 on weights (the authors' faces code used 1e-5)
     # --- the recipe (docs/recipes.md); "paper" is section 4's, the others set the options below
-    recipe: str = "paper"  # "paper", "averaged" or "small-data" (core.recipes.RECIPES)
+    recipe: str = "paper"  # "paper", "averaged", "fast", "small-data" (core.recipes.RECIPES)
     loss: str = "bce"  # "bce" (paper's non-saturating), "hinge" or "lsgan"
     spectral_norm: str = "none"  # spectral norm on "d" (then no BatchNorm in D), "g" or "both"
     ema: float | None = None  # beta of an averaged copy of G (e.g. 0.999); None: no average
@@ -204,8 +204,10 @@ class TrainConfig:
         a path or None is the `--data` cache, as on the command line).
 
         Changing `recipe` sets the new recipe's options (core.recipes) that are not in
-        `changes`: `cfg.replace(recipe="small-data", ema=None)` is the small-data recipe
-        without the average.
+        `changes`, and the paper's value of those the old recipe set and the new one does not:
+        `cfg.replace(recipe="small-data", ema=None)` is the small-data recipe without the
+        average, and `cfg.replace(recipe="paper")` of a `fast` run trains in batches of 128
+        again. Options neither recipe sets keep their values.
 
         Changing `arch` moves nz, ngf and ndf that are not in `changes` and still hold the old
         arch's preset to the new arch's preset, so `TrainConfig().replace(arch="imagenet32")`
@@ -217,9 +219,9 @@ class TrainConfig:
         if parts:
             spec = spec.replace(**parts)
         if changes.get("recipe", self.recipe) != self.recipe:
-            from ganlab.core.recipes import recipe_options
+            from ganlab.core.recipes import recipe_switch
 
-            changes = {**recipe_options(changes["recipe"]), **changes}
+            changes = {**recipe_switch(self.recipe, changes["recipe"]), **changes}
         arch = changes.get("arch", self.arch)
         if arch != self.arch:
             old = ARCH_PRESETS[self.arch]
