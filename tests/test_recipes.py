@@ -192,6 +192,16 @@ def test_ema_follows_the_formula_with_warmup():
     assert ema.decay(10_000) == 0.99 and ema.decay(0) == pytest.approx(0.1)
 
 
+def test_the_recipe_options_paper_values_are_the_configs_defaults():
+    """The paper's values that a recipe switch puts back are TrainConfig's own defaults, and
+    every recipe sets only recipe options."""
+    from ganlab.core.recipes import RECIPE_OPTIONS, RECIPES
+
+    default = TrainConfig()
+    assert {k: getattr(default, k) for k in RECIPE_OPTIONS} == RECIPE_OPTIONS
+    assert all(set(own) <= set(RECIPE_OPTIONS) for own in RECIPES.values())
+
+
 def test_recipes_set_options_and_options_override_them():
     small = new_config({"dataset": "digits", "recipe": "small-data"})
     assert (small.loss, small.spectral_norm, small.ema) == ("bce", "none", 0.999)
