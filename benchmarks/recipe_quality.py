@@ -5,7 +5,9 @@ into OUT/NAME with the same seed on the same number of images, so every recipe s
 images in the same order. --steps and --checkpoint-every count batches of --batch-size (default
 128, the paper's); a recipe that trains with another batch size (its own `--batch-size`, when
 this script's is not given) trains and is judged at the same numbers of images, in
-proportionally more or fewer steps. Every kept checkpoint at a multiple of --checkpoint-every
+proportionally more or fewer steps. It walks the same permutation of each epoch, except for the
+partial batch each batch size drops at an epoch's end (fewer than one batch), and draws other
+noise. Every kept checkpoint at a multiple of --checkpoint-every
 (and the last) is then judged by a small CNN trained here on the dataset's real labelled images
 (benchmarks/judge.py), which knows the dataset, unlike an Inception net with random weights (on a
 machine that cannot download the real Inception weights):
