@@ -149,6 +149,39 @@ def random_like(norm: float, n: int, nz: int, gen: torch.Generator) -> torch.Ten
     return r / r.norm(dim=1, keepdim=True) * norm
 
 
+def concept_rows(
+    concepts: dict[str, Concept],
+    defs,
+    counts: list[int],
+    noise: torch.Tensor,
+    verdict,
+    nz: int,
+    dist: str,
+) -> list[dict]:
+    """Does the judge agree with the mining? For each concept and exemplar count (the first
+    set): the share of its exemplars, each decoded alone, that the judge sees as the concept's
+    definition, and the same share of their mean z decoded with the figure's noise. A low first
+    share is the mining's error (the run's D-feature classifiers against the judge); a low second
+    one with a high first is the averaging's (the mean of a few z decodes as another face)."""
+    rows = []
+    for d in defs:
+        for n in counts:
+            cut = exemplar_set(concepts[d.name], n, 0)
+            each = torch.stack(
+                [concept_z(exemplar_set(cut, 1, i), nz, dist) for i in range(len(cut.seeds))]
+            )  # (n, nz)
+            rows.append(
+                {
+                    "concept": d.name,
+                    "definition": d.text,
+                    "exemplars": n,
+                    "exemplars_judged": round(verdict(each, d.parts)[0], 4),
+                    "mean_judged": round(verdict(concept_z(cut, nz, dist) + noise, d.parts)[0], 4),
+                }
+            )
+    return rows
+
+
 def equation_rows(
     concepts: dict[str, Concept],
     names: tuple[str, str, str],
@@ -310,6 +343,17 @@ def main() -> None:
         return float(ok.all(axis=1).mean()), [float(v) for v in ok.mean(axis=0)]
 
     skipped: list[str] = []  # a direction the concepts do not support (no boundary)
+
+    report["concept_checks"] = concept_rows(concepts, defs, counts, noise, verdict, nz, dist)
+    print("\neach concept alone: the judge's share of its exemplars (each decoded alone) and of")
+    print("their mean z with the figure's noise that show its definition")
+    print("| concept | definition | exemplars | exemplars judged | mean judged |")
+    print("| --- | --- | ---: | ---: | ---: |")
+    for r in report["concept_checks"]:
+        print(
+            f"| {r['concept']} | {r['definition']} | {r['exemplars']} | "
+            f"{r['exemplars_judged']:.2f} | {r['mean_judged']:.2f} |"
+        )
 
     for e in names:
         (b, _), (m, _), (p, _), (t, t_def) = EQUATIONS[e]

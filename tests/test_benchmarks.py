@@ -292,3 +292,14 @@ def test_figure7_scores_both_equations(attribute_run, attribute_file, tmp_path):
                 assert norm > 0 and rows[n, f"random ({method}'s norm)"]["offset_norm"] == norm
         for r in eq["rows"]:
             assert 0 <= r["all_targets"] <= min(r["per_part"]) <= 1
+    # each concept alone, judged against its own definition, for each exemplar count
+    assert "| concept | definition | exemplars | exemplars judged | mean judged |" in out.stdout
+    checks = data["concept_checks"]
+    assert sorted((c["concept"], c["exemplars"]) for c in checks) == [
+        (name, n) for name in sorted(data["concepts"]) for n in (1, 3)
+    ]
+    for c in checks:
+        assert c["definition"] == data["concepts"][c["concept"]]["definition"]
+        assert 0 <= c["mean_judged"] <= 1 and 0 <= c["exemplars_judged"] <= 1
+        judged = c["exemplars_judged"] * c["exemplars"]  # a count of exemplars
+        assert abs(judged - round(judged)) < 1e-3
