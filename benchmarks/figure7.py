@@ -94,7 +94,13 @@ def attribute_targets(real) -> tuple[torch.Tensor, list[str]]:
 
 
 def fit_judge(
-    images: torch.Tensor, targets: torch.Tensor, train: torch.Tensor, epochs: int, device, gen
+    images: torch.Tensor,
+    targets: torch.Tensor,
+    train: torch.Tensor,
+    epochs: int,
+    device,
+    gen,
+    balanced: bool = False,
 ) -> SmallCNN:
     """A multi-label SmallCNN (one logit per attribute), Adam lr 1e-3, batch 128, BCE, eval mode.
 
@@ -104,16 +110,25 @@ def fit_judge(
         train: indices of the training images; shuffled each epoch with `gen`.
         epochs: passes over them.
         device: where to train.
-        gen: the shuffles' generator (the weights' initialisation is seeded 0).
+        gen: the shuffles' (and flips') generator (the weights' initialisation is seeded 0).
+        balanced: weight each attribute's positives by its negatives/positives ratio in
+            `train` (a rare attribute such as Eyeglasses counts as much present as absent)
+            and flip half of each batch left-right (faces are symmetric enough; the labels
+            stay).
     """
     torch.manual_seed(0)
     net = SmallCNN(images.shape[1], images.shape[-1], targets.shape[1]).to(device)
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
-    loss_fn = nn.BCEWithLogitsLoss()
+    pos = targets[train].mean(0).clamp(1e-3, 1 - 1e-3)  # (A,)
+    loss_fn = nn.BCEWithLogitsLoss(pos_weight=((1 - pos) / pos).to(device) if balanced else None)
     net.train()
     for _ in range(epochs):
         for idx in train[torch.randperm(len(train), generator=gen)].split(128):
-            loss = loss_fn(net(to_unit(images[idx].to(device))), targets[idx].to(device))
+            x = to_unit(images[idx])  # (B, C, S, S)
+            if balanced:
+                flip = torch.rand(len(idx), generator=gen) < 0.5
+                x = torch.where(flip[:, None, None, None], x.flip(-1), x)
+            loss = loss_fn(net(x.to(device)), targets[idx].to(device))
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -240,6 +255,13 @@ def main() -> None:
     ap.add_argument("--max-images", type=int, default=10000, help="labelled real images used")
     ap.add_argument("--heldout", type=float, default=0.1, help="judge's held-out share")
     ap.add_argument("--judge-epochs", type=int, default=10)
+    ap.add_argument(
+        "--judge-weighting",
+        choices=["none", "balanced"],
+        default="none",
+        help="balanced: weight each attribute's positives by its negatives/positives ratio and "
+        "flip half of each batch (raises a rare attribute's recall, e.g. Eyeglasses)",
+    )
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--out", default="figure7.json", help="the JSON results (written atomically)")
     args = ap.parse_args()
@@ -263,7 +285,8 @@ def main() -> None:
     order = torch.randperm(len(real.images), generator=gen)
     cut = max(1, round(len(order) * args.heldout))
     test, train = order[:cut], order[cut:]
-    net = fit_judge(real.images, targets, train, args.judge_epochs, device, gen)
+    balanced = args.judge_weighting == "balanced"
+    net = fit_judge(real.images, targets, train, args.judge_epochs, device, gen, balanced)
     seen = judge(net, real.images[test], device)  # (T, A)
     truth = targets[test].numpy() > 0.5
 
@@ -299,6 +322,7 @@ def main() -> None:
         "sets": args.sets,
         "judge": {
             "model": "SmallCNN, one logit per attribute, BCE",
+            "weighting": args.judge_weighting,
             "n_train": len(train),
             "n_heldout": len(test),
             "epochs": args.judge_epochs,
@@ -322,8 +346,8 @@ def main() -> None:
         f"images from {real.source}"
     )
     print(
-        f"judge: SmallCNN with {len(attrs)} outputs, {len(train)} training images, "
-        f"{len(test)} held out: "
+        f"judge: SmallCNN with {len(attrs)} outputs ({args.judge_weighting} weighting), "
+        f"{len(train)} training images, {len(test)} held out: "
         + ", ".join(
             f"{a} {v['accuracy']:.3f} (balanced {v['balanced_accuracy']})"
             for a, v in report["judge"]["attributes"].items()

@@ -13,14 +13,16 @@ RECIPES: dict[str, dict] = {
     # BCE loss, BatchNorm in D, one Adam (lr 2e-4, beta1 0.5) for both nets, no averaging
     "paper": {},
     # the paper's training with an average of G (Yazici et al. 2019): it lowered the judge's FD
-    # at 19 of the 21 checkpoints measured on Fashion-MNIST and the CelebA faces, for 0-2% of
-    # the step's time. Hinge + spectral norm (with or without TTUR) trained slower than the
-    # paper's recipe over the budgets measured (docs/recipes.md), so no recipe sets them.
+    # at 32 of the 37 checkpoints measured on Fashion-MNIST and the CelebA faces (all 16 on the
+    # faces), for 0-2% of the step's time. Hinge + spectral norm (with or without TTUR) trained
+    # slower than the paper's recipe over the budgets measured (docs/recipes.md), so no recipe
+    # sets them.
     "averaged": {"ema": 0.999},
     # the averaged recipe in batches of 32: four updates of both nets per 128 images seen
     # instead of one. At the same images seen the judge's FD was 0.21x the paper's on
-    # Fashion-MNIST and 0.38x on the CelebA faces (docs/recipes.md); each image costs more on
-    # hardware that a batch of 32 does not fill (1.13x at 64 px, 1.25x at 32 px on a 2-core CPU)
+    # Fashion-MNIST at 64,000 images and 0.13-0.38x on the CelebA faces from 64,000 to 192,000
+    # (docs/recipes.md); each image costs more on hardware that a batch of 32 does not fill
+    # (1.13x at 64 px, 1.25x at 32 px on a 2-core CPU)
     "fast": {"ema": 0.999, "batch_size": 32},
     # the averaged recipe with DiffAugment's full policy (Zhao et al. 2020), for data sets of a
     # few thousand images trained for many epochs (it did not pay over 6 epochs of the 10k
