@@ -22,12 +22,18 @@ first equation: not Male AND Eyeglasses). Beside it:
   disjoint exemplar sets (`--sets`: set j takes ranks j*N .. j*N+N-1), as the single set of the
   figure is one draw.
 
+Before the equations, each concept alone: the share of its exemplars (each decoded alone) and
+of their mean z with the noise that the judge sees as the concept's definition, which tells a
+mining error from an averaging one.
+
 The judge is not the mining classifier: a small CNN (benchmarks/judge.py's SmallCNN) with one
 output per attribute of the file (40 for CelebA), trained with binary cross-entropy on the real
 labelled images at the run's size (a seeded `--heldout` share kept out), so a result cannot pass
 by fooling the run's D features. Its per-attribute accuracy on the held-out images is reported,
 and for each target, the share of held-out real images with the target attributes that it
 recognises (the ceiling) and of those without them that it calls the target (the floor).
+`--judge-weighting balanced` weights each attribute's positives by its negatives/positives
+ratio and flips half of each batch left-right, for rare attributes (Eyeglasses: 6.6% of CelebA).
 
 Prints the tables and writes the numbers as JSON (atomically) to `--out`.
 
