@@ -13,9 +13,9 @@ each method, and report
 
 for each method and for a random direction of the same norm per sample (the control). The
 methods are `ganlab arithmetic`'s: the mean offset mean(B) - mean(A) of 3 and of 30 exemplars
-(and 30 stratified ones), the boundary direction, and the boundary direction with
-`--until-flip` (each sample scaled just past where the run's D-feature classifier flips, plus
-the margin).
+(and 30 stratified ones), the boundary direction with the fixed step ("boundary",
+`--fixed-step`), and with `--until-flip` (each sample scaled just past where the run's D-feature
+classifier flips, plus the margin: the default edit for mined concepts).
 
 The judge is not the classifier mining used (a logistic regression on the run's D features):
 it is a small CNN (benchmarks/judge.py) trained here on the real labelled images of the
@@ -218,7 +218,7 @@ def main() -> None:
     )
     ap.add_argument("--judge-cache", help="a file to keep the CNN judge's weights in")
     ap.add_argument("--margin", type=float, default=FLIP_MARGIN, help="--until-flip's margin")
-    ap.add_argument("--margins", default="0.5,1", help="more --until-flip margins to try")
+    ap.add_argument("--margins", default="0.1,1", help="more --until-flip margins to try")
     ap.add_argument(
         "--confidences", default="0.9,0.99", help="--until-flip --confidence values to try"
     )

@@ -11,7 +11,7 @@ from PIL import Image
 from ganlab.core.generate import generate
 from ganlab.core.nets import load_discriminator
 from ganlab.core.seeds import sample_z, z_from_seeds
-from ganlab.experiments.arithmetic import arithmetic, attribute_walk
+from ganlab.experiments.arithmetic import FLIP_MARGIN, FLIP_SCALE, arithmetic, attribute_walk
 from ganlab.experiments.concept import add_concept
 from ganlab.io.checkpoint import load_checkpoint
 from ganlab.io.images import to_uint8
@@ -325,7 +325,7 @@ def test_until_flip_steps_flip_the_runs_classifier(cli, mined, tmp_path):
     feats = torch.cat(list(extract_features(load_discriminator(ckpt), iter([images])))).numpy()
     assert clf.predict(feats) == [target.source["value"]] * len(flipped)
     for e in flipped:
-        assert e["scale"] == pytest.approx(e["flip_at"] + 0.1, abs=1e-4)
+        assert e["scale"] == pytest.approx(e["flip_at"] + FLIP_MARGIN, abs=1e-4)
     # a sample that needed a step was not the target before it
     before = to_uint8(generate(ckpt, z[at > 0]))
     feats = torch.cat(list(extract_features(load_discriminator(ckpt), iter([before])))).numpy()
@@ -335,6 +335,51 @@ def test_until_flip_steps_flip_the_runs_classifier(cli, mined, tmp_path):
         "--out", tmp_path / "x.png",
     )  # fmt: skip
     assert refused.exit_code == 2 and "--until-flip" in refused.stderr
+
+
+def test_the_default_edit_of_mined_concepts_steps_until_the_classifier_flips(
+    cli, mined, tmp_path, grid_tiles
+):
+    """Without --base, --scale or --fixed-step, a boundary edit of mined concepts steps each
+    sample until the run's classifier gives the plus value, plus the default margin; a given
+    --scale or --fixed-step adds the fixed multiple of the offset to every sample."""
+    source, target = _with_boundaries(mined)[:2]
+    args = ["arithmetic", mined, "--minus", source.name, "--plus", target.name, "--seeds", "0-5"]
+    runs = {}
+    for name, extra in (("default", []), ("fixed", ["--fixed-step"]), ("scale", ["--scale", "1"])):
+        out = tmp_path / f"{name}.png"
+        result = cli(*args, *extra, "--no-captions", "--out", out, "--device", "cpu", "--json")
+        assert result.exit_code == 0, result.output
+        runs[name] = json.loads(result.stdout)
+        runs[name]["tiles"] = grid_tiles(out, 2, 6).reshape(2, 6, 16, 16)
+    default = runs["default"]
+    assert default["direction"] == "boundary" and default["scale"] == FLIP_SCALE
+    assert [e["seed"] for e in default["edits"]] == list(range(6))
+    for e in default["edits"]:
+        want = FLIP_SCALE if e["flip_at"] is None else e["flip_at"] + FLIP_MARGIN
+        assert e["scale"] == pytest.approx(want, abs=1e-4)
+    for name in ("fixed", "scale"):
+        assert runs[name]["edits"] == [] and runs[name]["scale"] == 1
+        np.testing.assert_array_equal(runs[name]["tiles"], runs["fixed"]["tiles"])
+    # the fixed step is z + offset for every sample; the default's steps differ per sample
+    from ganlab.experiments.arithmetic import edit_offset
+
+    vec = edit_offset(
+        {source.name: source, target.name: target}, [target.name], [source.name], NZ,
+        "uniform", "boundary",
+    )  # fmt: skip
+    z = z_from_seeds(list(range(6)), NZ, "uniform")
+    np.testing.assert_array_equal(runs["fixed"]["tiles"][1], render(mined, z + vec))
+    steps = torch.tensor([e["scale"] for e in default["edits"]])
+    moved = render(mined, z + steps[:, None] * vec).astype(int)  # steps as --json rounds them
+    assert np.abs(default["tiles"][1].astype(int) - moved).max() <= 1
+    # the Fig. 7 form keeps the paper's mean difference and no per-sample step
+    fig7 = cli(
+        "arithmetic", mined, "--base", source.name, "--plus", target.name, "--out",
+        tmp_path / "f.png", "--device", "cpu", "--json",
+    )  # fmt: skip
+    assert fig7.exit_code == 0, fig7.output
+    assert json.loads(fig7.stdout)["edits"] == []
 
 
 def test_until_flip_confidence_stops_where_the_classifier_is_that_sure(cli, mined, tmp_path):
@@ -377,9 +422,15 @@ def test_until_flip_confidence_stops_where_the_classifier_is_that_sure(cli, mine
     assert any(e["flip_at"] is None for e in runs[0.5]["edits"] if plain[e["seed"]] is not None)
     refused = cli(
         "arithmetic", mined, "--minus", source.name, "--plus", target.name, "--confidence",
-        "0.9", "--out", tmp_path / "x.png",
+        "0.9", "--fixed-step", "--out", tmp_path / "x.png",
     )  # fmt: skip
-    assert refused.exit_code == 2 and "--until-flip" in refused.stderr
+    assert refused.exit_code == 2 and "--fixed-step" in refused.stderr
+    meaningless = cli(  # the mean direction has no classifier to be sure with
+        "arithmetic", mined, "--minus", source.name, "--plus", target.name, "--confidence",
+        "0.9", "--direction", "mean", "--out", tmp_path / "x.png",
+    )  # fmt: skip
+    assert meaningless.exit_code == 1 and "--until-flip" in meaningless.stderr
+    assert not (tmp_path / "x.png").exists()
     certain = cli(
         "arithmetic", mined, "--minus", source.name, "--plus", target.name, "--until-flip",
         "--confidence", "1", "--out", tmp_path / "y.png",

@@ -97,18 +97,25 @@ def arithmetic_cli(
         ),
     ] = None,
     until_flip: Annotated[
-        bool,
+        Optional[bool],
         typer.Option(
-            "--until-flip",
+            "--until-flip/--fixed-step",
             help="Per sample, step along the direction until the run's classifier (from "
             "`concept mine`) gives the --plus concept, then --margin more; --json reports "
-            "each sample's multiple. Not with --base.",
+            "each sample's multiple. Not with --base. Default: on for the boundary direction "
+            "of mined concepts without --scale; --fixed-step adds --scale (default 1) x the "
+            "offset to every sample.",
+            show_default=False,
         ),
-    ] = False,
+    ] = None,
     margin: Annotated[
-        float,
-        typer.Option(min=0.0, help="With --until-flip: added to each sample's flip multiple."),
-    ] = 0.1,
+        Optional[float],
+        typer.Option(
+            min=0.0,
+            help="With --until-flip: added to each sample's flip multiple (default 0.5).",
+            show_default=False,
+        ),
+    ] = None,
     confidence: Annotated[
         Optional[float],
         typer.Option(
@@ -170,8 +177,10 @@ def arithmetic_cli(
 
     --walk LEFT:RIGHT: rows of base + a * (mean(RIGHT) - mean(LEFT)), a from 0 to --scale.
 
-    Mined concepts also give a boundary direction (--direction boundary, --keep, --until-flip):
-    it keeps more of each sample while changing the attribute.
+    Mined concepts also give a boundary direction (--direction boundary, --keep): it keeps more
+    of each sample while changing the attribute. Without --base it is their default, stepped
+    per sample just past where the run's classifier flips (--until-flip, --margin 0.5);
+    --fixed-step adds --scale x the offset to every sample instead.
 
     Examples:
 
@@ -180,13 +189,13 @@ def arithmetic_cli(
 
       ganlab arithmetic runs/digits --minus 3 --plus 8 -n 16 --out 3to8.png
 
-      ganlab arithmetic runs/faces --minus man --plus woman --keep age --until-flip -n 8
+      ganlab arithmetic runs/faces --minus man --plus woman --keep age -n 8
 
       ganlab arithmetic runs/faces --walk "looking left:looking right" --steps 8 --seeds 0-3
 
       ganlab arithmetic runs/faces --base-image me.jpg --minus man --plus woman --out me.png
     """
-    from ganlab.experiments.arithmetic import arithmetic, attribute_walk, describe
+    from ganlab.experiments.arithmetic import FLIP_MARGIN, arithmetic, attribute_walk, describe
 
     run = with_checkpoint(run, checkpoint)
     check_out(out, ("image", "stdout"), json_out)
@@ -198,12 +207,12 @@ def arithmetic_cli(
         raise typer.BadParameter("name at least one column or concept", param_hint="'--keep'")
     if direction is not None and direction not in ("mean", "boundary"):
         raise typer.BadParameter(f"{direction!r}: use mean or boundary", param_hint="'--direction'")
-    if confidence is not None and not until_flip:
+    if confidence is not None and until_flip is False:
         raise typer.BadParameter(
-            "it sets when --until-flip stops: add --until-flip", param_hint="'--confidence'"
+            "it sets when --until-flip stops: drop --fixed-step", param_hint="'--confidence'"
         )
     if walk is not None:
-        if until_flip:
+        if until_flip is not None:
             raise typer.BadParameter(
                 "a --walk shows every multiple; --until-flip needs --plus/--minus",
                 param_hint="'--until-flip'",
@@ -245,7 +254,7 @@ def arithmetic_cli(
                 "--steps sets the frames of a --walk; add --walk LEFT:RIGHT",
                 param_hint="'--steps'",
             )
-        if until_flip and base:
+        if until_flip is True and base:
             raise typer.BadParameter(
                 "--until-flip picks a multiple per sample: use --seeds/-n or --base-image, "
                 "not --base",
@@ -282,7 +291,7 @@ def arithmetic_cli(
             direction=direction,
             keep=kept,
             flip=until_flip,
-            margin=margin,
+            margin=FLIP_MARGIN if margin is None else margin,
             confidence=confidence,
             class_=class_,
             exemplars=exemplars,

@@ -54,7 +54,7 @@ def arithmetic(
     scale: float | None = None,
     direction: str | None = None,
     keep: Sequence[str] = (),
-    flip: bool = False,
+    flip: bool | None = None,
     margin: float = FLIP_MARGIN,
     confidence: float | None = None,
     class_: str | int | None = None,
@@ -92,7 +92,10 @@ def arithmetic(
             paper's Fig. 7) or hand-picked concepts, else "boundary".
         keep: concepts or mined label columns the direction is made orthogonal to.
         flip: per sample, the smallest multiple at which the run's classifier gives every
-            plus concept's value, plus `margin` (without `base` only).
+            plus concept's value, plus `margin` (without `base` only). None (the default):
+            on where the direction is "boundary", a plus concept is given, `scale` is not and
+            the plus concepts' classifiers fit this checkpoint (a warning says when they do
+            not, and the fixed step is used); False: the fixed step `scale` x offset.
         margin: added to each sample's flip multiple.
         confidence: with `flip`, the classifier must also give each plus value at least this
             probability (None: its choice is enough).
@@ -113,15 +116,13 @@ def arithmetic(
             "give --base CONCEPT, --base-image FILE, or seeds (--seeds / -n) to apply the "
             "offset to."
         )
-    if flip and base is not None:
+    if flip is True and base is not None:
         raise GanlabError(
             "--until-flip picks a multiple per sample: use it with --seeds / -n or --base-image, "
             "not --base."
         )
     if scale is not None and scale < 0:
         raise GanlabError(f"--scale {scale:g}: use a multiple >= 0 (0 gives the base itself).")
-    if confidence is not None and not flip:
-        raise GanlabError("--confidence sets when --until-flip stops: add --until-flip.")
     if confidence is not None and not 0 < confidence < 1:
         raise GanlabError(f"--confidence {confidence:g}: use a probability between 0 and 1.")
     out_kind(out, ("image", "stdout"))  # fail on a bad suffix before any work
@@ -137,6 +138,20 @@ def arithmetic(
     method = pick_direction(direction, moved, fig7=base is not None)
     kept = kept_concepts(cs, keep, moved)
     offset = edit_offset(concepts, plus, minus, nz, dist, method, kept)  # (nz,)
+    fallback: list[str] = []
+    if flip is None:  # the default: step until the classifier flips where that is possible
+        flip = base is None and method == "boundary" and bool(plus) and scale is None
+        if flip:
+            try:
+                flip_targets(run, ckpt, [concepts[n] for n in plus], confidence)
+            except GanlabError as err:
+                flip = False
+                fallback.append(f"the fixed step (scale 1) is used: {err}")
+    if confidence is not None and not flip:
+        raise GanlabError(
+            "--confidence sets when --until-flip stops: add --until-flip (it needs the "
+            "boundary direction of mined concepts)."
+        )
     targets = flip_targets(run, ckpt, [concepts[n] for n in plus], confidence) if flip else []
     if flip and not targets:
         raise GanlabError("--until-flip needs a --plus concept: the class to flip to.")
@@ -149,7 +164,7 @@ def arithmetic(
         offset_norm=round(float(offset.norm()), 4),
         checkpoint=str(ckpt.path),
         step=ckpt.step,
-        warnings=short + cs.stale(ckpt, [c.name for c in concepts.values()]),
+        warnings=short + fallback + cs.stale(ckpt, [c.name for c in concepts.values()]),
         direction=method,
         scale=cap if flip else scale,
         keep=[c.name for c in kept],
