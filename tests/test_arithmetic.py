@@ -382,6 +382,35 @@ def test_the_default_edit_of_mined_concepts_steps_until_the_classifier_flips(
     assert json.loads(fig7.stdout)["edits"] == []
 
 
+def test_the_default_edit_falls_back_to_the_fixed_step_on_a_stale_classifier(
+    cli, mined, tmp_path, grid_tiles
+):
+    """A classifier fitted on another checkpoint's D cannot say where a sample flips: the
+    default edit warns and adds the fixed step; an explicit --until-flip is refused."""
+    source, target = _with_boundaries(mined)[:2]
+    run = tmp_path / "run"
+    shutil.copytree(mined, run)
+    clf_path = run / target.source["classifier_file"]
+    with np.load(clf_path, allow_pickle=False) as data:
+        arrays = dict(data)
+    arrays["checkpoint_sha256"] = np.array("0" * 64)  # as if fitted on another checkpoint
+    np.savez(clf_path, **arrays)
+    args = ["arithmetic", run, "--minus", source.name, "--plus", target.name, "--seeds", "0-5"]
+    result = cli(*args, "--no-captions", "--out", tmp_path / "d.png", "--device", "cpu", "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["edits"] == [] and data["scale"] == 1
+    assert any("fixed step" in w and "another checkpoint" in w for w in data["warnings"])
+    fixed = cli(*args, "--fixed-step", "--no-captions", "--out", tmp_path / "f.png")
+    assert fixed.exit_code == 0, fixed.output
+    np.testing.assert_array_equal(
+        grid_tiles(tmp_path / "d.png", 2, 6), grid_tiles(tmp_path / "f.png", 2, 6)
+    )
+    refused = cli(*args, "--until-flip", "--out", tmp_path / "x.png")
+    assert refused.exit_code == 1 and "another checkpoint" in refused.stderr
+    assert not (tmp_path / "x.png").exists()
+
+
 def test_until_flip_confidence_stops_where_the_classifier_is_that_sure(cli, mined, tmp_path):
     from ganlab.core.features import extract_features
     from ganlab.experiments.arithmetic import edit_offset
