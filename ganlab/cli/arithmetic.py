@@ -214,7 +214,7 @@ def arithmetic_cli(
     if walk is not None:
         if until_flip is not None:
             raise typer.BadParameter(
-                "a --walk shows every multiple; --until-flip needs --plus/--minus",
+                "a --walk shows every multiple: drop --until-flip / --fixed-step",
                 param_hint="'--until-flip'",
             )
         if plus or minus:

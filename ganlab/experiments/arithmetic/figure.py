@@ -94,8 +94,9 @@ def arithmetic(
         flip: per sample, the smallest multiple at which the run's classifier gives every
             plus concept's value, plus `margin` (without `base` only). None (the default):
             on where the direction is "boundary", a plus concept is given, `scale` is not and
-            the plus concepts' classifiers fit this checkpoint (a warning says when they do
-            not, and the fixed step is used); False: the fixed step `scale` x offset.
+            the plus concepts' stored classifiers can be used on this checkpoint (a warning
+            says why when they cannot, and the fixed step is used); False: the fixed step
+            `scale` x offset.
         margin: added to each sample's flip multiple.
         confidence: with `flip`, the classifier must also give each plus value at least this
             probability (None: its choice is enough).
@@ -138,21 +139,22 @@ def arithmetic(
     method = pick_direction(direction, moved, fig7=base is not None)
     kept = kept_concepts(cs, keep, moved)
     offset = edit_offset(concepts, plus, minus, nz, dist, method, kept)  # (nz,)
-    fallback: list[str] = []
+    targets, fallback = [], []
     if flip is None:  # the default: step until the classifier flips where that is possible
         flip = base is None and method == "boundary" and bool(plus) and scale is None
         if flip:
             try:
-                flip_targets(run, ckpt, [concepts[n] for n in plus], confidence)
+                targets = flip_targets(run, ckpt, [concepts[n] for n in plus], confidence)
             except GanlabError as err:
                 flip = False
                 fallback.append(f"the fixed step (scale 1) is used: {err}")
+    elif flip:
+        targets = flip_targets(run, ckpt, [concepts[n] for n in plus], confidence)
     if confidence is not None and not flip:
         raise GanlabError(
             "--confidence sets when --until-flip stops: add --until-flip (it needs the "
             "boundary direction of mined concepts)."
         )
-    targets = flip_targets(run, ckpt, [concepts[n] for n in plus], confidence) if flip else []
     if flip and not targets:
         raise GanlabError("--until-flip needs a --plus concept: the class to flip to.")
     cap = (FLIP_SCALE if scale is None else scale) if flip else None
