@@ -23,6 +23,7 @@ __version__ = "0.1.0"
 __all__ = [
     "DataSpec",
     "GanlabError",
+    "GanlabWarning",
     "Run",
     "TrainConfig",
     "evaluate",
@@ -36,6 +37,7 @@ __all__ = [
 _EXPORTS = {
     "DataSpec": "ganlab.data.spec",
     "GanlabError": "ganlab.errors",
+    "GanlabWarning": "ganlab.errors",
     "Run": "ganlab.api.run",
     "TrainConfig": "ganlab.core.config",
     "evaluate": "ganlab.api.tasks",
@@ -52,7 +54,7 @@ if TYPE_CHECKING:  # what the names are, for editors and type checkers
     from ganlab.api.tasks import evaluate, probe, train
     from ganlab.core.config import TrainConfig
     from ganlab.data.spec import DataSpec
-    from ganlab.errors import GanlabError
+    from ganlab.errors import GanlabError, GanlabWarning
 
 
 def __getattr__(name: str):

@@ -12,6 +12,11 @@ class GanlabError(Exception):
     exit_code = 1
 
 
+class GanlabWarning(UserWarning):
+    """Something the library did differently than asked or expected, and why (the Python API's
+    form of a command's "warning:" line); `warnings.filterwarnings` can silence or raise it."""
+
+
 class DatasetError(GanlabError):
     """A dataset is missing, malformed or unreadable."""
 

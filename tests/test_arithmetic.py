@@ -605,3 +605,51 @@ def test_until_flip_aims_at_every_part_of_a_defined_concept(defined, tmp_path):
         seeds=[0, 1, 2], flip=True, captions=False,
     )  # fmt: skip
     assert [e["seed"] for e in result.edits] == [0, 1, 2]
+
+
+def test_run_edit_steps_as_the_command_does(cli, mined, tmp_path):
+    """ganlab.load(run).edit takes the command's default: per sample until the classifier
+    flips (the same multiples as `arithmetic --json`), the fixed step with flip=False or a
+    scale, and a GanlabWarning where it falls back."""
+    import warnings
+
+    import ganlab
+    from ganlab.errors import GanlabError, GanlabWarning
+    from ganlab.experiments.arithmetic import edit_offset
+
+    source, target = _with_boundaries(mined)[:2]
+    result = cli(
+        "arithmetic", mined, "--minus", source.name, "--plus", target.name, "--seeds", "0-5",
+        "--out", tmp_path / "d.png", "--device", "cpu", "--json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    steps = torch.tensor([e["scale"] for e in json.loads(result.stdout)["edits"]])
+    run = ganlab.load(mined)
+    z = run.z(range(6))
+    vec = edit_offset(
+        {source.name: source, target.name: target}, [target.name], [source.name], NZ,
+        "uniform", "boundary",
+    )  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", GanlabWarning)  # samples that never flip, if any
+        edited = run.edit(z, plus=target.name, minus=source.name)
+    torch.testing.assert_close(edited, z + steps[:, None] * vec, atol=1e-5, rtol=0)
+    assert not torch.allclose(edited, z + vec)  # the steps differ from the fixed step
+    for fixed in (run.edit(z, plus=target.name, minus=source.name, flip=False),
+                  run.edit(z, plus=target.name, minus=source.name, scale=1.0)):  # fmt: skip
+        torch.testing.assert_close(fixed, z + vec)
+    with pytest.raises(GanlabError, match="--confidence"):
+        run.edit(z, plus=target.name, minus=source.name, flip=False, confidence=0.9)
+    # a classifier of another checkpoint: the default warns and takes the fixed step
+    stale = tmp_path / "run"
+    shutil.copytree(mined, stale)
+    clf_path = stale / target.source["classifier_file"]
+    with np.load(clf_path, allow_pickle=False) as data:
+        arrays = dict(data)
+    arrays["checkpoint_sha256"] = np.array("0" * 64)
+    np.savez(clf_path, **arrays)
+    with pytest.warns(GanlabWarning, match="fixed step.*another checkpoint"):
+        moved = ganlab.load(stale).edit(z, plus=target.name, minus=source.name)
+    torch.testing.assert_close(moved, z + vec)
+    with pytest.raises(GanlabError, match="another checkpoint"):
+        ganlab.load(stale).edit(z, plus=target.name, minus=source.name, flip=True)

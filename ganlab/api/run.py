@@ -11,6 +11,7 @@ seeds give the same bytes, and a mistake raises the same GanlabError with the sa
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable, Sequence
 from functools import cached_property
 from pathlib import Path
@@ -23,8 +24,17 @@ from ganlab.core.generate import generate, resolve_class
 from ganlab.core.nets import load_discriminator, load_generator
 from ganlab.core.projection import Projection, ProjectionConfig, project
 from ganlab.core.seeds import z_from_seeds
-from ganlab.errors import GanlabError
-from ganlab.experiments.arithmetic import edit_offset, kept_concepts, pick_direction
+from ganlab.errors import GanlabError, GanlabWarning
+from ganlab.experiments.arithmetic import (
+    FLIP_MARGIN,
+    FLIP_SCALE,
+    edit_offset,
+    flip_scales,
+    kept_concepts,
+    pick_direction,
+    resolve_flip,
+    until_flip,
+)
 from ganlab.experiments.concept import MineResult, mine_concepts
 from ganlab.experiments.interpolate import default_mode, walk
 from ganlab.io.checkpoint import Checkpoint, load_checkpoint
@@ -167,31 +177,62 @@ class Run:
         plus: str | Sequence[str] = (),
         minus: str | Sequence[str] = (),
         direction: str | None = None,
-        scale: float = 1.0,
+        scale: float | None = None,
         keep: str | Sequence[str] = (),
+        flip: bool | None = None,
+        margin: float = FLIP_MARGIN,
+        confidence: float | None = None,
     ) -> torch.Tensor:
-        """Move latents along a concept direction: z + scale * offset(plus - minus).
+        """Move latents along a concept direction, as `ganlab arithmetic --seeds` does.
+
+        By default, like the command, each latent moves along the boundary direction of mined
+        concepts just past the point where the run's classifier gives it the plus concept
+        (plus `margin` times the offset); otherwise, and with `scale` or `flip=False`, every
+        latent moves by the same multiple of the offset. Where the default cannot search (the
+        classifier was fitted on another checkpoint, say), it warns (GanlabWarning) and takes
+        the fixed step, as the command does; so does a sample that never flips by the cap.
 
         Args:
             z: latents (N, nz) or (nz,).
             plus, minus: concept names (`concept add`/`concept mine`), e.g. "woman", "man".
             direction: "mean" (the paper's exemplar means) or "boundary" (mined concepts'
                 boundary normals); None: `ganlab arithmetic`'s default for these concepts.
-            scale: multiple of the offset added.
+            scale: the fixed multiple of the offset added (default 1); with `flip`, the
+                largest multiple searched (default FLIP_SCALE).
             keep: concepts or mined label columns the offset is made orthogonal to.
+            flip: True: search each latent's multiple (`--until-flip`); False: the fixed step
+                (`--fixed-step`); None: the command's default (above).
+            margin: added to each latent's flip multiple.
+            confidence: with a search, the probability each plus value must reach.
         Returns:
             The edited latents, the shape of `z`.
         """
         plus, minus, keep = _names(plus), _names(minus), _names(keep)
         if not plus and not minus:
             raise GanlabError("name a concept to add (plus=...) or remove (minus=...).")
+        if scale is not None and scale < 0:
+            raise GanlabError(f"scale={scale:g}: use a multiple >= 0 (0 gives z itself).")
         cs = self._concept_set()
         names = [*plus, *minus]
         concepts = dict(zip(names, cs.require(names), strict=True))
         how = pick_direction(direction, list(concepts.values()))
         kept = kept_concepts(cs, keep, list(concepts.values()))
         offset = edit_offset(concepts, plus, minus, self.nz, self.z_dist, how, kept)  # (nz,)
-        return torch.as_tensor(z, dtype=torch.float32) + scale * offset
+        flip, targets, notes = resolve_flip(
+            self.path, self.checkpoint, [concepts[n] for n in plus], how, scale, flip, confidence
+        )
+        z = torch.as_tensor(z, dtype=torch.float32)
+        if flip:
+            cap = FLIP_SCALE if scale is None else scale
+            flat = z.reshape(-1, self.nz)  # (N, nz)
+            flips = until_flip(self.checkpoint, flat, offset, targets, cap, self.device)
+            scales, more = flip_scales(flips, cap, margin)  # (N,)
+            edited = (flat + scales[:, None] * offset).reshape(z.shape)
+        else:
+            edited, more = z + (1.0 if scale is None else scale) * offset, []
+        for note in notes + more:
+            warnings.warn(note, GanlabWarning, stacklevel=2)
+        return edited
 
     def interpolate(
         self,

@@ -53,6 +53,7 @@ from ganlab.experiments.arithmetic.flip import (
     FlipTarget,
     flip_scales,
     flip_targets,
+    resolve_flip,
     until_flip,
 )
 from ganlab.experiments.arithmetic.layout import PADDING, captioned_grid
@@ -81,5 +82,6 @@ __all__ = [
     "kept_concepts",
     "offset_vector",
     "pick_direction",
+    "resolve_flip",
     "until_flip",
 ]

@@ -23,7 +23,7 @@ from ganlab.experiments.arithmetic.flip import (
     FLIP_MARGIN,
     FLIP_SCALE,
     flip_scales,
-    flip_targets,
+    resolve_flip,
     until_flip,
 )
 from ganlab.experiments.arithmetic.layout import captioned_grid, pairs_layout, place
@@ -139,24 +139,10 @@ def arithmetic(
     method = pick_direction(direction, moved, fig7=base is not None)
     kept = kept_concepts(cs, keep, moved)
     offset = edit_offset(concepts, plus, minus, nz, dist, method, kept)  # (nz,)
-    targets, fallback = [], []
-    if flip is None:  # the default: step until the classifier flips where that is possible
-        flip = base is None and method == "boundary" and bool(plus) and scale is None
-        if flip:
-            try:
-                targets = flip_targets(run, ckpt, [concepts[n] for n in plus], confidence)
-            except GanlabError as err:
-                flip = False
-                fallback.append(f"the fixed step (scale 1) is used: {err}")
-    elif flip:
-        targets = flip_targets(run, ckpt, [concepts[n] for n in plus], confidence)
-    if confidence is not None and not flip:
-        raise GanlabError(
-            "--confidence sets when --until-flip stops: add --until-flip (it needs the "
-            "boundary direction of mined concepts)."
-        )
-    if flip and not targets:
-        raise GanlabError("--until-flip needs a --plus concept: the class to flip to.")
+    # the Fig. 7 form takes the fixed step (a --until-flip there was refused above)
+    flip, targets, fallback = resolve_flip(
+        run, ckpt, [concepts[n] for n in plus], method, scale, False if base else flip, confidence
+    )
     cap = (FLIP_SCALE if scale is None else scale) if flip else None
     scale = 1.0 if scale is None else scale
     text = expression(base, plus, minus)

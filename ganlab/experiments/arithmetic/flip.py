@@ -63,6 +63,53 @@ def flip_targets(
     return targets
 
 
+def resolve_flip(
+    run: str | Path,
+    ckpt: Checkpoint,
+    plus: Sequence[Concept],
+    method: str,
+    scale: float | None,
+    flip: bool | None,
+    confidence: float | None = None,
+) -> tuple[bool, list[FlipTarget], list[str]]:
+    """Whether an edit of latents searches each sample's multiple, and what it searches for.
+
+    Args:
+        run: the run directory (its stored classifiers).
+        ckpt: the checkpoint the classifiers must have been fitted on.
+        plus: the --plus concepts: the values to flip to.
+        method: the direction ("mean" or "boundary").
+        scale: the fixed multiple asked for, or None.
+        flip: True searches (an error where it cannot), False takes the fixed step, None (the
+            default) searches where the direction is "boundary", a plus concept is given,
+            `scale` is not and the plus concepts' classifiers can be used on `ckpt`; where they
+            cannot, the fixed step is taken with a warning that says why.
+        confidence: the probability each plus value must reach (with a search only).
+    Returns:
+        (flip, targets, warnings).
+    """
+    targets: list[FlipTarget] = []
+    warnings: list[str] = []
+    if flip is None:
+        flip = method == "boundary" and bool(plus) and scale is None
+        if flip:
+            try:
+                targets = flip_targets(run, ckpt, plus, confidence)
+            except GanlabError as err:
+                flip = False
+                warnings.append(f"the fixed step (scale 1) is used: {err}")
+    elif flip:
+        targets = flip_targets(run, ckpt, plus, confidence)
+    if confidence is not None and not flip:
+        raise GanlabError(
+            "--confidence sets when --until-flip stops: add --until-flip (it needs the "
+            "boundary direction of mined concepts)."
+        )
+    if flip and not targets:
+        raise GanlabError("--until-flip needs a --plus concept: the class to flip to.")
+    return flip, targets, warnings
+
+
 def _classified(c: Concept) -> list[tuple[str, str]]:
     """(classifier file, value) pairs a concept's samples must get: one for a mined value, one
     per part of a `concept mine --define` conjunction."""
