@@ -16,8 +16,14 @@ first equation: not Male AND Eyeglasses). Beside it:
 - the base concept alone: the base exemplars' mean z with the same noise (where the share
   starts);
 - each direction `arithmetic` offers for the figure: `mean` (the paper's) and `boundary` (the
-  mined concepts' boundary normals), and for each a random offset of the same norm (one random
-  direction per image): what any step that long does;
+  mined concepts' boundary normals), each as it is and made orthogonal to the boundary normal
+  of the attribute minus and plus share (`arithmetic --keep`: Eyeglasses for the glasses
+  equation, Smiling for the smile one, mined as "with glasses" / "smiling"), each with the
+  fixed step and stepped per noisy sample until the run's D-feature classifiers give the parts
+  of the plus concept that minus does not share (`arithmetic --until-flip`: not Male for the
+  glasses equation; up to `--flip-cap` times the offset, plus the command's margin), and for
+  each a random offset of the same norm (one random direction per image): what any step that
+  long does;
 - the paper's 3 exemplars against more (`--exemplars 3,10,30`), optionally over several
   disjoint exemplar sets (`--sets`: set j takes ranks j*N .. j*N+N-1), as the single set of the
   figure is one draw.
@@ -58,26 +64,37 @@ from ganlab.core.device import resolve_device
 from ganlab.core.generate import generate
 from ganlab.core.seeds import concept_z, sample_z
 from ganlab.errors import GanlabError
-from ganlab.experiments.arithmetic import DIRECTIONS, edit_offset
+from ganlab.experiments.arithmetic import (
+    DIRECTIONS,
+    FLIP_MARGIN,
+    FlipTarget,
+    edit_offset,
+    flip_scales,
+    until_flip,
+)
 from ganlab.experiments.concept import load_labelled, mine_defined, parse_definitions
 from ganlab.io.atomic import write_json
 from ganlab.io.checkpoint import load_checkpoint
 from ganlab.io.concepts import Concept
 from ganlab.io.images import to_uint8
 
-# name -> (base, minus, plus, target), each (concept name, definition as `--define` takes it)
+# name -> (base, minus, plus, target, kept), each (concept name, definition as `--define` takes
+# it); `kept` is the attribute minus and plus share, which the offset should not change: the
+# rows "..., --keep" make the offset orthogonal to its boundary in z, as `arithmetic --keep` does
 EQUATIONS = {
     "glasses": (
         ("man with glasses", "Male,Eyeglasses"),
         ("man without glasses", "Male,-Eyeglasses"),
         ("woman without glasses", "-Male,-Eyeglasses"),
         ("woman with glasses", "-Male,Eyeglasses"),
+        ("with glasses", "Eyeglasses"),
     ),
     "smile": (
         ("smiling woman", "-Male,Smiling"),
         ("neutral woman", "-Male,-Smiling"),
         ("neutral man", "Male,-Smiling"),
         ("smiling man", "Male,Smiling"),
+        ("smiling", "Smiling"),
     ),
 }
 
@@ -164,6 +181,17 @@ def exemplar_set(concept: Concept, n: int, j: int) -> Concept:
     return dataclasses.replace(concept, seeds=concept.seeds[j * n : (j + 1) * n], latents=[])
 
 
+def flip_aims(plus, minus, by_column: dict, sha256: str) -> list[FlipTarget]:
+    """What `arithmetic --until-flip` aims at for plus - minus: each part of the plus
+    definition that the minus one does not share, as the run's classifier of its column."""
+    shared = {(q.column, q.value, q.negated) for q in minus.parts}
+    return [
+        FlipTarget(by_column[q.column].arrays(sha256), q.value)
+        for q in plus.parts
+        if (q.column, q.value, q.negated) not in shared
+    ]
+
+
 def random_like(norm: float, n: int, nz: int, gen: torch.Generator) -> torch.Tensor:
     """n random directions (n, nz), each of length `norm`."""
     r = torch.randn(n, nz, generator=gen)
@@ -206,6 +234,7 @@ def concept_rows(
 def equation_rows(
     concepts: dict[str, Concept],
     names: tuple[str, str, str],
+    kept: Concept,
     parts,
     counts: list[int],
     sets: int,
@@ -215,9 +244,13 @@ def equation_rows(
     equation: str,
     nz: int,
     dist: str,
+    flip=None,
 ) -> list[dict]:
-    """One row per (exemplar count, set, result): the base alone, each direction and a random
-    offset of its norm, each decoded with the figure's noise and scored by `verdict`."""
+    """One row per (exemplar count, set, result): the base alone, each direction as it is and
+    made orthogonal to `kept`'s boundary normal (`arithmetic --keep`), each also stepped per
+    noisy sample until the run's classifiers flip (`arithmetic --until-flip`; `flip(z, offset)`
+    gives each sample's multiple), and a random offset of each one's norm (per sample where
+    stepped), each decoded with the figure's noise and scored by `verdict`."""
     base_name, minus, plus = names
     rows = []
     for n in counts:
@@ -227,18 +260,27 @@ def equation_rows(
             share, each = verdict(base + noise, parts)
             rows.append(_row(n, j, "base alone", 0.0, share, each))
             for method in DIRECTIONS:
-                try:
-                    offset = edit_offset(cut, [plus], [minus], nz, dist, method)
-                except GanlabError as err:
-                    if n == counts[0] and j == 0:
-                        skipped.append(f"{equation}, {method}: {err}")
-                    continue
-                norm = float(offset.norm())
-                share, each = verdict(base + offset + noise, parts)
-                rows.append(_row(n, j, method, norm, share, each))
-                rand = random_like(norm, len(noise), nz, torch.Generator().manual_seed(j))
-                share, each = verdict(base + rand + noise, parts)
-                rows.append(_row(n, j, f"random ({method}'s norm)", norm, share, each))
+                for keep in ((), (kept,)):
+                    name = f"{method}, --keep {kept.name!r}" if keep else method
+                    try:
+                        offset = edit_offset(cut, [plus], [minus], nz, dist, method, keep)
+                    except GanlabError as err:
+                        if n == counts[0] and j == 0:
+                            skipped.append(f"{equation}, {name}: {err}")
+                        continue
+                    norm = float(offset.norm())
+                    steps = [("", torch.ones(len(noise)))]  # (label, per-sample multiple)
+                    if flip is not None:
+                        steps.append((", --until-flip", flip(base + noise, offset)))
+                    for suffix, scale in steps:
+                        share, each = verdict(base + noise + scale[:, None] * offset, parts)
+                        mean_norm = float(scale.mean()) * norm
+                        rows.append(_row(n, j, name + suffix, mean_norm, share, each))
+                        gen = torch.Generator().manual_seed(j)
+                        rand = random_like(1.0, len(noise), nz, gen) * (scale * norm)[:, None]
+                        share, each = verdict(base + rand + noise, parts)
+                        label = f"random (norm of {name}{suffix})"
+                        rows.append(_row(n, j, label, mean_norm, share, each))
     return rows
 
 
@@ -267,6 +309,13 @@ def main() -> None:
         default="none",
         help="balanced: weight each attribute's positives by its negatives/positives ratio and "
         "flip half of each batch (raises a rare attribute's recall, e.g. Eyeglasses)",
+    )
+    ap.add_argument(
+        "--flip-cap",
+        type=float,
+        default=8.0,
+        help="the largest multiple of the offset the --until-flip rows search (as --scale caps "
+        "`arithmetic --until-flip`)",
     )
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--out", default="figure7.json", help="the JSON results (written atomically)")
@@ -297,13 +346,13 @@ def main() -> None:
     truth = targets[test].numpy() > 0.5
 
     # the concepts, mined as `concept mine --define` mines them (in memory), and the targets
-    wanted = {n: d for e in names for n, d in EQUATIONS[e][:3]}
+    wanted = {n: d for e in names for n, d in (*EQUATIONS[e][:3], EQUATIONS[e][4])}
     defs = parse_definitions([f"{n}={d}" for n, d in wanted.items()], real.columns, args.labels)
     goals = [f"{EQUATIONS[e][3][0]}={EQUATIONS[e][3][1]}" for e in names]
     goal_defs = parse_definitions(goals, real.columns, args.labels)
     target_parts = {e: d.parts for e, d in zip(names, goal_defs, strict=True)}
     try:
-        mined, _, notes = mine_defined(
+        mined, classifiers, notes = mine_defined(
             ckpt, real, defs, args.pool, max(counts) * args.sets, device, exemplars="extreme"
         )
     except GanlabError as e:
@@ -311,6 +360,8 @@ def main() -> None:
             f"figure7.py: {e} (here --per-concept is the largest --exemplars times --sets)"
         ) from None
     concepts = {c.name: c for c in mined}
+    definitions = {d.name: d for d in defs}
+    by_column = {c.column: c for c in classifiers}  # the run's D-feature classifiers
 
     used = sorted({p.column for e in names for p in target_parts[e]}, key=attrs.index)
     report = {
@@ -324,6 +375,8 @@ def main() -> None:
         "samples": args.samples,
         "noise": args.noise,
         "noise_seed": args.noise_seed,
+        "flip_cap": args.flip_cap,
+        "flip_margin": FLIP_MARGIN,
         "exemplars": counts,
         "sets": args.sets,
         "judge": {
@@ -386,17 +439,26 @@ def main() -> None:
         )
 
     for e in names:
-        (b, _), (m, _), (p, _), (t, t_def) = EQUATIONS[e]
+        (b, _), (m, _), (p, _), (t, t_def), (k, _) = EQUATIONS[e]
         parts = target_parts[e]
         has = satisfied(truth, parts, attrs).all(axis=1)
         called = satisfied(seen, parts, attrs).all(axis=1)
         ceiling = float(called[has].mean()) if has.any() else None
         floor = float(called[~has].mean()) if (~has).any() else None
+        aims = flip_aims(definitions[p], definitions[m], by_column, ckpt.sha256())
+
+        def flip(z: torch.Tensor, offset: torch.Tensor, aims=aims) -> torch.Tensor:
+            """Each sample's multiple of `offset`: where the run's classifiers flip, + margin."""
+            found = until_flip(ckpt, z, offset, aims, args.flip_cap, device)
+            return flip_scales(found, args.flip_cap, FLIP_MARGIN)[0]
+
         rows = equation_rows(
-            concepts, (b, m, p), parts, counts, args.sets, noise, verdict, skipped, e, nz, dist
-        )
+            concepts, (b, m, p), concepts[k], parts, counts, args.sets, noise, verdict, skipped,
+            e, nz, dist, flip,
+        )  # fmt: skip
         report["equations"][e] = {
             "expression": f"{b} - {m} + {p} = {t}",
+            "kept": k,
             "target": t_def,
             "parts": _part_names(parts),  # the order of each row's per_part shares
             "real_heldout_with_target": int(has.sum()),

@@ -330,11 +330,6 @@ def test_until_flip_steps_flip_the_runs_classifier(cli, mined, tmp_path):
     before = to_uint8(generate(ckpt, z[at > 0]))
     feats = torch.cat(list(extract_features(load_discriminator(ckpt), iter([before])))).numpy()
     assert target.source["value"] not in clf.predict(feats)
-    refused = cli(
-        "arithmetic", mined, "--base", source.name, "--plus", target.name, "--until-flip",
-        "--out", tmp_path / "x.png",
-    )  # fmt: skip
-    assert refused.exit_code == 2 and "--until-flip" in refused.stderr
 
 
 def test_the_default_edit_of_mined_concepts_steps_until_the_classifier_flips(
@@ -576,6 +571,44 @@ def test_fig7_of_mined_concepts_is_the_papers_layout_byte_for_byte(
     assert bound.exit_code == 0 and json.loads(bound.stdout)["direction"] == "boundary"
 
 
+def test_fig7_keeps_the_attribute_plus_and_minus_share(cli, defined, attribute_file, tmp_path):
+    """Plus and minus both ask for -Eyeglasses: without --keep the figure says how to hold it;
+    --keep Eyeglasses (a concept defined by that column alone) makes the offset orthogonal to
+    that concept's boundary normal, and the hint goes."""
+    from ganlab.experiments.concept import mine_concepts
+    from ganlab.io.concepts import load_concepts
+
+    run = tmp_path / "run"
+    shutil.copytree(defined, run)
+    args = ["arithmetic", run, *FIG7, "--no-captions", "--device", "cpu", "--json"]
+    plain = cli(*args, "--out", tmp_path / "a.png")
+    assert plain.exit_code == 0, plain.output
+    hints = [w for w in json.loads(plain.stdout)["warnings"] if "both ask for" in w]
+    assert len(hints) == 1 and "-Eyeglasses" in hints[0] and "--keep Eyeglasses" in hints[0]
+    missing = cli(*args, "--keep", "Eyeglasses", "--out", tmp_path / "x.png")
+    assert missing.exit_code == 1 and "--keep 'Eyeglasses'" in missing.stderr
+    mine_concepts(
+        run, labels=attribute_file, define=["with glasses=Eyeglasses"], pool=400, per_concept=10
+    )
+    kept = cli(*args, "--keep", "Eyeglasses", "--out", tmp_path / "k.png")
+    assert kept.exit_code == 0, kept.output
+    data = json.loads(kept.stdout)
+    assert data["keep"] == ["with glasses"]
+    assert not [w for w in data["warnings"] if "both ask for" in w]
+    # once a concept of the column exists, the hint only says to keep it
+    again = cli(*args, "--out", tmp_path / "b.png")
+    hints = [w for w in json.loads(again.stdout)["warnings"] if "both ask for" in w]
+    assert len(hints) == 1 and hints[0].endswith("To hold it, add --keep Eyeglasses.")
+    cs = load_concepts(run)
+    base, minus, plus = (cs.concepts[n].seeds[:3] for n in FIG7[1::2])
+    offset = mean(plus) - mean(minus)
+    normal = cs.concepts["with glasses"].normal()
+    normal = normal / normal.norm()
+    assert abs(float(offset @ normal)) > 1e-3  # there is something to take out
+    offset = offset - (offset @ normal) * normal
+    assert data["offset_norm"] == pytest.approx(float(offset.norm()), abs=1e-3)
+
+
 def test_fig7_refuses_an_unknown_concept(cli, defined, tmp_path):
     out = tmp_path / "x.png"
     args = ["arithmetic", defined, *FIG7[:4], "--plus", "woman with glasses", "--out", out]
@@ -600,11 +633,62 @@ def test_until_flip_aims_at_every_part_of_a_defined_concept(defined, tmp_path):
         ("Male", "-1"),
         ("Eyeglasses", "-1"),
     ]
+    # against "man without glasses", which shares -Eyeglasses, only Male is aimed at
+    minus = load_concepts(defined).concepts["man without glasses"]
+    targets = flip_targets(defined, ckpt, [concept], minus=[minus])
+    assert [(t.classifier.column, t.value) for t in targets] == [("Male", "-1")]
     result = arithmetic(
         defined, ["woman without glasses"], ["man without glasses"], str(tmp_path / "f.png"),
         seeds=[0, 1, 2], flip=True, captions=False,
     )  # fmt: skip
     assert [e["seed"] for e in result.edits] == [0, 1, 2]
+
+
+def test_fig7_until_flip_steps_each_result_until_the_classifier_flips(
+    cli, defined, tmp_path, grid_tiles
+):
+    """--until-flip in the Fig. 7 form: each noisy result and Y start at the base's mean z
+    (plus its noise) and step along the offset until the run's Male classifier says not Male
+    (the part plus does not share with minus), then the margin; the tiles are those latents."""
+    from ganlab.io.concepts import load_concepts
+
+    args = ["arithmetic", defined, *FIG7, "--direction", "boundary", "--until-flip"]
+    out = tmp_path / "f.png"
+    result = cli(*args, "--scale", "6", "--no-captions", "--out", out, "--device", "cpu", "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    edits = data["edits"]
+    assert [e["sample"] for e in edits] == [*range(8), "Y"] and data["scale"] == 6
+    assert any(e["flip_at"] is not None for e in edits), "nothing flipped"
+    for e in edits:
+        want = 6 if e["flip_at"] is None else e["flip_at"] + FLIP_MARGIN
+        assert e["scale"] == pytest.approx(want, abs=1e-4)
+    cs = load_concepts(defined)
+    base, minus, plus = (cs.concepts[n] for n in FIG7[1::2])
+    from ganlab.experiments.arithmetic import edit_offset
+
+    vec = edit_offset(
+        {minus.name: minus, plus.name: plus}, [plus.name], [minus.name], NZ, "uniform",
+        "boundary",
+    )  # fmt: skip
+    jitter = sample_z(8, NZ, "uniform", torch.Generator().manual_seed(0)) * 0.25
+    start = mean(base.seeds[:3]) + torch.cat([jitter, torch.zeros(1, NZ)])  # (9, nz)
+    steps = torch.tensor([e["scale"] for e in edits])
+    want = render(defined, start + steps[:, None] * vec).astype(int)  # as --json rounds them
+    t = grid_tiles(out, 4, 10).reshape(4, 10, 16, 16).astype(int)
+    got = np.concatenate([t[3, :8], t[3, 9:]])
+    assert np.abs(got - want).max() <= 1
+    # a flipped sample is not Male under the run's classifier; with a margin, beyond it
+    ckpt = load_checkpoint(defined)
+    from ganlab.core.features import extract_features
+    from ganlab.io.concepts import load_classifier
+
+    clf = load_classifier(defined, plus.source["parts"][0]["classifier_file"])
+    flipped = [i for i, e in enumerate(edits) if e["flip_at"] is not None]
+    at = torch.tensor([edits[i]["flip_at"] for i in flipped])
+    images = to_uint8(generate(ckpt, start[flipped] + at[:, None] * vec))
+    feats = torch.cat(list(extract_features(load_discriminator(ckpt), iter([images])))).numpy()
+    assert clf.predict(feats) == ["-1"] * len(flipped)
 
 
 def test_run_edit_steps_as_the_command_does(cli, mined, tmp_path):

@@ -306,16 +306,26 @@ def test_figure7_scores_both_equations(attribute_run, attribute_file, tmp_path):
         "man with glasses - man without glasses + woman without glasses = woman with glasses"
     )
     assert glasses["parts"] == ["not Male", "Eyeglasses"]
-    results = ["base alone", "mean", "random (mean's norm)", "boundary", "random (boundary's norm)"]
+    assert [eq["kept"] for eq in data["equations"].values()] == ["with glasses", "smiling"]
     for eq in data["equations"].values():
+        kept = [
+            m + k + f
+            for m in ("mean", "boundary")
+            for k in ("", f", --keep {eq['kept']!r}")
+            for f in ("", ", --until-flip")
+        ]
+        results = ["base alone", *(r for m in kept for r in (m, f"random (norm of {m})"))]
         assert [(r["exemplars"], r["result"]) for r in eq["mean"]] == [
             (n, r) for n in (1, 3) for r in results
         ]
         rows = {(r["exemplars"], r["result"]): r for r in eq["rows"]}
         for n in (1, 3):
-            for method in ("mean", "boundary"):  # the control steps as far as the method
+            for method in kept:  # the control steps as far as the method
                 norm = rows[n, method]["offset_norm"]
-                assert norm > 0 and rows[n, f"random ({method}'s norm)"]["offset_norm"] == norm
+                assert norm > 0 and rows[n, f"random (norm of {method})"]["offset_norm"] == norm
+            # --keep takes the kept attribute's component out of the mean offset: never longer
+            shorter = rows[n, f"mean, --keep {eq['kept']!r}"]["offset_norm"]
+            assert shorter <= rows[n, "mean"]["offset_norm"] + 1e-4
         for r in eq["rows"]:
             assert 0 <= r["all_targets"] <= min(r["per_part"]) <= 1
     # each concept alone, judged against its own definition, for each exemplar count

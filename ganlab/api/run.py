@@ -219,7 +219,14 @@ class Run:
         kept = kept_concepts(cs, keep, list(concepts.values()))
         offset = edit_offset(concepts, plus, minus, self.nz, self.z_dist, how, kept)  # (nz,)
         flip, targets, notes = resolve_flip(
-            self.path, self.checkpoint, [concepts[n] for n in plus], how, scale, flip, confidence
+            self.path,
+            self.checkpoint,
+            [concepts[n] for n in plus],
+            how,
+            scale,
+            flip,
+            confidence,
+            [concepts[n] for n in minus],
         )
         z = torch.as_tensor(z, dtype=torch.float32)
         if flip:

@@ -92,7 +92,8 @@ def arithmetic_cli(
         Optional[str],
         typer.Option(
             help="Comma-separated mined label columns (or concepts) to leave alone: the "
-            "direction is made orthogonal to their boundaries, e.g. --keep age,race.",
+            "direction is made orthogonal to their boundaries, e.g. --keep age,race; a column "
+            "also names a --define concept of it alone (--keep Eyeglasses).",
             show_default=False,
         ),
     ] = None,
@@ -101,10 +102,11 @@ def arithmetic_cli(
         typer.Option(
             "--until-flip/--fixed-step",
             help="Per sample, step along the direction until the run's classifier (from "
-            "`concept mine`) gives the --plus concept, then --margin more; --json reports "
-            "each sample's multiple. Not with --base. Default: on for the boundary direction "
-            "of mined concepts without --scale; --fixed-step adds --scale (default 1) x the "
-            "offset to every sample.",
+            "`concept mine`) gives the --plus concept (but the parts --minus shares), then "
+            "--margin more; --json reports each sample's multiple. Default: on for the "
+            "boundary direction of mined concepts without --base and --scale; --fixed-step "
+            "adds --scale (default 1) x the offset to every sample. With --base, each noisy "
+            "result and Y are stepped.",
             show_default=False,
         ),
     ] = None,
@@ -185,7 +187,7 @@ def arithmetic_cli(
     Examples:
 
       ganlab arithmetic runs/faces --base "man with glasses" --minus "man without glasses"
-      --plus "woman without glasses"
+      --plus "woman without glasses" --keep Eyeglasses
 
       ganlab arithmetic runs/digits --minus 3 --plus 8 -n 16 --out 3to8.png
 
@@ -253,12 +255,6 @@ def arithmetic_cli(
             raise typer.BadParameter(
                 "--steps sets the frames of a --walk; add --walk LEFT:RIGHT",
                 param_hint="'--steps'",
-            )
-        if until_flip is True and base:
-            raise typer.BadParameter(
-                "--until-flip picks a multiple per sample: use --seeds/-n or --base-image, "
-                "not --base",
-                param_hint="'--until-flip'",
             )
         if len(base) > 1:
             raise typer.BadParameter(

@@ -76,11 +76,11 @@ def kept_concepts(cs: ConceptSet, keep: Sequence[str], moved: Sequence[Concept])
             found = [
                 c
                 for c in cs.concepts.values()
-                if c.source.get("kind") == "mined" and c.source.get("column") == item
+                if c.source.get("kind") == "mined" and item in _columns(c) and len(_parts(c)) <= 1
             ]
         if not found:
             columns = sorted(
-                {str(c.source["column"]) for c in cs.concepts.values() if c.source.get("column")}
+                {col for c in cs.concepts.values() if len(_parts(c)) <= 1 for col in _columns(c)}
             )
             raise GanlabError(
                 f"--keep {item!r} is neither a concept nor a mined label column of {cs.path} "
@@ -96,6 +96,69 @@ def kept_concepts(cs: ConceptSet, keep: Sequence[str], moved: Sequence[Concept])
             if all(c.name != m.name for m in (*moved, *out)):  # moved may be cut copies
                 out.append(c)
     return out
+
+
+def _parts(c: Concept) -> list[dict]:
+    """The parts of a `concept mine --define` concept's definition ([] for any other)."""
+    parts = c.source.get("parts")
+    return [p for p in parts if isinstance(p, dict)] if isinstance(parts, list) else []
+
+
+def part_key(part: dict) -> tuple:
+    """A stored definition part as (column, value, negated)."""
+    return part.get("column"), part.get("value"), bool(part.get("negated"))
+
+
+def shared_parts(concepts: Sequence[Concept]) -> set[tuple]:
+    """The parts (part_key) every concept's `--define` definition has; none where a concept
+    has no definition."""
+    keys = [{part_key(p) for p in _parts(c)} for c in concepts]
+    return set.intersection(*keys) if keys else set()
+
+
+def _columns(c: Concept) -> set[str]:
+    """The label columns a mined concept is defined by (a --columns value's one, or each part's)."""
+    if c.source.get("kind") != "mined":
+        return set()
+    if c.source.get("column"):
+        return {str(c.source["column"])}
+    return {str(p.get("column")) for p in _parts(c)}
+
+
+def shared_parts_note(
+    concepts: dict[str, Concept],
+    plus: Sequence[str],
+    minus: Sequence[str],
+    kept: Sequence[Concept],
+    cs: ConceptSet,
+) -> list[str]:
+    """A hint where every plus and minus concept's definition asks for the same part (as
+    "woman without glasses" and "man without glasses" share -Eyeglasses) and nothing keeps its
+    column: the offset between them is meant to leave that attribute as the base has it, but
+    where G seldom draws it with the plus concept's other parts, the offset carries it away
+    (docs/usage.md: the glasses equation)."""
+    defined = [concepts[n] for n in (*plus, *minus)]
+    if not plus or not minus:
+        return []
+    held = {col for c in kept for col in _columns(c)}
+    shared = sorted(k for k in shared_parts(defined) if k[0] not in held)
+    if not shared:
+        return []
+    written = {part_key(p): p.get("written") for p in _parts(defined[0])}
+    parts = ", ".join(str(written[k]) for k in shared)
+    column = shared[0][0]
+    alone = [c for c in cs.concepts.values() if len(_parts(c)) <= 1 and column in _columns(c)]
+    how = (
+        f"add --keep {column}"
+        if alone
+        else "mine a concept of it alone (`ganlab concept mine --labels FILE --define "
+        f'"kept={written[shared[0]]}"`) and add --keep {column}'
+    )
+    return [
+        f"--plus and --minus both ask for {parts}: their offset should leave it as the base has "
+        "it, but it can carry it away where G seldom draws it with the --plus concept's other "
+        f"attributes. To hold it, {how}."
+    ]
 
 
 def _project_out(v: torch.Tensor, normals: Sequence[torch.Tensor]) -> torch.Tensor:

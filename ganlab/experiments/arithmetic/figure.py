@@ -18,6 +18,7 @@ from ganlab.experiments.arithmetic.directions import (
     kept_concepts,
     open_run,
     pick_direction,
+    shared_parts_note,
 )
 from ganlab.experiments.arithmetic.flip import (
     FLIP_MARGIN,
@@ -92,11 +93,12 @@ def arithmetic(
             paper's Fig. 7) or hand-picked concepts, else "boundary".
         keep: concepts or mined label columns the direction is made orthogonal to.
         flip: per sample, the smallest multiple at which the run's classifier gives every
-            plus concept's value, plus `margin` (without `base` only). None (the default):
-            on where the direction is "boundary", a plus concept is given, `scale` is not and
-            the plus concepts' stored classifiers can be used on this checkpoint (a warning
-            says why when they cannot, and the fixed step is used); False: the fixed step
-            `scale` x offset.
+            plus concept's value (but the definition parts every minus concept shares), plus
+            `margin`; with `base`, each noisy result and Y are stepped. None (the default): on
+            without `base` where the direction is "boundary", a plus concept is given, `scale`
+            is not and the plus concepts' stored classifiers can be used on this checkpoint (a
+            warning says why when they cannot, and the fixed step is used); False: the fixed
+            step `scale` x offset.
         margin: added to each sample's flip multiple.
         confidence: with `flip`, the classifier must also give each plus value at least this
             probability (None: its choice is enough).
@@ -117,11 +119,6 @@ def arithmetic(
             "give --base CONCEPT, --base-image FILE, or seeds (--seeds / -n) to apply the "
             "offset to."
         )
-    if flip is True and base is not None:
-        raise GanlabError(
-            "--until-flip picks a multiple per sample: use it with --seeds / -n or --base-image, "
-            "not --base."
-        )
     if scale is not None and scale < 0:
         raise GanlabError(f"--scale {scale:g}: use a multiple >= 0 (0 gives the base itself).")
     if confidence is not None and not 0 < confidence < 1:
@@ -139,9 +136,17 @@ def arithmetic(
     method = pick_direction(direction, moved, fig7=base is not None)
     kept = kept_concepts(cs, keep, moved)
     offset = edit_offset(concepts, plus, minus, nz, dist, method, kept)  # (nz,)
-    # the Fig. 7 form takes the fixed step (a --until-flip there was refused above)
+    hint = shared_parts_note(concepts, plus, minus, kept, cs) if base is not None else []
+    # the Fig. 7 form takes the paper's fixed step unless --until-flip is given
     flip, targets, fallback = resolve_flip(
-        run, ckpt, [concepts[n] for n in plus], method, scale, False if base else flip, confidence
+        run,
+        ckpt,
+        [concepts[n] for n in plus],
+        method,
+        scale,
+        False if base and flip is None else flip,
+        confidence,
+        [concepts[n] for n in minus],
     )
     cap = (FLIP_SCALE if scale is None else scale) if flip else None
     scale = 1.0 if scale is None else scale
@@ -152,7 +157,7 @@ def arithmetic(
         offset_norm=round(float(offset.norm()), 4),
         checkpoint=str(ckpt.path),
         step=ckpt.step,
-        warnings=short + fallback + cs.stale(ckpt, [c.name for c in concepts.values()]),
+        warnings=short + fallback + hint + cs.stale(ckpt, [c.name for c in concepts.values()]),
         direction=method,
         scale=cap if flip else scale,
         keep=[c.name for c in kept],
@@ -213,9 +218,16 @@ def arithmetic(
     terms = [("", base)] + [("- ", m) for m in minus] + [("+ ", p) for p in plus]
     widest = max(len(concept_exemplars(concepts[name], nz, dist)) for _, name in terms)
     cols = max(widest, samples) + 2  # a blank column before the means / Y
-    result = concept_z(concepts[base], nz, dist) + scale * offset  # (nz,)
+    base_z = concept_z(concepts[base], nz, dist)  # (nz,)
     gen = torch.Generator().manual_seed(noise_seed)
-    noisy = result + sample_z(samples, nz, "uniform", gen) * noise  # (samples, nz) U(-n, n)
+    jitter = sample_z(samples, nz, "uniform", gen) * noise  # (samples, nz) U(-n, n)
+    if flip:  # each noisy base, and the base itself (Y), stepped until the classifiers flip
+        labels = [{"sample": i} for i in range(samples)] + [{"sample": "Y"}]
+        moved = edit(base_z + torch.cat([jitter, torch.zeros(1, nz)]), labels)
+        noisy, result = moved[:-1], moved[-1]
+    else:
+        result = base_z + scale * offset  # (nz,)
+        noisy = result + jitter
     latents, slots = [], []  # slots: (row, column) of each latent's tile
     for row, (_, name) in enumerate(terms):
         ex = concept_exemplars(concepts[name], nz, dist)  # (E, nz)
@@ -226,7 +238,8 @@ def arithmetic(
     images = generate(ckpt, torch.stack(latents), device, batch_size)  # (T, C, S, S)
     tiles = place(images, slots, len(terms) + 1, cols)
     labels = [f"{sign}{name}" for sign, name in terms]
-    labels.append("= result Y" + (f" (left: Y + noise {noise:g})" if samples else ""))
+    stepped = ", each stepped to its flip" if flip else ""
+    labels.append("= result Y" + (f" (left: Y + noise {noise:g}{stepped})" if samples else ""))
     img = captioned_grid(tiles, cols, labels if captions else None)
     write_image(img, out)
     return ArithmeticResult(

@@ -18,6 +18,7 @@ from ganlab.core.features import d_features
 from ganlab.core.generate import generate
 from ganlab.core.nets import load_discriminator
 from ganlab.errors import GanlabError
+from ganlab.experiments.arithmetic.directions import part_key, shared_parts
 from ganlab.io.checkpoint import Checkpoint
 from ganlab.io.concepts import Concept, FeatureClassifier, load_classifier
 from ganlab.io.images import to_uint8
@@ -46,12 +47,18 @@ def flip_targets(
     ckpt: Checkpoint,
     concepts: Sequence[Concept],
     confidence: float | None = None,
+    minus: Sequence[Concept] = (),
 ) -> list[FlipTarget]:
     """The stored classifiers of the --plus concepts, checked against the checkpoint; each must
-    give its value, with at least `confidence` probability when that is given."""
+    give its value, with at least `confidence` probability when that is given.
+
+    A part of a plus definition that every `minus` concept's definition has too (the
+    -Eyeglasses of "woman without glasses" against "man without glasses") is not aimed at:
+    the offset between them is meant to leave it as the sample has it."""
+    shared = shared_parts(minus)
     targets = []
     for c in concepts:
-        for rel, value in _classified(c):
+        for rel, value in _classified(c, skip=shared):
             clf = load_classifier(run, rel)
             if clf.checkpoint_sha256 != ckpt.sha256():
                 raise GanlabError(
@@ -71,6 +78,7 @@ def resolve_flip(
     scale: float | None,
     flip: bool | None,
     confidence: float | None = None,
+    minus: Sequence[Concept] = (),
 ) -> tuple[bool, list[FlipTarget], list[str]]:
     """Whether an edit of latents searches each sample's multiple, and what it searches for.
 
@@ -85,6 +93,7 @@ def resolve_flip(
             `scale` is not and the plus concepts' classifiers can be used on `ckpt`; where they
             cannot, the fixed step is taken with a warning that says why.
         confidence: the probability each plus value must reach (with a search only).
+        minus: the --minus concepts (the parts they share with plus are not aimed at).
     Returns:
         (flip, targets, warnings).
     """
@@ -94,12 +103,12 @@ def resolve_flip(
         flip = method == "boundary" and bool(plus) and scale is None
         if flip:
             try:
-                targets = flip_targets(run, ckpt, plus, confidence)
+                targets = flip_targets(run, ckpt, plus, confidence, minus)
             except GanlabError as err:
                 flip = False
                 warnings.append(f"the fixed step (scale 1) is used: {err}")
     elif flip:
-        targets = flip_targets(run, ckpt, plus, confidence)
+        targets = flip_targets(run, ckpt, plus, confidence, minus)
     if confidence is not None and not flip:
         raise GanlabError(
             "--confidence sets when --until-flip stops: add --until-flip (it needs the "
@@ -110,14 +119,15 @@ def resolve_flip(
     return flip, targets, warnings
 
 
-def _classified(c: Concept) -> list[tuple[str, str]]:
+def _classified(c: Concept, skip: set[tuple] = frozenset()) -> list[tuple[str, str]]:
     """(classifier file, value) pairs a concept's samples must get: one for a mined value, one
-    per part of a `concept mine --define` conjunction."""
+    per part of a `concept mine --define` conjunction (but those in `skip`)."""
     src = c.source
     parts = src.get("parts") if isinstance(src.get("parts"), list) else None
     if parts is None:
         pairs = [(src.get("classifier_file"), src.get("value"))]
     else:
+        parts = [p for p in parts if part_key(p) not in skip]
         pairs = [(p.get("classifier_file"), p.get("value")) for p in parts]
         if any(p.get("negated") for p in parts):
             raise GanlabError(
