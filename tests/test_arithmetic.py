@@ -637,6 +637,16 @@ def test_until_flip_aims_at_every_part_of_a_defined_concept(defined, tmp_path):
     minus = load_concepts(defined).concepts["man without glasses"]
     targets = flip_targets(defined, ckpt, [concept], minus=[minus])
     assert [(t.classifier.column, t.value) for t in targets] == [("Male", "-1")]
+    # a plus whose every part the minus shares leaves nothing to aim at: the default takes the
+    # fixed step with a warning, an explicit search is refused
+    from ganlab.errors import GanlabError
+    from ganlab.experiments.arithmetic import resolve_flip
+
+    same = ([concept], "boundary", None)
+    flip, aims, notes = resolve_flip(defined, ckpt, *same, None, minus=[concept])
+    assert (flip, aims) == (False, []) and "nothing to aim at" in notes[0]
+    with pytest.raises(GanlabError, match="nothing to aim at"):
+        resolve_flip(defined, ckpt, *same, True, minus=[concept])
     result = arithmetic(
         defined, ["woman without glasses"], ["man without glasses"], str(tmp_path / "f.png"),
         seeds=[0, 1, 2], flip=True, captions=False,
@@ -724,6 +734,9 @@ def test_run_edit_steps_as_the_command_does(cli, mined, tmp_path):
         torch.testing.assert_close(fixed, z + vec)
     with pytest.raises(GanlabError, match="--confidence"):
         run.edit(z, plus=target.name, minus=source.name, flip=False, confidence=0.9)
+    for bad in ({"scale": -1.0}, {"margin": -0.5}, {"confidence": 1.5}):
+        with pytest.raises(GanlabError, match=next(iter(bad))):
+            run.edit(z, plus=target.name, minus=source.name, **bad)
     # a classifier of another checkpoint: the default warns and takes the fixed step
     stale = tmp_path / "run"
     shutil.copytree(mined, stale)

@@ -212,6 +212,10 @@ class Run:
             raise GanlabError("name a concept to add (plus=...) or remove (minus=...).")
         if scale is not None and scale < 0:
             raise GanlabError(f"scale={scale:g}: use a multiple >= 0 (0 gives z itself).")
+        if margin < 0:
+            raise GanlabError(f"margin={margin:g}: use a multiple >= 0.")
+        if confidence is not None and not 0 < confidence < 1:
+            raise GanlabError(f"confidence={confidence:g}: use a probability between 0 and 1.")
         cs = self._concept_set()
         names = [*plus, *minus]
         concepts = dict(zip(names, cs.require(names), strict=True))
@@ -237,7 +241,8 @@ class Run:
             edited = (flat + scales[:, None] * offset).reshape(z.shape)
         else:
             edited, more = z + (1.0 if scale is None else scale) * offset, []
-        for note in notes + more:
+        stale = cs.stale(self.checkpoint, [c.name for c in concepts.values()])
+        for note in notes + more + stale:
             warnings.warn(note, GanlabWarning, stacklevel=2)
         return edited
 

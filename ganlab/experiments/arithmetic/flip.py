@@ -32,6 +32,12 @@ FLIP_BISECT = 4  # ... halvings of the bracket where the class changed (cap / 19
 FLIP_MARGIN = 0.5
 
 
+NOTHING_TO_FLIP = (
+    "--until-flip has nothing to aim at: every part of the --plus definitions is in the --minus "
+    "ones too; use --fixed-step (or --scale), or a --plus concept that differs from them."
+)
+
+
 @dataclass
 class FlipTarget:
     """What "flipped" means: each classifier gives the plus concept's value (and, with a
@@ -104,18 +110,22 @@ def resolve_flip(
         if flip:
             try:
                 targets = flip_targets(run, ckpt, plus, confidence, minus)
+                if not targets:
+                    raise GanlabError(NOTHING_TO_FLIP)
             except GanlabError as err:
                 flip = False
                 warnings.append(f"the fixed step (scale 1) is used: {err}")
     elif flip:
+        if not plus:
+            raise GanlabError("--until-flip needs a --plus concept: the class to flip to.")
         targets = flip_targets(run, ckpt, plus, confidence, minus)
+        if not targets:
+            raise GanlabError(NOTHING_TO_FLIP)
     if confidence is not None and not flip:
         raise GanlabError(
             "--confidence sets when --until-flip stops: add --until-flip (it needs the "
             "boundary direction of mined concepts)."
         )
-    if flip and not targets:
-        raise GanlabError("--until-flip needs a --plus concept: the class to flip to.")
     return flip, targets, warnings
 
 
