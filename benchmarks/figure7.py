@@ -21,7 +21,8 @@ first equation: not Male AND Eyeglasses). Beside it:
   equation, Smiling for the smile one, mined as "with glasses" / "smiling"), each with the
   fixed step and stepped per noisy sample until the run's D-feature classifiers give the parts
   of the plus concept that minus does not share (`arithmetic --until-flip`: not Male for the
-  glasses equation; up to `--flip-cap` times the offset, plus the command's margin), and for
+  glasses equation; up to `--flip-cap` times the offset, plus the command's margin, or with
+  `--flip-confidence P` where each is at least that sure), and for
   each a random offset of the same norm (one random direction per image): what any step that
   long does;
 - the paper's 3 exemplars against more (`--exemplars 3,10,30`), optionally over several
@@ -181,12 +182,14 @@ def exemplar_set(concept: Concept, n: int, j: int) -> Concept:
     return dataclasses.replace(concept, seeds=concept.seeds[j * n : (j + 1) * n], latents=[])
 
 
-def flip_aims(plus, minus, by_column: dict, sha256: str) -> list[FlipTarget]:
+def flip_aims(
+    plus, minus, by_column: dict, sha256: str, confidence: float | None = None
+) -> list[FlipTarget]:
     """What `arithmetic --until-flip` aims at for plus - minus: each part of the plus
     definition that the minus one does not share, as the run's classifier of its column."""
     shared = {(q.column, q.value, q.negated) for q in minus.parts}
     return [
-        FlipTarget(by_column[q.column].arrays(sha256), q.value)
+        FlipTarget(by_column[q.column].arrays(sha256), q.value, confidence)
         for q in plus.parts
         if (q.column, q.value, q.negated) not in shared
     ]
@@ -317,6 +320,12 @@ def main() -> None:
         help="the largest multiple of the offset the --until-flip rows search (as --scale caps "
         "`arithmetic --until-flip`)",
     )
+    ap.add_argument(
+        "--flip-confidence",
+        type=float,
+        help="the --until-flip rows stop only where the run's classifiers give each aimed-at "
+        "value at least this probability (as `arithmetic --confidence`)",
+    )
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--out", default="figure7.json", help="the JSON results (written atomically)")
     args = ap.parse_args()
@@ -328,6 +337,8 @@ def main() -> None:
         ap.error(f"--equations: use some of {', '.join(EQUATIONS)}")
     if min(counts) < 1 or args.sets < 1:
         ap.error("--exemplars and --sets: use counts >= 1")
+    if args.flip_confidence is not None and not 0 < args.flip_confidence < 1:
+        ap.error("--flip-confidence: use a probability between 0 and 1")
     device = resolve_device(args.device)
     ckpt = load_checkpoint(args.run)
     nz, dist = ckpt.model_config.nz, ckpt.z_dist
@@ -377,6 +388,7 @@ def main() -> None:
         "noise_seed": args.noise_seed,
         "flip_cap": args.flip_cap,
         "flip_margin": FLIP_MARGIN,
+        "flip_confidence": args.flip_confidence,
         "exemplars": counts,
         "sets": args.sets,
         "judge": {
@@ -445,7 +457,9 @@ def main() -> None:
         called = satisfied(seen, parts, attrs).all(axis=1)
         ceiling = float(called[has].mean()) if has.any() else None
         floor = float(called[~has].mean()) if (~has).any() else None
-        aims = flip_aims(definitions[p], definitions[m], by_column, ckpt.sha256())
+        aims = flip_aims(
+            definitions[p], definitions[m], by_column, ckpt.sha256(), args.flip_confidence
+        )
 
         def flip(z: torch.Tensor, offset: torch.Tensor, aims=aims) -> torch.Tensor:
             """Each sample's multiple of `offset`: where the run's classifiers flip, + margin."""
