@@ -70,8 +70,7 @@ from ganlab.experiments.arithmetic import (
     FLIP_MARGIN,
     FlipTarget,
     edit_offset,
-    flip_scales,
-    until_flip,
+    step_until_flip,
 )
 from ganlab.experiments.concept import load_labelled, mine_defined, parse_definitions
 from ganlab.io.atomic import write_json
@@ -463,8 +462,7 @@ def main() -> None:
 
         def flip(z: torch.Tensor, offset: torch.Tensor, aims=aims) -> torch.Tensor:
             """Each sample's multiple of `offset`: where the run's classifiers flip, + margin."""
-            found = until_flip(ckpt, z, offset, aims, args.flip_cap, device)
-            return flip_scales(found, args.flip_cap, FLIP_MARGIN)[0]
+            return step_until_flip(ckpt, z, offset, aims, args.flip_cap, FLIP_MARGIN, device)[2]
 
         rows = equation_rows(
             concepts, (b, m, p), concepts[k], parts, counts, args.sets, noise, verdict, skipped,

@@ -29,11 +29,10 @@ from ganlab.experiments.arithmetic import (
     FLIP_MARGIN,
     FLIP_SCALE,
     edit_offset,
-    flip_scales,
     kept_concepts,
     pick_direction,
     resolve_flip,
-    until_flip,
+    step_until_flip,
 )
 from ganlab.experiments.concept import MineResult, mine_concepts
 from ganlab.experiments.interpolate import default_mode, walk
@@ -236,9 +235,10 @@ class Run:
         if flip:
             cap = FLIP_SCALE if scale is None else scale
             flat = z.reshape(-1, self.nz)  # (N, nz)
-            flips = until_flip(self.checkpoint, flat, offset, targets, cap, self.device)
-            scales, more = flip_scales(flips, cap, margin)  # (N,)
-            edited = (flat + scales[:, None] * offset).reshape(z.shape)
+            edited, _, _, more = step_until_flip(
+                self.checkpoint, flat, offset, targets, cap, margin, self.device
+            )
+            edited = edited.reshape(z.shape)
         else:
             edited, more = z + (1.0 if scale is None else scale) * offset, []
         stale = cs.stale(self.checkpoint, [c.name for c in concepts.values()])

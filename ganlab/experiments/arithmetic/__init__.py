@@ -54,6 +54,7 @@ from ganlab.experiments.arithmetic.flip import (
     flip_scales,
     flip_targets,
     resolve_flip,
+    step_until_flip,
     until_flip,
 )
 from ganlab.experiments.arithmetic.layout import PADDING, captioned_grid
@@ -83,5 +84,6 @@ __all__ = [
     "offset_vector",
     "pick_direction",
     "resolve_flip",
+    "step_until_flip",
     "until_flip",
 ]

@@ -23,9 +23,8 @@ from ganlab.experiments.arithmetic.directions import (
 from ganlab.experiments.arithmetic.flip import (
     FLIP_MARGIN,
     FLIP_SCALE,
-    flip_scales,
     resolve_flip,
-    until_flip,
+    step_until_flip,
 )
 from ganlab.experiments.arithmetic.layout import captioned_grid, pairs_layout, place
 from ganlab.experiments.arithmetic.result import ArithmeticResult, projected_images
@@ -171,8 +170,9 @@ def arithmetic(
         """z plus the scaled offset, per sample with --until-flip (fills `edits`)."""
         if not flip:
             return z + scale * offset
-        flips = until_flip(ckpt, z, offset, targets, cap, device, batch_size)
-        scales, notes = flip_scales(flips, cap, margin)
+        edited, flips, scales, notes = step_until_flip(
+            ckpt, z, offset, targets, cap, margin, device, batch_size
+        )
         common["warnings"] += notes
         common["edits"] = [
             {
@@ -183,7 +183,7 @@ def arithmetic(
             }
             for label, f, a in zip(labels, flips, scales, strict=True)
         ]
-        return z + scales[:, None] * offset
+        return edited
 
     if base_images:
         proj, real, notes = project_files(ckpt, base_images, device=device)

@@ -214,6 +214,27 @@ def until_flip(
     return [None if j is None else float(h) for j, h in zip(first, hi, strict=True)]
 
 
+def step_until_flip(
+    ckpt: Checkpoint,
+    z: torch.Tensor,
+    offset: torch.Tensor,
+    targets: Sequence[FlipTarget],
+    cap: float = FLIP_SCALE,
+    margin: float = FLIP_MARGIN,
+    device: str | torch.device = "cpu",
+    batch_size: int = 256,
+) -> tuple[torch.Tensor, list[float | None], torch.Tensor, list[str]]:
+    """Each latent moved along `offset` to its flip multiple plus `margin` (to `cap` where it
+    never flips): `until_flip` and `flip_scales` in one.
+
+    Returns:
+        (edited latents (N, nz), each flip multiple or None, each multiple used (N,), warnings).
+    """
+    flips = until_flip(ckpt, z, offset, targets, cap, device, batch_size)
+    scales, notes = flip_scales(flips, cap, margin)
+    return z + scales[:, None] * offset, flips, scales, notes
+
+
 def flip_scales(
     flips: Sequence[float | None], cap: float, margin: float
 ) -> tuple[torch.Tensor, list[str]]:
