@@ -33,6 +33,7 @@ OPTION_SETS = {
     "diffaug": {"diffaug": "color,translation,cutout"},
     "r1": {"r1": 0.5},
     "small-data": {"recipe": "small-data"},
+    "regularized": {"recipe": "regularized"},
 }
 
 
@@ -55,7 +56,9 @@ def test_resume_after_interruption_is_exact(tmp_path, quiet, tiny_config, name):
     assert train(resumed, resume=tmp_path / "resumed", reporter=quiet).step == 20
     a, b = all_weights(tmp_path / "straight"), all_weights(tmp_path / "resumed")
     assert a.keys() == b.keys()
-    assert any(k.startswith("generator_ema.") for k in a) == ("ema" in name or "small" in name)
+    assert any(k.startswith("generator_ema.") for k in a) == (
+        name in ("ema", "small-data", "regularized")
+    )
     for k in a:
         assert torch.equal(a[k], b[k]), k
     # and the options changed the run: its nets are not the paper recipe's (--ema alone
@@ -207,11 +210,14 @@ def test_recipes_set_options_and_options_override_them():
     assert (small.loss, small.spectral_norm, small.ema) == ("bce", "none", 0.999)
     assert small.diffaug == "color,translation,cutout" and (small.g_lr, small.d_lr) == (2e-4, 2e-4)
     fast = new_config({"dataset": "digits", "recipe": "fast"})
-    assert (fast.batch_size, fast.ema, fast.lr) == (32, 0.999, 2e-4)
+    assert (fast.batch_size, fast.ema, fast.lr, fast.r1) == (32, 0.999, 2e-4, 0.1)
     assert small.batch_size == 128  # the paper's
     # --batch-size overrides the recipe's; another recipe brings the paper's back
     assert new_config({"dataset": "digits", "recipe": "fast", "batch_size": 64}).batch_size == 64
-    assert fast.replace(recipe="averaged").batch_size == 128
+    assert (fast.replace(recipe="averaged").batch_size, fast.replace(recipe="averaged").r1) == (
+        128,
+        0.0,
+    )
     # options neither recipe sets keep their values across a switch
     mine = TrainConfig.from_options(dataset="digits", batch_size=64, loss="hinge", ema=0.9)
     assert (mine.replace(recipe="small-data").batch_size, mine.replace(recipe="fast").loss) == (
@@ -224,6 +230,20 @@ def test_recipes_set_options_and_options_override_them():
     # Python: replacing the recipe sets its options, and drops the old recipe's
     assert small.replace(recipe="paper").ema is None
     assert small.replace(recipe="averaged", ema=0.99).ema == 0.99
+    # regularized: the averaged recipe at 5x the paper's rate with R1; --lr overrides it, and
+    # going back to the paper's recipe brings the paper's rate back
+    reg = new_config({"dataset": "digits", "recipe": "regularized"})
+    assert (reg.lr, reg.g_lr, reg.d_lr, reg.r1, reg.ema, reg.batch_size) == (
+        1e-3,
+        1e-3,
+        1e-3,
+        0.1,
+        0.999,
+        128,
+    )
+    assert new_config({"dataset": "digits", "recipe": "regularized", "lr": 5e-4}).d_lr == 5e-4
+    assert (reg.replace(recipe="paper").lr, reg.replace(recipe="small-data").r1) == (2e-4, 0.0)
+    assert TrainConfig(lr=3e-4).replace(recipe="fast").lr == 3e-4  # fast does not set it
     # a --config file's values win over its recipe, the command line over both
     from_file = {"recipe": "small-data", "lr_d": 1e-3}
     cfg = new_config({"dataset": "digits", "diffaug": "color"}, from_file)
@@ -239,7 +259,7 @@ def test_recipes_set_options_and_options_override_them():
         (["--diffaug", "colour"], 1, ["color", "translation", "cutout"]),
         (["--loss", "wgan"], 2, ["bce", "hinge", "lsgan"]),
         (["--spectral-norm", "D"], 2, ["none", "both"]),
-        (["--recipe", "fancy"], 2, ["paper", "averaged", "fast", "small-data"]),
+        (["--recipe", "fancy"], 2, ["paper", "averaged", "fast", "small-data", "regularized"]),
     ],
 )
 def test_bad_values_get_one_paragraph_errors(cli, tmp_path, args, code, words):

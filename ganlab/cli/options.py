@@ -38,7 +38,8 @@ ZDist = choices("ZDist", "uniform", "normal")  # core.seeds.Z_DISTS
 Amp = choices("Amp", "auto", "off", "bf16", "fp16")  # core.amp.AMP_CHOICES
 Arch = choices("Arch", "dcgan", "imagenet32")  # core.models.ARCHS
 Mode = choices("Mode", "lerp", "slerp")  # experiments.interpolate.MODES
-Recipe = choices("Recipe", "paper", "averaged", "fast", "small-data")  # core.recipes.RECIPES
+# core.recipes.RECIPES
+Recipe = choices("Recipe", "paper", "averaged", "fast", "small-data", "regularized")
 Loss = choices("Loss", "bce", "hinge", "lsgan")  # core.losses.LOSSES
 SpectralNorm = choices("SpectralNorm", "none", "d", "g", "both")  # modelconfig.SPECTRAL_NORMS
 Weights = choices("Weights", "auto", "ema", "raw")  # io.checkpoint.WEIGHTS

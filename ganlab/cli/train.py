@@ -165,10 +165,11 @@ def train_cli(
         typer.Option(
             help="A named set of the options below (docs/recipes.md): paper (section 4: BCE, "
             "BatchNorm in D, one learning rate, no averaging), averaged (paper + --ema 0.999), "
-            "fast (averaged + --batch-size 32: four updates per 128 images, better images "
-            "for the same images seen) or "
-            "small-data (averaged + DiffAugment, for a few thousand images). Options given "
-            "override the recipe's (default: paper).",
+            "fast (averaged + --batch-size 32 + --r1 0.1: four updates per 128 images, "
+            "better images for the same images seen), "
+            "small-data (averaged + DiffAugment, for a few thousand images) or regularized "
+            "(averaged + --lr 1e-3 + --r1 0.1, for runs of several epochs at batch 128). "
+            "Options given override the recipe's (default: paper).",
         ),
     ] = None,
     loss: Annotated[

@@ -94,7 +94,7 @@ class TrainConfig:
     beta2: float = 0.999  # Adam beta2
     weight_decay: float = 0.0  # L2 on weights (the authors' faces code used 1e-5)
     # --- the recipe (docs/recipes.md); "paper" is section 4's, the others set the options below
-    recipe: str = "paper"  # "paper", "averaged", "fast", "small-data" (core.recipes.RECIPES)
+    recipe: str = "paper"  # paper, averaged, fast, small-data, regularized (core.recipes.RECIPES)
     loss: str = "bce"  # "bce" (paper's non-saturating), "hinge" or "lsgan"
     spectral_norm: str = "none"  # spectral norm on "d" (then no BatchNorm in D), "g" or "both"
     ema: float | None = None  # beta of an averaged copy of G (e.g. 0.999); None: no average
